@@ -1,0 +1,1 @@
+"""protocode: clinical-trial protocols as code."""

@@ -1,0 +1,136 @@
+"""The one exception family of protocode, and the renderer that shows it to people.
+
+Every stage reports problems as `Diagnostic`s (code, message, location). A stage collects
+all diagnostics of a file and raises one `ProtocodeError` subclass carrying them, sorted by
+position. The CLI renders them as ``path:line:col: code: message`` plus the source line and a
+caret; the API lets callers inspect `.diagnostics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from protocode.source import Span
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a protocol file or a patient record.
+
+    `span` locates it in a file; records have no file, so record problems carry
+    `record_id` and `field` instead.
+    """
+
+    code: str
+    message: str
+    span: Span | None = None
+    record_id: str | None = None
+    field: str | None = None
+    severity: Severity = "error"
+
+    @property
+    def location(self) -> str:
+        """``path:line:col`` for file problems, ``record ID, field F`` for record problems."""
+        if self.span is not None:
+            return str(self.span)
+        parts = []
+        if self.record_id is not None:
+            parts.append(f"record {self.record_id}")
+        if self.field is not None:
+            parts.append(f"field {self.field}")
+        return ", ".join(parts) or "<input>"
+
+    def sort_key(self) -> tuple[str, int, str, str]:
+        """Order by file and offset, then by record and field."""
+        if self.span is not None:
+            return (self.span.source.path, self.span.start, "", "")
+        return ("", 0, self.record_id or "", self.field or "")
+
+    def render(self) -> str:
+        """The diagnostic as shown to a person: location, code, message, line and caret."""
+        head = f"{self.location}: {self.code}: {self.message}"
+        if self.span is None:
+            return head
+        line_no, col = self.span.line, self.span.col
+        line = self.span.source.line_text(line_no)
+        end_line, end_col = self.span.end_position
+        width = (end_col - col) if end_line == line_no else len(line) - col + 1
+        caret = " " * (col - 1) + "^" * max(1, width)
+        gutter = f"{line_no:>4} | "
+        return f"{head}\n{gutter}{line}\n{' ' * (len(gutter) - 2)}| {caret}"
+
+    def to_json(self) -> dict[str, object]:
+        """A machine-readable form, for ``--format json`` and editor integrations."""
+        out: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "severity": self.severity,
+        }
+        if self.span is not None:
+            end_line, end_col = self.span.end_position
+            out.update(
+                file=self.span.source.path,
+                line=self.span.line,
+                column=self.span.col,
+                end_line=end_line,
+                end_column=end_col,
+            )
+        if self.record_id is not None:
+            out["record"] = self.record_id
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class ProtocodeError(Exception):
+    """Root of every error protocode raises on bad input. Carries one or more diagnostics."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(
+            sorted(diagnostics, key=Diagnostic.sort_key)
+        )
+        if not self.diagnostics:
+            raise ValueError("ProtocodeError needs at least one diagnostic")
+        first = self.diagnostics[0]
+        super().__init__(f"{first.location}: {first.code}: {first.message}")
+
+    @classmethod
+    def at(cls, code: str, message: str, span: Span | None) -> ProtocodeError:
+        """An error with a single diagnostic at `span`."""
+        return cls([Diagnostic(code, message, span)])
+
+    def render(self, limit: int = 20) -> str:
+        """All diagnostics rendered, capped at `limit` with an ``… and N more`` line."""
+        return render(self.diagnostics, limit)
+
+
+class LoadError(ProtocodeError):
+    """The protocol file is not valid YAML or does not match the protocol schema."""
+
+
+class RuleSyntaxError(ProtocodeError):
+    """A rule's text does not parse."""
+
+
+class CheckError(ProtocodeError):
+    """A rule parses but is wrong: unknown names, type or unit mismatches, cycles."""
+
+
+class RecordError(ProtocodeError):
+    """A patient record is malformed: wrong type, unknown unit, bad date."""
+
+
+class UsageError(ProtocodeError):
+    """The caller asked for something that cannot be done (missing file, bad option)."""
+
+
+def render(diagnostics: Sequence[Diagnostic], limit: int = 20) -> str:
+    """Render diagnostics in order, showing at most `limit` of them."""
+    shown = [d.render() for d in diagnostics[:limit]]
+    if len(diagnostics) > limit:
+        shown.append(f"… and {len(diagnostics) - limit} more")
+    return "\n".join(shown)

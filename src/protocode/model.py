@@ -1,0 +1,128 @@
+"""The loaded protocol: what the YAML file says, with source positions, before any rule is parsed.
+
+The loader (`protocode.loader`) builds these from a YAML file; the parser and checker
+(`protocode.syntax`, `protocode.check`) turn the rule texts into typed IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from protocode.source import Source, Span
+
+ItemKind = Literal["anchor", "fact", "observation", "event"]
+ValueType = Literal["boolean", "integer", "number", "quantity", "date", "code", "text"]
+CriterionKind = Literal["inclusion", "exclusion"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleText:
+    """A rule string from the YAML file, with the file offset of each of its characters.
+
+    `offsets[i]` is the offset in `source.text` of character `i` of `text`;
+    `offsets[len(text)]` is the offset just past the last character. This survives YAML
+    quoting, escapes and block scalars, so a parse error points at the right column.
+    """
+
+    text: str
+    source: Source
+    offsets: tuple[int, ...]
+
+    def span(self, start: int, end: int) -> Span:
+        """The file span of characters `[start, end)` of the rule text."""
+        start = max(0, min(start, len(self.text)))
+        end = max(start, min(end, len(self.text)))
+        if end == start:
+            at = self.offsets[start]
+            return Span(self.source, at, at)
+        return Span(self.source, self.offsets[start], self.offsets[end - 1] + 1)
+
+    @property
+    def whole(self) -> Span:
+        """The span of the whole rule text."""
+        return self.span(0, len(self.text))
+
+    @classmethod
+    def detached(cls, text: str, path: str = "<rule>") -> RuleText:
+        """A rule text that is its own source (for the API, the REPL and tests)."""
+        return cls(text, Source(path, text), tuple(range(len(text) + 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A decimal literal with a unit, as written in the YAML file (e.g. ``40 U/L``)."""
+
+    value: str
+    unit: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class DataItem:
+    """One entry of the data dictionary: something a rule may read from a patient record."""
+
+    name: str
+    kind: ItemKind
+    type: ValueType
+    span: Span
+    description: str = ""
+    unit: str | None = None
+    values: tuple[str, ...] = ()
+    minimum: str | None = None
+    maximum: str | None = None
+    uln: Quantity | None = None
+    lln: Quantity | None = None
+    molar_mass: Quantity | None = None
+    codes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A named derived value, e.g. creatinine clearance by Cockcroft-Gault."""
+
+    name: str
+    rule: RuleText
+    span: Span
+    description: str = ""
+    unit: str | None = None
+    unit_span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """An inclusion or exclusion criterion: a rule, or an attestation no data can decide."""
+
+    id: str
+    kind: CriterionKind
+    text: str
+    span: Span
+    rule: RuleText | None = None
+    attestation: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Who, what and which version."""
+
+    registry_id: str
+    title: str
+    version: str
+    span: Span
+    phase: str = ""
+    sponsor: str = ""
+    effective_date: str = ""
+    amends: str | None = None
+    changelog: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolDoc:
+    """A protocol version as loaded from YAML: structure validated, rules not yet parsed."""
+
+    source: Source
+    metadata: Metadata
+    data: tuple[DataItem, ...]
+    definitions: tuple[Definition, ...]
+    criteria: tuple[Criterion, ...]
