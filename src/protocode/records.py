@@ -1,0 +1,1265 @@
+"""Patient records: reading, validating and normalising the data rules are evaluated on.
+
+A record is a JSON object per patient (see ``docs/records.md``). `RecordReader` checks it
+against the data dictionary and turns it into a `Record` whose values are exact: numbers are
+`int` or `Fraction` (never float), every quantity is converted to its item's declared unit at
+ingestion, dates are `datetime.date`. Absent or null fields are missing (unknown), never false
+or zero; an empty list for an observation or event item means "known: none".
+
+Bad data never escapes as a Python exception: each bad field becomes one `Diagnostic`, and a
+record with any bad field raises one `RecordError` carrying all of them. The file readers
+report a bad record and carry on with the next one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import difflib
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final, TypeAlias, TypeGuard
+
+from protocode.errors import Diagnostic, LoadError, RecordError
+from protocode.model import DataItem, Quantity
+from protocode.source import Source
+from protocode.units import Unit, UnitError, conversion_factor, parse_unit
+
+__all__ = [
+    "Observation",
+    "Occurrence",
+    "Record",
+    "RecordReader",
+    "iter_records",
+    "read_records",
+]
+
+Magnitude: TypeAlias = int | Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One dated value of an observation item, in the item's unit.
+
+    `low`/`high` are the lab's reference range for this measurement (converted to the item's
+    unit like the value), when the record gives one.
+    """
+
+    value: object
+    date: dt.date | None
+    low: Magnitude | None = None
+    high: Magnitude | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One occurrence of an event item; `date` is None when the record says it is undated."""
+
+    date: dt.date | None
+    end: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A validated patient record.
+
+    Only items present in the record appear in `values`, `series` and `events`; an absent key
+    is missing data. `series` holds observations sorted by date (undated last); `events`
+    holds occurrences in the same order.
+    """
+
+    id: str
+    values: dict[str, object]
+    series: dict[str, tuple[Observation, ...]]
+    events: dict[str, tuple[Occurrence, ...]]
+    attestations: dict[str, bool]
+
+
+# --- exact numbers and messages --------------------------------------------------------------
+
+# Fraction('1e999999999') would build a billion-digit integer; a clinical value never needs a
+# decimal exponent anywhere near this bound.
+_MAX_DECIMAL_EXPONENT = 400
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A JSON number that has no exact finite value (NaN, Infinity, 1e999999)."""
+
+    text: str
+
+
+def _norm(x: Fraction) -> Magnitude:
+    return x.numerator if x.denominator == 1 else x
+
+
+def _exact_decimal(text: str) -> Magnitude | _Unreadable:
+    """The exact value of decimal text, or `_Unreadable` when it is absurdly large or long."""
+    _, _, exponent = text.lower().partition("e")
+    # Digits only, so int() is cheap; a huge exponent string is itself unreadable.
+    if exponent and (len(exponent) > 6 or abs(int(exponent)) > _MAX_DECIMAL_EXPONENT):
+        return _Unreadable(text)
+    try:
+        return _norm(Fraction(text))
+    except ValueError:
+        # More digits than int() will convert (sys.get_int_max_str_digits).
+        return _Unreadable(text)
+
+
+def _magnitude(raw: object) -> Magnitude | None:
+    """The exact value of a number given in JSON or through the API, or None if not a number."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return int(raw)
+    if isinstance(raw, Fraction):
+        return _norm(raw)
+    if isinstance(raw, float):
+        # repr() is the shortest text that round-trips, i.e. the decimal the user wrote.
+        return _norm(Fraction(repr(raw))) if math.isfinite(raw) else None
+    if isinstance(raw, Decimal):
+        if not raw.is_finite() or abs(raw.adjusted()) > _MAX_DECIMAL_EXPONENT:
+            return None
+        return _norm(Fraction(raw))
+    return None
+
+
+def _fmt(x: Magnitude) -> str:
+    """A magnitude as people write it: exact decimal when it terminates."""
+    if isinstance(x, int) or x.denominator == 1:
+        return _show_int(int(x))
+    den = x.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    digits = max(twos, fives)
+    if den != 1 or digits > 30:
+        try:
+            return f"≈{float(x):.6g}"
+        except OverflowError:
+            return "a number too large to show"
+    scaled = abs(x.numerator) * 10**digits // x.denominator
+    whole, frac = divmod(scaled, 10**digits)
+    sign = "-" if x < 0 else ""
+    return f"{sign}{_show_int(whole)}.{frac:0{digits}d}"
+
+
+def _show_int(n: int) -> str:
+    # str() refuses ints beyond sys.int_info.str_digits_check_threshold digits.
+    return str(n) if n.bit_length() < 1000 else f"a {n.bit_length()}-bit integer"
+
+
+def _show(raw: object) -> str:
+    """A short rendering of a bad value for a message, in JSON terms."""
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, str):
+        return f"'{_clip(raw)}'"
+    if isinstance(raw, _Unreadable):
+        return _clip(raw.text)
+    if _is_mapping(raw):
+        return "an object"
+    if isinstance(raw, list | tuple):
+        return "a list"
+    number = _magnitude(raw)
+    if number is not None:
+        return _fmt(number)
+    if isinstance(raw, float | Decimal):
+        return str(raw)
+    return f"a {type(raw).__name__}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_mapping(x: object) -> TypeGuard[Mapping[Any, Any]]:
+    # The ABC check is slow; records are almost always plain dicts.
+    return type(x) is dict or isinstance(x, Mapping)
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown_field(key: object, known: Iterable[str], what: str = "field") -> str:
+    if not isinstance(key, str):
+        return f"{what} names must be strings, got {_show(key)}"
+    return f"unknown {what} '{key}'{_suggest(key, known)}"
+
+
+# --- field parsers -----------------------------------------------------------------------------
+
+
+class _FieldError(Exception):
+    """A value parser's complaint about one field; the caller knows the field's path."""
+
+    def __init__(self, message: str, code: str = "bad-value") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+_Problem: TypeAlias = tuple[str, str, str]  # (field path, code, message)
+_Scalar: TypeAlias = Callable[[object], object]
+
+
+def _parse_date(raw: object) -> dt.date:
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw
+    if isinstance(raw, str) and _DATE_RE.fullmatch(raw):
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise _FieldError(f"expected a date YYYY-MM-DD, got {_show(raw)}")
+
+
+def _parse_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    raise _FieldError(f"expected true or false, got {_show(raw)}")
+
+
+def _parse_text(raw: object) -> str:
+    if isinstance(raw, str):
+        return raw
+    raise _FieldError(f"expected text, got {_show(raw)}")
+
+
+def _decimal(text: str | None, item: DataItem, what: str) -> Magnitude | None:
+    if text is None:
+        return None
+    try:
+        # Integral bounds stay int: comparing ints is much cheaper than comparing Fractions.
+        return _norm(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise LoadError.at(
+            "dictionary", f"{item.name}: {what} {text!r} is not a decimal number", item.span
+        ) from None
+
+
+class _Bounds:
+    """The plausible range of a numeric item, compared in the item's unit."""
+
+    __slots__ = ("high", "low", "unit")
+
+    def __init__(self, item: DataItem) -> None:
+        self.low = _decimal(item.minimum, item, "minimum")
+        self.high = _decimal(item.maximum, item, "maximum")
+        self.unit = f" {item.unit}" if item.type == "quantity" and item.unit else ""
+
+    def check(self, x: Magnitude) -> Magnitude:
+        low, high = self.low, self.high
+        if (low is None or x >= low) and (high is None or x <= high):
+            return x
+        u = self.unit
+        if low is not None and high is not None:
+            message = f"{_fmt(x)}{u} is outside the plausible range {_fmt(low)} to {_fmt(high)}{u}"
+        elif low is not None:
+            message = f"{_fmt(x)}{u} is below the plausible minimum {_fmt(low)}{u}"
+        else:
+            assert high is not None
+            message = f"{_fmt(x)}{u} is above the plausible maximum {_fmt(high)}{u}"
+        raise _FieldError(message, "out-of-range")
+
+
+class _Converter:
+    """Exact conversion of quantities into one item's unit, cached per unit text.
+
+    A cohort's records use a handful of unit spellings, so after the first record every
+    conversion is a dictionary look-up. Failures are cached as (code, message) rather than
+    exceptions: re-raising one exception object would grow its traceback on every record.
+    """
+
+    _CACHE_LIMIT: Final = 256
+
+    def __init__(self, item: DataItem, unit: Unit) -> None:
+        self.unit = unit
+        self.molar_mass = _molar_mass(item)
+        self._cache: dict[str, Fraction | tuple[str, str]] = {}
+
+    def factor(self, text: object) -> Fraction:
+        if not isinstance(text, str):
+            raise _FieldError(f"expected a unit such as '{self.unit.text}', got {_show(text)}")
+        hit = self._cache.get(text)
+        if hit is None:
+            hit = self._compute(text)
+            if len(self._cache) < self._CACHE_LIMIT:
+                self._cache[text] = hit
+        if isinstance(hit, tuple):
+            raise _FieldError(hit[1], hit[0])
+        return hit
+
+    def _compute(self, text: str) -> Fraction | tuple[str, str]:
+        try:
+            src = parse_unit(text)
+        except UnitError as exc:
+            if exc.message.startswith(f"unknown unit {text!r}"):
+                return ("unknown-unit", exc.message)
+            return ("unknown-unit", f"unknown unit {text!r}: {exc.message}")
+        try:
+            return conversion_factor(src, self.unit, self.molar_mass)
+        except UnitError as exc:
+            return ("unit-mismatch", exc.message)
+
+
+def _molar_mass(item: DataItem) -> Fraction | None:
+    q: Quantity | None = item.molar_mass
+    if q is None:
+        return None
+    try:
+        return Fraction(q.value) * conversion_factor(parse_unit(q.unit), parse_unit("g/mol"))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise LoadError.at(
+            "dictionary", f"{item.name}: bad molar mass {q.value} {q.unit}: {exc}", q.span
+        ) from None
+
+
+def _item_unit(item: DataItem) -> Unit:
+    try:
+        return parse_unit(item.unit or "1")
+    except UnitError as exc:
+        raise LoadError.at("dictionary", f"{item.name}: {exc.message}", item.span) from None
+
+
+class _Numeric:
+    """Reads numbers of an integer, number or quantity item (plain or {value, unit})."""
+
+    __slots__ = ("bounds", "converter", "integer", "unit_text")
+
+    def __init__(self, item: DataItem) -> None:
+        self.integer = item.type == "integer"
+        self.bounds = _Bounds(item)
+        self.converter = _Converter(item, _item_unit(item)) if item.type == "quantity" else None
+        self.unit_text = item.unit or ""
+
+    def expected(self) -> str:
+        if self.integer:
+            return "an integer"
+        if self.converter is None:
+            return "a number"
+        return f"a number in {self.unit_text} or {{value, unit}}"
+
+    def number(self, raw: object, factor: Fraction | None = None) -> Magnitude:
+        """`raw` as an exact number in the item's unit, given in a unit `factor` away."""
+        x = _magnitude(raw)
+        if x is None:
+            raise _FieldError(f"expected {self.expected()}, got {_show(raw)}")
+        if factor is not None and factor != 1:
+            x = _norm(x * factor)
+        if self.integer and not isinstance(x, int):
+            raise _FieldError(f"expected an integer, got {_show(raw)}")
+        return self.bounds.check(x)
+
+    def fact(self, raw: object, path: str, problems: list[_Problem]) -> object:
+        """A fact's value: a number in the item's unit, or (quantities) {value, unit}."""
+        if self.converter is None or not _is_mapping(raw):
+            try:
+                return self.number(raw)
+            except _FieldError as bad:
+                problems.append((path, bad.code, bad.message))
+                return _INVALID
+        ok = True
+        for key in raw:
+            if key not in _QTY_KEYS:
+                problems.append((f"{path}.{key}", "unknown-field", _unknown_field(key, _QTY_KEYS)))
+                ok = False
+        factor: Fraction | None = None
+        try:
+            unit = raw.get("unit")
+            if unit is not None:
+                factor = self.converter.factor(unit)
+        except _FieldError as bad:
+            problems.append((f"{path}.unit", bad.code, bad.message))
+            ok = False
+        value = raw.get("value")
+        if value is None:
+            problems.append((f"{path}.value", "bad-value", "missing value"))
+            return _INVALID
+        if not ok:
+            # Still check the number's shape, but not its range in an unknown unit.
+            if _magnitude(value) is None:
+                problems.append(
+                    (f"{path}.value", "bad-value", f"expected a number, got {_show(value)}")
+                )
+            return _INVALID
+        try:
+            return self.number(value, factor)
+        except _FieldError as bad:
+            problems.append((f"{path}.value", bad.code, bad.message))
+            return _INVALID
+
+
+_QTY_KEYS: Final = ("value", "unit")
+_OBS_KEYS: Final = ("value", "unit", "date", "reference_range")
+_RANGE_KEYS: Final = ("low", "high")
+_EVENT_KEYS: Final = ("date", "end")
+_NUMERIC_TYPES: Final = frozenset({"integer", "number", "quantity"})
+
+
+class _Invalid:
+    """Marks a field that produced problems: it is reported, not stored."""
+
+
+_INVALID: Final = _Invalid()
+
+
+def _scalar(item: DataItem) -> _Scalar:
+    """The parser of a single non-numeric value of `item`."""
+    if item.type == "boolean":
+        return _parse_bool
+    if item.type == "date":
+        return _parse_date
+    if item.type == "code" and item.values:
+        allowed = frozenset(item.values)
+        listing = ", ".join(item.values)
+
+        def code(raw: object) -> str:
+            if isinstance(raw, str) and raw in allowed:
+                return raw
+            if isinstance(raw, str):
+                raise _FieldError(f"'{raw}' is not one of {listing}")
+            raise _FieldError(f"expected one of {listing}, got {_show(raw)}")
+
+        return code
+    return _parse_text
+
+
+_FieldParser: TypeAlias = Callable[[object, str, list[_Problem]], object]
+
+
+def _fact_parser(item: DataItem) -> _FieldParser:
+    if item.type in _NUMERIC_TYPES:
+        return _Numeric(item).fact
+    scalar = _scalar(item)
+
+    def parse(raw: object, path: str, problems: list[_Problem]) -> object:
+        try:
+            return scalar(raw)
+        except _FieldError as bad:
+            problems.append((path, bad.code, bad.message))
+            return _INVALID
+
+    return parse
+
+
+def _by_date(o: Observation | Occurrence) -> tuple[bool, dt.date]:
+    """Sort key: dated first in date order, then undated; ties keep the record's order."""
+    return (o.date is None, o.date or dt.date.min)
+
+
+def _not_a_list(raw: object, path: str, what: str, problems: list[_Problem]) -> _Invalid:
+    message = f"expected a list of {what} ([] for none), got {_show(raw)}"
+    problems.append((path, "bad-value", message))
+    return _INVALID
+
+
+def _optional_date(
+    el: Mapping[Any, Any], key: str, path: str, problems: list[_Problem]
+) -> dt.date | _Invalid | None:
+    raw = el.get(key)
+    if raw is None:
+        return None
+    try:
+        return _parse_date(raw)
+    except _FieldError as bad:
+        problems.append((f"{path}.{key}", bad.code, bad.message))
+        return _INVALID
+
+
+class _ObservationParser:
+    """Reads an observation item: a list of {value, date, unit?, reference_range?}."""
+
+    def __init__(self, item: DataItem) -> None:
+        self.name = item.name
+        self.numeric = _Numeric(item) if item.type in _NUMERIC_TYPES else None
+        self.scalar = None if self.numeric is not None else _scalar(item)
+
+    def __call__(self, raw: object, path: str, problems: list[_Problem]) -> object:
+        if not isinstance(raw, list | tuple):
+            return _not_a_list(raw, path, "observations {value, date}", problems)
+        before = len(problems)
+        out: list[Observation] = []
+        for i, el in enumerate(raw):
+            obs = self.element(el, f"{path}[{i}]", problems)
+            if obs is not None:
+                out.append(obs)
+        if len(problems) > before:
+            return _INVALID
+        out.sort(key=_by_date)
+        return tuple(out)
+
+    def element(self, el: object, path: str, problems: list[_Problem]) -> Observation | None:
+        if not _is_mapping(el):
+            problems.append(
+                (path, "bad-value", f"expected an observation {{value, date}}, got {_show(el)}")
+            )
+            return None
+        before = len(problems)
+        for key in el:
+            if key not in _OBS_KEYS:
+                problems.append((f"{path}.{key}", "unknown-field", _unknown_field(key, _OBS_KEYS)))
+        date = _optional_date(el, "date", path, problems)
+        factor = self.factor(el.get("unit"), path, problems)
+        value: object = _INVALID
+        raw_value = el.get("value")
+        if raw_value is None:
+            problems.append((f"{path}.value", "bad-value", "missing value"))
+        elif not isinstance(factor, _Invalid):
+            value = self.value(raw_value, factor, f"{path}.value", problems)
+        low = high = None
+        reference = el.get("reference_range")
+        if reference is not None and not isinstance(factor, _Invalid):
+            low, high = self.reference(reference, factor, f"{path}.reference_range", problems)
+        if len(problems) > before or isinstance(date, _Invalid):
+            return None
+        return Observation(value, date, low, high)
+
+    def factor(
+        self, unit: object, path: str, problems: list[_Problem]
+    ) -> Fraction | _Invalid | None:
+        if unit is None:
+            return None
+        converter = self.numeric.converter if self.numeric is not None else None
+        if converter is None:
+            problems.append((f"{path}.unit", "bad-value", f"'{self.name}' has no unit"))
+            return _INVALID
+        try:
+            return converter.factor(unit)
+        except _FieldError as bad:
+            problems.append((f"{path}.unit", bad.code, bad.message))
+            return _INVALID
+
+    def value(
+        self, raw: object, factor: Fraction | None, path: str, problems: list[_Problem]
+    ) -> object:
+        try:
+            if self.numeric is not None:
+                return self.numeric.number(raw, factor)
+            assert self.scalar is not None
+            return self.scalar(raw)
+        except _FieldError as bad:
+            problems.append((path, bad.code, bad.message))
+            return _INVALID
+
+    def reference(
+        self, raw: object, factor: Fraction | None, path: str, problems: list[_Problem]
+    ) -> tuple[Magnitude | None, Magnitude | None]:
+        if self.numeric is None:
+            problems.append(
+                (path, "bad-value", f"'{self.name}' is not numeric: it has no reference range")
+            )
+            return None, None
+        if not _is_mapping(raw):
+            problems.append((path, "bad-value", f"expected {{low, high}}, got {_show(raw)}"))
+            return None, None
+        bounds: list[Magnitude | None] = []
+        for key in raw:
+            if key not in _RANGE_KEYS:
+                problems.append(
+                    (f"{path}.{key}", "unknown-field", _unknown_field(key, _RANGE_KEYS))
+                )
+        for key in _RANGE_KEYS:
+            limit = raw.get(key)
+            x = None if limit is None else _magnitude(limit)
+            if limit is not None and x is None:
+                problems.append(
+                    (f"{path}.{key}", "bad-value", f"expected a number, got {_show(limit)}")
+                )
+            elif x is not None and factor is not None and factor != 1:
+                x = _norm(x * factor)
+            bounds.append(x)
+        low, high = bounds
+        if low is not None and high is not None and low > high:
+            problems.append((path, "bad-value", f"low {_fmt(low)} is above high {_fmt(high)}"))
+        return low, high
+
+
+def _event_parser(raw: object, path: str, problems: list[_Problem]) -> object:
+    """Reads an event item: a list of {date, end?} (or bare date strings)."""
+    if not isinstance(raw, list | tuple):
+        return _not_a_list(raw, path, "occurrences {date, end}", problems)
+    before = len(problems)
+    out: list[Occurrence] = []
+    for i, el in enumerate(raw):
+        p = f"{path}[{i}]"
+        if isinstance(el, str):
+            try:
+                out.append(Occurrence(_parse_date(el)))
+            except _FieldError as bad:
+                problems.append((p, bad.code, bad.message))
+            continue
+        if not _is_mapping(el):
+            problems.append(
+                (p, "bad-value", f"expected an occurrence {{date, end}}, got {_show(el)}")
+            )
+            continue
+        for key in el:
+            if key not in _EVENT_KEYS:
+                problems.append((f"{p}.{key}", "unknown-field", _unknown_field(key, _EVENT_KEYS)))
+        date = _optional_date(el, "date", p, problems)
+        end = _optional_date(el, "end", p, problems)
+        if isinstance(end, dt.date):
+            if date is None:
+                problems.append(
+                    (f"{p}.end", "bad-value", "an undated occurrence cannot have an end")
+                )
+            elif isinstance(date, dt.date) and end < date:
+                problems.append((f"{p}.end", "bad-value", f"end {end} is before date {date}"))
+        if not isinstance(date, _Invalid) and not isinstance(end, _Invalid):
+            out.append(Occurrence(date, end))
+    if len(problems) > before:
+        return _INVALID
+    out.sort(key=_by_date)
+    return tuple(out)
+
+
+# --- the reader --------------------------------------------------------------------------------
+
+_RESERVED: Final = ("id", "attestations")
+_VALUES, _SERIES, _EVENTS = range(3)
+
+
+class RecordReader:
+    """Validates patient records against a data dictionary and normalises them to `Record`s.
+
+    All per-item work that does not depend on a record (unit parsing, molar masses, plausible
+    ranges, code sets) is done once here, so reading 100k records costs one dictionary
+    look-up and one small parser call per field. `items` and `attestations` are the
+    dictionary the reader was built for.
+    """
+
+    def __init__(self, items: Sequence[DataItem], attestations: Sequence[str]) -> None:
+        self.items: dict[str, DataItem] = {}
+        self.attestations: tuple[str, ...] = tuple(dict.fromkeys(attestations))
+        self._fields: dict[str, tuple[int, _FieldParser]] = {}
+        for item in items:
+            if item.name in _RESERVED:
+                raise LoadError.at(
+                    "dictionary",
+                    f"'{item.name}' is reserved in patient records and cannot name a data item",
+                    item.span,
+                )
+            self.items[item.name] = item
+            if item.kind == "observation":
+                self._fields[item.name] = (_SERIES, _ObservationParser(item))
+            elif item.kind == "event":
+                self._fields[item.name] = (_EVENTS, _event_parser)
+            else:
+                self._fields[item.name] = (_VALUES, _fact_parser(item))
+        self._top_keys: tuple[str, ...] = (*_RESERVED, *self.items)
+        self._attest_set = frozenset(self.attestations)
+
+    def parse(self, obj: object, where: str | None = None) -> Record:
+        """Validate one record (a JSON object as parsed, or the same built in Python).
+
+        Numbers may be `int`, `Fraction`, `Decimal` or `float` (read through its shortest
+        repr, so 1.05 is exactly 21/20). Raises `RecordError` with one diagnostic per bad
+        field; `where` names the record in diagnostics when it has no usable id.
+        """
+        if not _is_mapping(obj):
+            raise RecordError(
+                [
+                    Diagnostic(
+                        "bad-record", f"expected a record object, got {_show(obj)}", record_id=where
+                    )
+                ]
+            )
+        problems: list[_Problem] = []
+        rid = self._id(obj.get("id"), problems)
+        values: dict[str, object] = {}
+        series: dict[str, tuple[Observation, ...]] = {}
+        events: dict[str, tuple[Occurrence, ...]] = {}
+        buckets: tuple[dict[str, Any], ...] = (values, series, events)
+        attestations: dict[str, bool] = {}
+        fields = self._fields
+        for key, raw in obj.items():
+            entry = fields.get(key)
+            if entry is None:
+                if key == "attestations":
+                    if raw is not None:
+                        self._attestations(raw, attestations, problems)
+                elif key != "id":
+                    problems.append(
+                        (str(key), "unknown-field", _unknown_field(key, self._top_keys))
+                    )
+                continue
+            if raw is None:
+                continue
+            bucket, parse = entry
+            value = parse(raw, key, problems)
+            if value is not _INVALID:
+                buckets[bucket][key] = value
+        if problems:
+            shown = rid if rid is not None else where
+            raise RecordError(
+                Diagnostic(code, message, record_id=shown, field=field)
+                for field, code, message in problems
+            )
+        assert rid is not None
+        return Record(rid, values, series, events, attestations)
+
+    def _id(self, raw: object, problems: list[_Problem]) -> str | None:
+        if isinstance(raw, str) and raw.strip():
+            return raw
+        if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() < 64:
+            return str(raw)
+        if raw is None:
+            problems.append(("id", "missing-id", "missing required field 'id'"))
+        else:
+            problems.append(
+                ("id", "bad-value", f"expected a non-empty string or integer id, got {_show(raw)}")
+            )
+        return None
+
+    def _attestations(self, raw: object, out: dict[str, bool], problems: list[_Problem]) -> None:
+        if not _is_mapping(raw):
+            problems.append(
+                (
+                    "attestations",
+                    "bad-value",
+                    f"expected an object of name: true/false, got {_show(raw)}",
+                )
+            )
+            return
+        for name, value in raw.items():
+            path = f"attestations.{name}"
+            if not isinstance(name, str) or name not in self._attest_set:
+                message = _unknown_field(name, self.attestations, "attestation")
+                problems.append((path, "unknown-field", message))
+            elif isinstance(value, bool):
+                out[name] = value
+            elif value is not None:
+                problems.append((path, "bad-value", f"expected true or false, got {_show(value)}"))
+
+    def schema(self) -> dict[str, Any]:
+        """A JSON Schema (draft 2020-12) of a valid record for this data dictionary.
+
+        It checks shapes, types, code sets and date syntax; unit convertibility and
+        calendar validity of dates are left to `parse`.
+        """
+        properties: dict[str, Any] = {
+            "id": {
+                "description": "Patient identifier (required).",
+                "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+            }
+        }
+        for item in self.items.values():
+            properties[item.name] = _item_schema(item)
+        properties["attestations"] = {
+            "description": "Attestations: name -> true/false; absent or null is unknown.",
+            "type": ["object", "null"],
+            "properties": {name: {"type": ["boolean", "null"]} for name in self.attestations},
+            "additionalProperties": False,
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "protocode patient record",
+            "type": "object",
+            "required": ["id"],
+            "properties": properties,
+            "additionalProperties": False,
+        }
+
+
+# --- JSON Schema --------------------------------------------------------------------------------
+
+_DATE_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "format": "date",
+}
+
+
+def _schema_number(text: str | None) -> int | float | None:
+    if text is None:
+        return None
+    x = _norm(Fraction(text))
+    # JSON Schema bounds are JSON numbers; the exact check is parse()'s.
+    return x if isinstance(x, int) else float(x)
+
+
+def _value_schema(item: DataItem) -> dict[str, Any]:
+    """The schema of one value of `item` as a plain JSON value (numbers in the item's unit)."""
+    if item.type == "boolean":
+        return {"type": "boolean"}
+    if item.type == "date":
+        return dict(_DATE_SCHEMA)
+    if item.type == "code" and item.values:
+        return {"enum": list(item.values)}
+    if item.type in ("code", "text"):
+        return {"type": "string"}
+    out: dict[str, Any] = {"type": "integer" if item.type == "integer" else "number"}
+    low, high = _schema_number(item.minimum), _schema_number(item.maximum)
+    if low is not None:
+        out["minimum"] = low
+    if high is not None:
+        out["maximum"] = high
+    return out
+
+
+def _describe_item(item: DataItem) -> str:
+    kind = {
+        "anchor": "anchor date",
+        "fact": "fact",
+        "observation": "observation (list of dated values; [] = known none)",
+        "event": "event (list of occurrences; [] = known none)",
+    }[item.kind]
+    detail = f"{item.type} {kind}"
+    if item.type == "quantity" and item.unit:
+        detail += f" in {item.unit} (other units converted exactly"
+        if item.molar_mass is not None:
+            detail += f"; molar mass {item.molar_mass.value} {item.molar_mass.unit}"
+        detail += ")"
+    if item.minimum is not None or item.maximum is not None:
+        detail += f", plausible range {item.minimum or '-∞'} to {item.maximum or '∞'}"
+    return f"{item.description.strip() or item.name} — {detail}. Absent or null is missing."
+
+
+def _item_schema(item: DataItem) -> dict[str, Any]:
+    description = _describe_item(item)
+    value = _value_schema(item)
+    if item.kind == "event":
+        occurrence = {
+            "type": "object",
+            "properties": {
+                "date": {"anyOf": [_DATE_SCHEMA, {"type": "null"}]},
+                "end": _DATE_SCHEMA,
+            },
+            "additionalProperties": False,
+        }
+        return {
+            "description": description,
+            "type": ["array", "null"],
+            "items": {"anyOf": [occurrence, _DATE_SCHEMA]},
+        }
+    if item.kind == "observation":
+        props: dict[str, Any] = {
+            "value": value,
+            "date": {"anyOf": [_DATE_SCHEMA, {"type": "null"}]},
+        }
+        if item.type in _NUMERIC_TYPES:
+            # A value in another unit cannot be range-checked by a schema.
+            props["value"] = {"type": value["type"]}
+            props["reference_range"] = {
+                "type": "object",
+                "properties": {
+                    "low": {"type": ["number", "null"]},
+                    "high": {"type": ["number", "null"]},
+                },
+                "additionalProperties": False,
+            }
+        if item.type == "quantity":
+            props["unit"] = {"type": "string", "description": f"UCUM unit; default {item.unit}"}
+        return {
+            "description": description,
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "required": ["value"],
+                "properties": props,
+                "additionalProperties": False,
+            },
+        }
+    if item.type == "quantity":
+        with_unit = {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": {"type": "number"}, "unit": {"type": "string"}},
+            "additionalProperties": False,
+        }
+        return {"description": description, "anyOf": [value, with_unit, {"type": "null"}]}
+    return {"description": description, "anyOf": [value, {"type": "null"}]}
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _json_loads(text: str) -> Any:
+    """Parse JSON with every number exact: decimals as Fraction, NaN/Infinity unreadable."""
+    return json.loads(text, parse_float=_exact_decimal, parse_constant=_Unreadable)
+
+
+def iter_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Record | RecordError]:
+    """Validate records given as objects; a bad one yields its `RecordError` and reading goes on.
+
+    Records without a usable id are named ``#N`` (1-based position) in diagnostics. Items
+    that already are a `Record` or a `RecordError` pass through unchanged, so results of an
+    earlier read can be mixed with raw objects.
+    """
+    for n, obj in enumerate(objs, 1):
+        if isinstance(obj, Record | RecordError):
+            yield obj
+            continue
+        try:
+            yield reader.parse(obj, where=f"#{n}")
+        except RecordError as exc:
+            yield exc
+
+
+def read_records(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
+    """Read and validate the records of a ``.json``, ``.jsonl``/``.ndjson`` or ``.csv`` file.
+
+    A bad record (or a malformed JSONL line or CSV row) yields a `RecordError` and reading
+    continues, so every line of the file gets a result. A file that cannot be read at all
+    (missing, not UTF-8, not JSON, unknown suffix, unknown CSV columns) raises one
+    `RecordError` when iteration starts.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        yield from _read_json(path, reader)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _read_jsonl(path, reader)
+    elif suffix == ".csv":
+        yield from _read_csv(path, reader)
+    else:
+        raise _file_error(
+            path,
+            "unknown-format",
+            f"unknown record file type '{suffix}' (use .json, .jsonl or .csv)",
+        )
+
+
+def _file_error(path: Path, code: str, message: str, text: str = "", pos: int = 0) -> RecordError:
+    source = Source(str(path), text)
+    return RecordError([Diagnostic(code, message, source.span(pos, min(pos + 1, len(text))))])
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _file_error(
+            path, "unreadable", f"cannot read records: {exc.strerror or exc}"
+        ) from None
+
+
+def _read_json(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
+    data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _file_error(path, "unreadable", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        doc = _json_loads(text)
+    except json.JSONDecodeError as exc:
+        raise _file_error(path, "malformed", f"not valid JSON: {exc.msg}", text, exc.pos) from None
+    except (ValueError, RecursionError) as exc:
+        raise _file_error(path, "malformed", f"not valid JSON: {exc}", text) from None
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list):
+        raise _file_error(
+            path, "malformed", "expected a record object or an array of records", text
+        )
+    yield from iter_records(doc, reader)
+
+
+def _read_jsonl(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise _file_error(
+            path, "unreadable", f"cannot read records: {exc.strerror or exc}"
+        ) from None
+    with handle:
+        for n, raw_line in enumerate(handle, 1):
+            where = f"line {n}"
+            try:
+                line = raw_line.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield _line_error(where, f"not UTF-8 text (byte {exc.start})")
+                continue
+            if not line.strip():
+                continue
+            try:
+                obj = _json_loads(line)
+            except json.JSONDecodeError as exc:
+                yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            except (ValueError, RecursionError) as exc:
+                yield _line_error(where, f"not valid JSON: {exc}")
+                continue
+            try:
+                yield reader.parse(obj, where=where)
+            except RecordError as exc:
+                yield exc
+
+
+def _line_error(where: str, message: str) -> RecordError:
+    return RecordError([Diagnostic("malformed", message, record_id=where)])
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+_TRUE: Final = frozenset({"true", "yes", "1"})
+_FALSE: Final = frozenset({"false", "no", "0"})
+_COMPANION_SUFFIXES: Final = ("_date", "_unit", "_low", "_high")
+_ATTEST_PREFIX: Final = "attest_"
+
+
+def _cell(text: str, item_type: str) -> object:
+    """A CSV cell as the JSON value it stands for; text that does not fit is passed on as is,
+    so the record parser reports it with the usual message."""
+    if item_type == "boolean":
+        folded = text.lower()
+        if folded in _TRUE:
+            return True
+        if folded in _FALSE:
+            return False
+    elif item_type in _NUMERIC_TYPES and _DECIMAL_RE.fullmatch(text):
+        return _exact_decimal(text)
+    return text
+
+
+@dataclass(slots=True)
+class _ObsColumns:
+    value: int
+    date: int | None = None
+    unit: int | None = None
+    low: int | None = None
+    high: int | None = None
+
+
+class _CsvLayout:
+    """What each column of a CSV header means; unknown columns are a file-level error."""
+
+    def __init__(self, header: list[str], reader: RecordReader, path: Path) -> None:
+        self.width = len(header)
+        self.reader = reader
+        names = [h.strip() for h in header]
+        items = reader.items
+        problems: list[tuple[int, str]] = []  # (column, message), reported in column order
+        seen: set[str] = set()
+        self.id_col: int | None = None
+        self.facts: list[tuple[DataItem, int]] = []
+        self.fact_units: dict[str, int] = {}
+        self.obs: dict[str, _ObsColumns] = {}
+        self.events: list[tuple[str, int]] = []
+        self.attest: list[tuple[str, int]] = []
+        companions: list[tuple[str, str, int]] = []
+        for col, name in enumerate(names):
+            if name in seen:
+                problems.append((col, f"duplicate column '{name}'"))
+                continue
+            seen.add(name)
+            item = items.get(name)
+            if name == "id":
+                self.id_col = col
+            elif item is not None and item.kind == "observation":
+                self.obs[name] = _ObsColumns(col)
+            elif item is not None and item.kind == "event":
+                self.events.append((name, col))
+            elif item is not None:
+                self.facts.append((item, col))
+            elif (
+                name.startswith(_ATTEST_PREFIX)
+                and name[len(_ATTEST_PREFIX) :] in reader.attestations
+            ):
+                self.attest.append((name[len(_ATTEST_PREFIX) :], col))
+            else:
+                base, suffix = _split_companion(name)
+                if base in items:
+                    companions.append((base, suffix, col))
+                else:
+                    problems.append((col, self._unknown(name)))
+        fact_names = {item.name for item, _ in self.facts}
+        for base, suffix, col in companions:
+            item = items[base]
+            if item.kind == "observation":
+                owner = base in self.obs
+            elif item.kind != "event" and item.type == "quantity" and suffix == "_unit":
+                owner = base in fact_names
+            else:
+                problems.append(
+                    (
+                        col,
+                        f"unknown column '{base}{suffix}': '{base}' is a {item.type} "
+                        f"{item.kind}, which has no {suffix} column",
+                    )
+                )
+                continue
+            if not owner:
+                problems.append((col, f"column '{base}{suffix}' needs a column '{base}'"))
+            elif item.kind == "observation":
+                setattr(self.obs[base], suffix[1:], col)
+            else:
+                self.fact_units[base] = col
+        if self.id_col is None:
+            problems.append((-1, "missing column 'id'"))
+        if problems:
+            raise RecordError(
+                Diagnostic("csv-header", p, Source(str(path), "").whole)
+                for _, p in sorted(problems)
+            )
+
+    def _unknown(self, name: str) -> str:
+        known = ["id", *self.reader.items, *(_ATTEST_PREFIX + a for a in self.reader.attestations)]
+        return f"unknown column '{name}'{_suggest(name, known)}"
+
+    def record(self, row: list[str]) -> dict[str, object]:
+        """The JSON-ish record object a data row stands for."""
+        cells = [c.strip() for c in row]
+        assert self.id_col is not None
+        obj: dict[str, object] = {"id": cells[self.id_col] or None}
+        for item, col in self.facts:
+            text = cells[col]
+            if not text:
+                continue
+            value = _cell(text, item.type)
+            unit_col = self.fact_units.get(item.name)
+            if unit_col is not None and cells[unit_col]:
+                value = {"value": value, "unit": cells[unit_col]}
+            obj[item.name] = value
+        for name, cols in self.obs.items():
+            text = cells[cols.value]
+            if not text:
+                continue
+            item_type = self.reader.items[name].type
+            el: dict[str, object] = {"value": _cell(text, item_type)}
+            if cols.date is not None and cells[cols.date]:
+                el["date"] = cells[cols.date]
+            if cols.unit is not None and cells[cols.unit]:
+                el["unit"] = cells[cols.unit]
+            reference = {
+                key: _cell(cells[col], "number")
+                for key, col in (("low", cols.low), ("high", cols.high))
+                if col is not None and cells[col]
+            }
+            if reference:
+                el["reference_range"] = reference
+            obj[name] = [el]
+        for name, col in self.events:
+            text = cells[col]
+            if not text:
+                continue
+            if text.lower() == "none":
+                obj[name] = []
+                continue
+            occurrences: list[object] = []
+            for part in text.split(";"):
+                start, slash, end = part.strip().partition("/")
+                occurrences.append({"date": start, "end": end} if slash else start)
+            obj[name] = occurrences
+        if self.attest:
+            obj["attestations"] = {
+                name: _cell(cells[col], "boolean") for name, col in self.attest if cells[col]
+            }
+        return obj
+
+    def column_of(self, field: str | None) -> str | None:
+        """The CSV column a JSON field path of a record built by `record` came from."""
+        if field is None:
+            return None
+        if field.startswith("attestations."):
+            return _ATTEST_PREFIX + field[len("attestations.") :]
+        match = _FIELD_RE.fullmatch(field)
+        if match is None:
+            return field
+        name, sub = match["name"], match["sub"]
+        item = self.reader.items.get(name)
+        if item is None or item.kind == "event" or sub in (None, "value"):
+            return name
+        if sub == "unit":
+            return f"{name}_unit"
+        if item.kind == "observation" and sub == "date":
+            return f"{name}_date"
+        if item.kind == "observation" and sub == "reference_range.high":
+            return f"{name}_high"
+        if item.kind == "observation":
+            # 'reference_range.low' and 'reference_range' itself (low above high).
+            return f"{name}_low"
+        return name
+
+
+_FIELD_RE = re.compile(r"(?P<name>[^.\[]+)(?:\[\d+\])?(?:\.(?P<sub>.+))?")
+
+
+def _split_companion(name: str) -> tuple[str, str]:
+    for suffix in _COMPANION_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)], suffix
+    return name, ""
+
+
+def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise _file_error(
+            path, "unreadable", f"cannot read records: {exc.strerror or exc}"
+        ) from None
+    with handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        rows = csv.reader(text)
+        try:
+            header = next(rows, None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _file_error(path, "malformed", f"cannot read the CSV header: {exc}") from None
+        if header is None:
+            raise _file_error(path, "malformed", "empty CSV file: expected a header row")
+        layout = _CsvLayout(header, reader, path)
+        line = rows.line_num
+        while True:
+            start = line + 1
+            where = f"line {start}"
+            try:
+                row = next(rows, None)
+            except csv.Error as exc:
+                if rows.line_num == line:
+                    # The csv module made no progress: retrying would loop for ever.
+                    raise _file_error(
+                        path, "malformed", f"unreadable CSV at {where}: {exc}"
+                    ) from None
+                line = rows.line_num
+                yield _line_error(where, f"malformed CSV row: {exc}")
+                continue
+            except UnicodeDecodeError as exc:
+                raise _file_error(
+                    path, "unreadable", f"not UTF-8 text near line {start}: {exc.reason}"
+                ) from None
+            if row is None:
+                return
+            line = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != layout.width:
+                rid = (
+                    row[layout.id_col].strip()
+                    if layout.id_col is not None and layout.id_col < len(row)
+                    else ""
+                )
+                yield RecordError(
+                    [
+                        Diagnostic(
+                            "malformed",
+                            f"row has {len(row)} cells but the header has {layout.width}",
+                            record_id=rid or where,
+                        )
+                    ]
+                )
+                continue
+            try:
+                yield reader.parse(layout.record(row), where=where)
+            except RecordError as exc:
+                yield RecordError(
+                    dataclasses.replace(d, field=layout.column_of(d.field)) for d in exc.diagnostics
+                )

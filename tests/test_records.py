@@ -1,0 +1,585 @@
+"""Patient records: parsing, exact units, diagnostics, file formats and the record schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocode.errors import RecordError
+from protocode.model import DataItem, Quantity
+from protocode.records import (
+    Observation,
+    Occurrence,
+    Record,
+    RecordReader,
+    iter_records,
+    read_records,
+)
+from protocode.source import Source
+
+FIXTURES = Path(__file__).parent / "fixtures" / "records"
+SPAN = Source("<t>", "").whole
+
+
+def item(name: str, kind: str, type_: str, **kw: Any) -> DataItem:
+    return DataItem(name, kind, type_, SPAN, **kw)  # type: ignore[arg-type]
+
+
+ITEMS = (
+    item("enrollment", "anchor", "date"),
+    item("birth_date", "fact", "date"),
+    item("sex", "fact", "code", values=("male", "female")),
+    item("weight", "fact", "quantity", unit="kg", minimum="1", maximum="400"),
+    item("height", "fact", "quantity", unit="cm", minimum="30", maximum="250"),
+    item("ecog", "fact", "integer", minimum="0", maximum="5"),
+    item("lvef", "fact", "number", minimum="0", maximum="100"),
+    item("cd19_positive", "fact", "boolean"),
+    item("diagnosis", "fact", "text"),
+    item(
+        "creatinine",
+        "observation",
+        "quantity",
+        unit="mg/dL",
+        minimum="0",
+        maximum="30",
+        molar_mass=Quantity("113.12", "g/mol", SPAN),
+    ),
+    item("ast", "observation", "quantity", unit="U/L"),
+    item("mutation", "observation", "code", values=("positive", "negative")),
+    item("chemotherapy", "event", "boolean"),
+    item("hsct", "event", "boolean"),
+)
+ATTESTATIONS = ("informed_consent", "contraception")
+
+GOOD: dict[str, Any] = {
+    "id": "P001",
+    "enrollment": "2024-03-01",
+    "sex": "female",
+    "weight": 42.0,
+    "height": {"value": 65, "unit": "[in_i]"},
+    "ecog": 1,
+    "lvef": 55.5,
+    "cd19_positive": True,
+    "diagnosis": "B-ALL",
+    "creatinine": [
+        {"value": 1.05, "unit": "mg/dL", "date": "2024-02-28"},
+        {"value": 93, "unit": "umol/L", "date": "2024-01-10"},
+    ],
+    "ast": [{"value": 50, "date": "2024-02-28", "reference_range": {"low": 0, "high": 40}}],
+    "mutation": [{"value": "positive", "date": None}],
+    "chemotherapy": [{"date": "2024-02-10", "end": "2024-02-14"}],
+    "hsct": [],
+    "attestations": {"informed_consent": True},
+}
+
+
+@pytest.fixture(scope="module")
+def reader() -> RecordReader:
+    return RecordReader(ITEMS, ATTESTATIONS)
+
+
+def errors_of(reader: RecordReader, obj: object) -> list[tuple[str | None, str, str]]:
+    with pytest.raises(RecordError) as info:
+        reader.parse(obj)
+    return [(d.field, d.code, d.message) for d in info.value.diagnostics]
+
+
+# --- happy path ---------------------------------------------------------------------------------
+
+
+def test_good_record_every_type(reader: RecordReader) -> None:
+    r = reader.parse(GOOD)
+    assert r.id == "P001"
+    assert r.values == {
+        "enrollment": dt.date(2024, 3, 1),
+        "sex": "female",
+        "weight": 42,
+        "height": Fraction("165.1"),
+        "ecog": 1,
+        "lvef": Fraction("55.5"),
+        "cd19_positive": True,
+        "diagnosis": "B-ALL",
+    }
+    assert type(r.values["weight"]) is int
+    # Sorted by date: the umol/L value from January comes first, converted exactly.
+    assert r.series["creatinine"] == (
+        Observation(Fraction("1.052016"), dt.date(2024, 1, 10)),
+        Observation(Fraction(21, 20), dt.date(2024, 2, 28)),
+    )
+    assert r.series["ast"] == (Observation(50, dt.date(2024, 2, 28), 0, 40),)
+    assert r.series["mutation"] == (Observation("positive", None),)
+    assert r.events == {
+        "chemotherapy": (Occurrence(dt.date(2024, 2, 10), dt.date(2024, 2, 14)),),
+        "hsct": (),
+    }
+    assert r.attestations == {"informed_consent": True}
+
+
+def test_missing_is_absent_and_empty_list_is_known_none(reader: RecordReader) -> None:
+    r = reader.parse({"id": "P9", "sex": None, "creatinine": None, "hsct": [], "ast": []})
+    assert r == Record("P9", {}, {"ast": ()}, {"hsct": ()}, {})
+
+
+def test_integer_id_becomes_text(reader: RecordReader) -> None:
+    assert reader.parse({"id": 17}).id == "17"
+
+
+def test_creatinine_umol_per_litre_is_exact(reader: RecordReader) -> None:
+    r = reader.parse({"id": "x", "creatinine": [{"value": 93, "unit": "umol/L"}]})
+    value = r.series["creatinine"][0].value
+    assert value == Fraction(93) * Fraction("113.12") / 10_000
+    assert isinstance(value, Fraction)
+
+
+def test_weight_in_pounds_is_exact(reader: RecordReader) -> None:
+    r = reader.parse({"id": "x", "weight": {"value": 154, "unit": "[lb_av]"}})
+    assert r.values["weight"] == 154 * Fraction("0.45359237")
+
+
+def test_reference_range_converted_with_the_value(reader: RecordReader) -> None:
+    obs = {"value": 88.4, "unit": "umol/L", "reference_range": {"low": 44, "high": 106}}
+    r = reader.parse({"id": "x", "creatinine": [obs]})
+    factor = Fraction("113.12") / 10_000
+    assert r.series["creatinine"][0] == Observation(
+        Fraction("88.4") * factor, None, 44 * factor, 106 * factor
+    )
+
+
+def test_python_float_is_read_through_its_repr(reader: RecordReader) -> None:
+    r = reader.parse({"id": "x", "creatinine": [{"value": 1.05}], "lvef": 0.1})
+    assert r.series["creatinine"][0].value == Fraction(21, 20)
+    assert r.values["lvef"] == Fraction(1, 10)
+
+
+def test_integral_fraction_is_stored_as_int(reader: RecordReader) -> None:
+    r = reader.parse({"id": "x", "ecog": Fraction(2), "weight": Fraction(140, 2)})
+    assert type(r.values["ecog"]) is int
+    assert type(r.values["weight"]) is int
+
+
+def test_undated_observations_sort_last(reader: RecordReader) -> None:
+    obs = [{"value": 1}, {"value": 2, "date": "2024-02-01"}, {"value": 3, "date": "2024-01-01"}]
+    r = reader.parse({"id": "x", "creatinine": obs})
+    assert [o.value for o in r.series["creatinine"]] == [3, 2, 1]
+
+
+def test_event_shorthand_and_undated_occurrence(reader: RecordReader) -> None:
+    r = reader.parse({"id": "x", "chemotherapy": ["2024-01-05", {"date": None}]})
+    assert r.events["chemotherapy"] == (Occurrence(dt.date(2024, 1, 5)), Occurrence(None))
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+ERROR_CASES = [
+    ({"enrollment": "2024-13-01"}, "enrollment", "expected a date YYYY-MM-DD, got '2024-13-01'"),
+    ({"birth_date": "2024-3-1"}, "birth_date", "expected a date YYYY-MM-DD, got '2024-3-1'"),
+    ({"weight": "42"}, "weight", "expected a number in kg or {value, unit}, got '42'"),
+    ({"weight": {"value": 42, "unit": "mgg/dL"}}, "weight.unit", "unknown unit 'mgg"),
+    ({"weight": {"value": 42, "unit": "mL"}}, "weight.unit", "cannot convert mL to kg"),
+    ({"weight": {"unit": "kg"}}, "weight.value", "missing value"),
+    ({"weight": {"value": 1, "units": "kg"}}, "weight.units", "unknown field 'units'"),
+    (
+        {"weight": {"value": 1000, "unit": "[lb_av]"}},
+        "weight.value",
+        "453.59237 kg is outside the plausible range 1 to 400 kg",
+    ),
+    ({"sex": "malee"}, "sex", "'malee' is not one of male, female"),
+    ({"sex": 1}, "sex", "expected one of male, female, got 1"),
+    ({"ecog": 1.5}, "ecog", "expected an integer, got 1.5"),
+    ({"ecog": True}, "ecog", "expected an integer, got true"),
+    ({"ecog": 7}, "ecog", "7 is outside the plausible range 0 to 5"),
+    ({"lvef": float("nan")}, "lvef", "expected a number, got nan"),
+    ({"cd19_positive": "yes"}, "cd19_positive", "expected true or false, got 'yes'"),
+    ({"cd19_positive": 1}, "cd19_positive", "expected true or false, got 1"),
+    ({"diagnosis": 3}, "diagnosis", "expected text, got 3"),
+    ({"creatinin": []}, "creatinin", "unknown field 'creatinin' (did you mean 'creatinine'?)"),
+    ({"creatinine": 1.2}, "creatinine", "expected a list of observations"),
+    ({"creatinine": [1.2]}, "creatinine[0]", "expected an observation {value, date}, got 1.2"),
+    ({"creatinine": [{"date": "2024-01-01"}]}, "creatinine[0].value", "missing value"),
+    (
+        {"creatinine": [{"value": 1, "unit": "mL"}]},
+        "creatinine[0].unit",
+        "cannot convert mL to mg/dL: volume is not mass/volume",
+    ),
+    ({"creatinine": [{"value": 1, "unit": "mgg/dL"}]}, "creatinine[0].unit", "unknown unit"),
+    ({"creatinine": [{"value": 1, "unit": 3}]}, "creatinine[0].unit", "expected a unit"),
+    ({"creatinine": [{"value": 1, "date": "yesterday"}]}, "creatinine[0].date", "YYYY-MM-DD"),
+    ({"creatinine": [{"value": 40}]}, "creatinine[0].value", "outside the plausible range"),
+    ({"creatinine": [{"value": 1, "dat": "2024-01-01"}]}, "creatinine[0].dat", "'date'?"),
+    (
+        {"ast": [{"value": 1, "unit": "mg/dL"}]},
+        "ast[0].unit",
+        "cannot convert mg/dL to U/L",
+    ),
+    (
+        {"ast": [{"value": 5, "reference_range": {"low": 40, "high": 0}}]},
+        "ast[0].reference_range",
+        "low 40 is above high 0",
+    ),
+    (
+        {"ast": [{"value": 5, "reference_range": {"low": "0"}}]},
+        "ast[0].reference_range.low",
+        "expected a number, got '0'",
+    ),
+    ({"mutation": [{"value": "positive", "unit": "mg"}]}, "mutation[0].unit", "has no unit"),
+    ({"mutation": [{"value": "pos"}]}, "mutation[0].value", "'pos' is not one of positive"),
+    (
+        {"mutation": [{"value": "positive", "reference_range": {}}]},
+        "mutation[0].reference_range",
+        "not numeric",
+    ),
+    ({"chemotherapy": "2024-01-01"}, "chemotherapy", "expected a list of occurrences"),
+    ({"chemotherapy": ["2024-02-30"]}, "chemotherapy[0]", "got '2024-02-30'"),
+    ({"chemotherapy": [3]}, "chemotherapy[0]", "expected an occurrence"),
+    (
+        {"chemotherapy": [{"date": "2024-02-14", "end": "2024-02-10"}]},
+        "chemotherapy[0].end",
+        "end 2024-02-10 is before date 2024-02-14",
+    ),
+    ({"chemotherapy": [{"end": "2024-02-10"}]}, "chemotherapy[0].end", "undated"),
+    ({"attestations": []}, "attestations", "expected an object"),
+    (
+        {"attestations": {"informed_consnt": True}},
+        "attestations.informed_consnt",
+        "unknown attestation 'informed_consnt' (did you mean 'informed_consent'?)",
+    ),
+    (
+        {"attestations": {"informed_consent": "yes"}},
+        "attestations.informed_consent",
+        "expected true or false, got 'yes'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), ERROR_CASES)
+def test_field_error(
+    reader: RecordReader, fields: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(RecordError) as info:
+        reader.parse({"id": "P1", **fields})
+    (diag,) = info.value.diagnostics
+    assert diag.record_id == "P1"
+    assert diag.field == field
+    assert message in diag.message
+    assert diag.location == f"record P1, field {field}"
+
+
+def test_error_codes(reader: RecordReader) -> None:
+    bad = {
+        "id": "P1",
+        "weight": {"value": 1, "unit": "mgg"},
+        "height": {"value": 1, "unit": "mL"},
+        "ecog": 9,
+        "sexx": "male",
+        "lvef": "x",
+    }
+    assert {f: c for f, c, _ in errors_of(reader, bad)} == {
+        "weight.unit": "unknown-unit",
+        "height.unit": "unit-mismatch",
+        "ecog": "out-of-range",
+        "sexx": "unknown-field",
+        "lvef": "bad-value",
+    }
+
+
+def test_three_bad_fields_give_three_diagnostics(reader: RecordReader) -> None:
+    bad = {**GOOD, "enrollment": "2024-13-01", "sex": "malee", "creatinine": [{"value": "x"}]}
+    with pytest.raises(RecordError) as info:
+        reader.parse(bad)
+    diags = info.value.diagnostics
+    assert [d.field for d in diags] == ["creatinine[0].value", "enrollment", "sex"]
+    assert {d.record_id for d in diags} == {"P001"}
+
+
+def test_missing_or_bad_id_uses_where(reader: RecordReader) -> None:
+    with pytest.raises(RecordError) as info:
+        reader.parse({"sex": "male"}, where="line 3")
+    (diag,) = info.value.diagnostics
+    assert (diag.record_id, diag.field, diag.code) == ("line 3", "id", "missing-id")
+    assert errors_of(reader, {"id": True}) == [
+        ("id", "bad-value", "expected a non-empty string or integer id, got true")
+    ]
+    assert errors_of(reader, {"id": " "})[0][0] == "id"
+
+
+def test_non_object_record(reader: RecordReader) -> None:
+    assert errors_of(reader, [1, 2]) == [
+        (None, "bad-record", "expected a record object, got a list")
+    ]
+
+
+def test_dictionary_problems_raise_at_construction() -> None:
+    from protocode.errors import LoadError
+
+    with pytest.raises(LoadError, match="reserved"):
+        RecordReader([item("id", "fact", "text")], ())
+    with pytest.raises(LoadError, match="unknown unit"):
+        RecordReader([item("w", "fact", "quantity", unit="kgg")], ())
+
+
+def test_iter_records_never_stops(reader: RecordReader) -> None:
+    results = list(iter_records([GOOD, {"id": "P2", "sex": "x"}, "junk", {"id": "P4"}], reader))
+    assert [type(r).__name__ for r in results] == ["Record", "RecordError", "RecordError", "Record"]
+    junk = results[2]
+    assert isinstance(junk, RecordError)
+    assert junk.diagnostics[0].record_id == "#3"
+    # Earlier results pass through untouched.
+    assert list(iter_records(results, reader)) == results
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def test_jsonl_file_yields_a_result_per_line(reader: RecordReader) -> None:
+    results = list(read_records(FIXTURES / "cohort.jsonl", reader))
+    good = [r for r in results if isinstance(r, Record)]
+    bad = [r for r in results if isinstance(r, RecordError)]
+    # Seven non-blank lines: three good records, one malformed line, three bad records.
+    assert len(results) == 7
+    assert (len(good), len(bad)) == (3, 4)
+    assert [r.id for r in good] == ["P001", "4", "P007"]
+    assert [e.diagnostics[0].record_id for e in bad] == ["line 2", "P003", "line 6", "line 7"]
+    assert bad[0].diagnostics[0].code == "malformed"
+    assert [d.field for d in bad[1].diagnostics] == ["enrollment", "sex"]
+    # JSON text is read exactly: 1.05 is 21/20, 1e2 is the integer 100.
+    assert good[0].series["creatinine"][0].value == Fraction(21, 20)
+    assert good[0].values["weight"] == 42
+    assert good[2].series["ast"][0] == Observation(100, dt.date(2024, 2, 1), 0, 40)
+    assert good[2].series["creatinine"][0].value == Fraction("1.052016")
+
+
+def test_json_file_array(reader: RecordReader) -> None:
+    first, second = read_records(FIXTURES / "cohort.json", reader)
+    assert isinstance(first, Record)
+    assert first.values["height"] == Fraction("165.1")
+    assert first.series["creatinine"][1].value == Fraction(21, 20)
+    assert isinstance(second, RecordError)
+    assert second.diagnostics[0].message == "'other' is not one of male, female"
+
+
+def test_json_file_single_object(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "one.json"
+    path.write_text('{"id": "A", "lvef": 0.1}', encoding="utf-8")
+    (r,) = read_records(path, reader)
+    assert isinstance(r, Record)
+    assert r.values["lvef"] == Fraction(1, 10)
+
+
+def test_json_constants_and_huge_exponents_are_field_errors(
+    tmp_path: Path, reader: RecordReader
+) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"id": "A", "lvef": NaN, "ecog": 1e999999}\n', encoding="utf-8")
+    (r,) = read_records(path, reader)
+    assert isinstance(r, RecordError)
+    assert [(d.field, d.message) for d in r.diagnostics] == [
+        ("ecog", "expected an integer, got 1e999999"),
+        ("lvef", "expected a number, got NaN"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.json", '{"id": "A",', "not valid JSON"),
+        ("scalar.json", "3", "expected a record object or an array"),
+        ("records.txt", "", "unknown record file type '.txt'"),
+        ("latin1.json", b'{"id": "\xe9"}', "not UTF-8"),
+        ("empty.csv", "", "empty CSV file"),
+    ],
+)
+def test_unreadable_file_raises_once(
+    tmp_path: Path, reader: RecordReader, name: str, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(RecordError, match=message):
+        list(read_records(path, reader))
+
+
+def test_malformed_json_file_points_at_the_position(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('[\n  {"id": "A"},\n  {"id" "B"}\n]\n', encoding="utf-8")
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, reader))
+    span = info.value.diagnostics[0].span
+    assert span is not None
+    assert (span.line, span.col) == (3, 9)
+
+
+def test_missing_file_raises(tmp_path: Path, reader: RecordReader) -> None:
+    for suffix in (".json", ".jsonl", ".csv"):
+        with pytest.raises(RecordError, match="cannot read records"):
+            list(read_records(tmp_path / f"absent{suffix}", reader))
+
+
+def test_jsonl_bad_utf8_line_is_a_record_error(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b'{"id": "A"}\n{"id": "\xff"}\n{"id": "C"}\n')
+    results = list(read_records(path, reader))
+    assert [isinstance(r, Record) for r in results] == [True, False, True]
+
+
+def test_csv_file(reader: RecordReader) -> None:
+    results = list(read_records(FIXTURES / "cohort.csv", reader))
+    assert len(results) == 5
+    p1, p2, p3, p4, p5 = results
+    assert isinstance(p1, Record)
+    assert p1.values == {
+        "enrollment": dt.date(2024, 3, 1),
+        "sex": "female",
+        "weight": 42,
+        "ecog": 1,
+        "cd19_positive": True,
+    }
+    assert p1.series == {
+        "creatinine": (Observation(Fraction(21, 20), dt.date(2024, 2, 28)),),
+        "ast": (Observation(50, dt.date(2024, 2, 28), 0, 40),),
+    }
+    assert p1.events == {
+        "chemotherapy": (
+            Occurrence(dt.date(2024, 2, 10), dt.date(2024, 2, 14)),
+            Occurrence(dt.date(2024, 3, 20)),
+        ),
+        "hsct": (),
+    }
+    assert p1.attestations == {"informed_consent": True}
+    assert isinstance(p2, Record)
+    assert p2.values["weight"] == 154 * Fraction("0.45359237")
+    assert p2.values["cd19_positive"] is False
+    assert p2.series["creatinine"][0].value == Fraction("1.052016")
+    assert "chemotherapy" not in p2.events and p2.attestations == {}
+    # Field errors name the CSV column the bad cell is in.
+    assert isinstance(p3, RecordError)
+    assert [(d.record_id, d.field) for d in p3.diagnostics] == [
+        ("P003", "cd19_positive"),
+        ("P003", "creatinine_unit"),
+        ("P003", "enrollment"),
+        ("P003", "sex"),
+        ("P003", "weight"),
+    ]
+    assert isinstance(p4, RecordError)
+    assert p4.diagnostics[0].record_id == "P004"
+    assert "cells" in p4.diagnostics[0].message
+    assert isinstance(p5, RecordError)
+    assert (p5.diagnostics[0].record_id, p5.diagnostics[0].field) == ("line 6", "id")
+
+
+def test_csv_unknown_columns_are_one_file_error(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "cols.csv"
+    path.write_text(
+        "id,creatinin,weight_date,ast_low,attest_consent\nP1,1,2024-01-01,0,true\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, reader))
+    messages = [d.message for d in info.value.diagnostics]
+    assert messages == [
+        "unknown column 'creatinin' (did you mean 'creatinine'?)",
+        "unknown column 'weight_date': 'weight' is a quantity fact, which has no _date column",
+        "column 'ast_low' needs a column 'ast'",
+        "unknown column 'attest_consent' (did you mean 'attest_informed_consent'?)",
+    ]
+
+
+def test_csv_needs_an_id_column(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "noid.csv"
+    path.write_text("sex\nmale\n", encoding="utf-8")
+    with pytest.raises(RecordError, match="missing column 'id'"):
+        list(read_records(path, reader))
+
+
+def test_csv_round_trip_of_json_records(tmp_path: Path, reader: RecordReader) -> None:
+    objs = [
+        {"id": "A", "sex": "male", "weight": 70.5, "hsct": [], "creatinine": [{"value": 0.9}]},
+        {"id": "B", "lvef": 60, "chemotherapy": ["2024-01-01", "2024-02-01"]},
+    ]
+    path = tmp_path / "round.csv"
+    path.write_text(
+        "id,sex,weight,lvef,creatinine,hsct,chemotherapy\n"
+        "A,male,70.5,,0.9,none,\n"
+        "B,,,60,,,2024-01-01;2024-02-01\n",
+        encoding="utf-8",
+    )
+    from_csv = list(read_records(path, reader))
+    from_json = list(iter_records(objs, reader))
+    assert from_csv == from_json
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+
+def test_schema_accepts_good_and_rejects_bad(reader: RecordReader) -> None:
+    schema = reader.schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    good = json.loads(json.dumps(GOOD))
+    validator.validate(good)
+    for bad in (
+        {**good, "sex": "malee"},
+        {**good, "creatinin": []},
+        {**good, "attestations": {"informed_consent": "yes"}},
+        {**good, "ecog": 9},
+        {**good, "hsct": [{"date": "2024-1-1"}]},
+        {key: value for key, value in good.items() if key != "id"},
+    ):
+        assert not validator.is_valid(bad), bad
+    weight = schema["properties"]["weight"]
+    assert "kg" in weight["description"]
+    assert schema["properties"]["sex"]["anyOf"][0] == {"enum": ["male", "female"]}
+
+
+def test_schema_and_parser_agree_on_the_fixture(reader: RecordReader) -> None:
+    validator = jsonschema.Draft202012Validator(reader.schema())
+    for line in (FIXTURES / "cohort.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if validator.is_valid(obj):
+            assert isinstance(next(iter_records([obj], reader)), Record)
+
+
+# --- robustness ---------------------------------------------------------------------------------
+
+_NAMES = [i.name for i in ITEMS] + ["id", "attestations", "value", "unit", "date", "end"]
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.fractions()
+    | st.text(max_size=12)
+    | st.sampled_from(["2024-02-29", "2023-02-29", "kg", "umol/L", "[lb_av]", "male", "mL"])
+)
+_KEYS = st.sampled_from(_NAMES) | st.text(max_size=8)
+_JSONISH = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, _JSONISH, max_size=8) | _JSONISH)
+def test_any_input_parses_or_raises_record_error(obj: object) -> None:
+    reader = RecordReader(ITEMS, ATTESTATIONS)
+    try:
+        result = reader.parse(obj)
+    except RecordError as exc:
+        assert exc.diagnostics
+    else:
+        assert isinstance(result, Record)
+        for value in result.values.values():
+            assert not isinstance(value, float)
