@@ -1,0 +1,601 @@
+"""Check stage: resolve names, type-check, unit-check and lower each rule to typed IR.
+
+`check_protocol` parses every rule of a loaded protocol, checks it against the data
+dictionary and the definitions, and returns a `CheckedProtocol`, or raises one error
+carrying every problem of the file, sorted by position. Within one rule checking stops at
+the first problem, so one typo does not cascade into a page of follow-on errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+from protocode import ir
+from protocode.errors import CheckError, Diagnostic, ProtocodeError
+from protocode.library import FUNCTIONS, SignatureError
+from protocode.model import Criterion, DataItem, Definition, ProtocolDoc, Quantity, RuleText
+from protocode.source import Span
+from protocode.syntax import ast, parse_rule
+from protocode.types import (
+    BOOL,
+    DATE,
+    NUMBER,
+    TEXT,
+    BoolType,
+    CodeType,
+    DateType,
+    NumType,
+    TextType,
+    Type,
+)
+from protocode.units import ONE, Unit, UnitError, conversion_factor, is_time, parse_unit
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedCriterion:
+    """A criterion with its rule lowered to IR (or an attestation name)."""
+
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    text: str
+    span: Span
+    rule: ir.Expr | None
+    attestation: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedProtocol:
+    """A protocol whose every rule parsed and type-checked; input to the backends."""
+
+    doc: ProtocolDoc
+    items: dict[str, DataItem]
+    item_types: dict[str, Type]
+    definitions: dict[str, ir.Expr]
+    criteria: tuple[CheckedCriterion, ...]
+    attestations: tuple[str, ...] = field(default=())
+
+
+class _Fail(Exception):
+    """One problem in one rule: stop checking that rule."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+def _fail(code: str, message: str, span: Span) -> _Fail:
+    return _Fail(Diagnostic(code, message, span))
+
+
+def item_type(item: DataItem) -> Type:
+    """The rule-language type of a data item's values."""
+    if item.kind == "anchor" or item.type == "date":
+        return DATE
+    match item.type:
+        case "boolean":
+            return BOOL
+        case "integer" | "number":
+            return NUMBER
+        case "quantity":
+            return NumType(parse_unit(item.unit or "1"))
+        case "code":
+            return CodeType(item.values)
+        case _:
+            return TEXT
+
+
+def _closest(name: str, candidates: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(candidates), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+class _Checker:
+    """Checks rules against one protocol's data dictionary and definitions."""
+
+    def __init__(
+        self,
+        items: dict[str, DataItem],
+        item_types: dict[str, Type],
+        definitions: dict[str, Definition],
+    ) -> None:
+        self.items = items
+        self.item_types = item_types
+        self.definitions = definitions
+        self.checked: dict[str, ir.Expr] = {}
+        self.in_progress: list[str] = []
+        self.diagnostics: list[Diagnostic] = []
+        self._dispatch: dict[type[Any], Callable[[Any], ir.Expr]] = {
+            ast.Number: self._number,
+            ast.Quantity: self._quantity,
+            ast.DateLit: lambda n: ir.Const(n.value, DATE, n.span),
+            ast.String: self._string,
+            ast.Bool: lambda n: ir.Const(n.value, BOOL, n.span),
+            ast.Name: self._name,
+            ast.Call: self._call,
+            ast.Arith: self._arith,
+            ast.Neg: self._neg,
+            ast.AsUnit: self._as_unit,
+            ast.Compare: self._compare,
+            ast.RefCompare: self._ref_compare,
+            ast.Between: self._between,
+            ast.Member: self._member,
+            ast.IsKnown: self._is_known,
+            ast.And: lambda n: ir.And(self._bool(n.left), self._bool(n.right), n.span),
+            ast.Or: lambda n: ir.Or(self._bool(n.left), self._bool(n.right), n.span),
+            ast.Not: lambda n: ir.Not(self._bool(n.operand), n.span),
+            ast.If: self._if,
+            ast.Temporal: self._temporal,
+        }
+
+    # ---- entry points
+
+    def rule(self, text: RuleText, want: Type | None = BOOL) -> ir.Expr | None:
+        """Check one rule; record a diagnostic and return None if it is wrong."""
+        try:
+            node = self.expr(parse_rule(text))
+            if want is not None and node.type != want:
+                raise _fail(
+                    "type",
+                    f"a criterion must be true or false, but this rule is a {node.type}",
+                    node.span,
+                )
+            return node
+        except ProtocodeError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+        except _Fail as exc:
+            self.diagnostics.append(exc.diagnostic)
+        return None
+
+    def definition(self, name: str) -> ir.Expr | None:
+        """Check a definition once (memoized), detecting cycles."""
+        if name in self.checked:
+            return self.checked[name]
+        if name in self.in_progress:
+            return None
+        self.in_progress.append(name)
+        try:
+            d = self.definitions[name]
+            node = self.rule(d.rule, want=None)
+            if node is not None and d.unit is not None:
+                node = self._declare_unit(node, d)
+            if node is not None:
+                self.checked[name] = node
+            return node
+        finally:
+            self.in_progress.pop()
+
+    def _declare_unit(self, node: ir.Expr, d: Definition) -> ir.Expr | None:
+        span = d.unit_span or d.span
+        try:
+            unit = parse_unit(d.unit or "1")
+            if not isinstance(node.type, NumType):
+                raise _fail("type", f"'{d.name}' has a unit but is a {node.type}", span)
+            if node.type.unit.convertible(unit):
+                return _scale(node, conversion_factor(node.type.unit, unit), NumType(unit))
+            if node.type.unit.dimensionless:
+                # Empirical formulas (Cockcroft-Gault) compute a plain number that the
+                # definition declares to be in a unit.
+                return _scale(node, node.type.unit.factor, NumType(unit))
+            raise _fail(
+                "unit",
+                f"'{d.name}' computes a {node.type.unit.describe_dimension()} "
+                f"({node.type.unit.text}) but declares {unit.text} "
+                f"({unit.describe_dimension()})",
+                span,
+            )
+        except UnitError as exc:
+            self.diagnostics.append(Diagnostic("unit", exc.message, span))
+        except _Fail as exc:
+            self.diagnostics.append(exc.diagnostic)
+        return None
+
+    # ---- expressions
+
+    def expr(self, node: ast.Expr) -> ir.Expr:
+        """Check one AST node."""
+        return self._dispatch[type(node)](node)
+
+    def _bool(self, node: ast.Expr) -> ir.Expr:
+        checked = self.expr(node)
+        if checked.type != BOOL:
+            raise _fail("type", f"expected true/false here, but this is a {checked.type}", node.span)
+        return checked
+
+    def _unit(self, text: str, span: Span) -> Unit:
+        try:
+            return parse_unit(text)
+        except UnitError as exc:
+            start = span.start + exc.offset
+            raise _fail("unit", exc.message, Span(span.source, start, start + exc.length)) from None
+
+    def _number(self, n: ast.Number) -> ir.Expr:
+        return ir.Const(_exact(n.value), NUMBER, n.span)
+
+    def _quantity(self, n: ast.Quantity) -> ir.Expr:
+        return ir.Const(_exact(n.value), NumType(self._unit(n.unit, n.unit_span)), n.span)
+
+    def _string(self, n: ast.String) -> ir.Expr:
+        return ir.Const(n.value, TEXT, n.span)
+
+    def _name(self, n: ast.Name) -> ir.Expr:
+        if n.name in self.items:
+            item = self.items[n.name]
+            if item.kind == "observation":
+                raise _fail(
+                    "name",
+                    f"'{n.name}' is an observation with dated values; say which one, "
+                    f"e.g. 'latest {n.name} within 7 days before <anchor>'",
+                    n.span,
+                )
+            if item.kind == "event":
+                raise _fail(
+                    "name",
+                    f"'{n.name}' is an event; ask 'ever {n.name}' or "
+                    f"'any {n.name} within … before <anchor>'",
+                    n.span,
+                )
+            return ir.Fact(n.name, self.item_types[n.name], n.span)
+        if n.name in self.definitions:
+            if n.name in self.in_progress:
+                cycle = [*self.in_progress[self.in_progress.index(n.name) :], n.name]
+                raise _fail("cycle", "definitions form a cycle: " + " -> ".join(cycle), n.span)
+            target = self.definition(n.name)
+            if target is None:
+                raise _fail("name", f"definition '{n.name}' has errors (see there)", n.span)
+            return ir.DefRef(n.name, target.type, n.span)
+        if n.name in FUNCTIONS:
+            raise _fail("name", f"'{n.name}' is a function; call it: {n.name}(…)", n.span)
+        known = [*self.items, *self.definitions]
+        raise _fail("name", f"unknown name '{n.name}'{_closest(n.name, known)}", n.span)
+
+    def _call(self, n: ast.Call) -> ir.Expr:
+        fn = FUNCTIONS.get(n.func)
+        if fn is None:
+            hint = _closest(n.func, FUNCTIONS)
+            raise _fail("name", f"unknown function '{n.func}'{hint}", n.func_span)
+        args = tuple(self.expr(a) for a in n.args)
+        try:
+            result = fn.typing([a.type for a in args])
+        except SignatureError as exc:
+            raise _fail("type", f"{fn.signature} {exc}", n.span) from None
+        if n.func in {"min", "max"}:
+            args = tuple(self._convert(a, args[0].type, a.span) for a in args)
+        return ir.Call(n.func, args, result, n.span)
+
+    def _convert(self, node: ir.Expr, to: Type, span: Span) -> ir.Expr:
+        """`node` in the unit of `to` (both quantities of one dimension)."""
+        if isinstance(node.type, NumType) and isinstance(to, NumType):
+            src, dst = node.type.unit, to.unit
+            if not src.convertible(dst):
+                raise _fail("unit", _unit_mismatch(src, dst), span)
+            return _scale(node, conversion_factor(src, dst), to)
+        return node
+
+    def _arith(self, n: ast.Arith) -> ir.Expr:
+        left, right = self.expr(n.left), self.expr(n.right)
+        lt, rt = left.type, right.type
+        if isinstance(lt, DateType):
+            return self._date_arith(n, left, right)
+        if not isinstance(lt, NumType) or not isinstance(rt, NumType):
+            raise _fail("type", f"cannot apply '{n.op}' to a {lt} and a {rt}", n.span)
+        if n.op in {"+", "-"}:
+            if not lt.unit.convertible(rt.unit):
+                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), n.span)
+            right = _scale(right, conversion_factor(rt.unit, lt.unit), lt)
+            return ir.Arith(n.op, left, right, lt, n.span)
+        unit = lt.unit * rt.unit if n.op == "*" else lt.unit / rt.unit
+        return ir.Arith(n.op, left, right, NumType(unit), n.span)
+
+    def _date_arith(self, n: ast.Arith, left: ir.Expr, right: ir.Expr) -> ir.Expr:
+        if n.op == "-" and right.type == DATE:
+            return ir.Call("days_between", (right, left), NumType(parse_unit("d")), n.span)
+        if n.op in {"+", "-"} and isinstance(right, ir.Const) and isinstance(right.type, NumType):
+            amount, unit = _calendar(right.value, right.type.unit, right.span)
+            sign = 1 if n.op == "+" else -1
+            return ir.DateShift(left, sign * amount, unit, DATE, n.span)
+        raise _fail(
+            "type",
+            "a date can be moved only by a literal duration (e.g. 'enrollment - 14 days') "
+            "or subtracted from another date",
+            n.span,
+        )
+
+    def _neg(self, n: ast.Neg) -> ir.Expr:
+        operand = self.expr(n.operand)
+        if not isinstance(operand.type, NumType):
+            raise _fail("type", f"cannot negate a {operand.type}", n.span)
+        return ir.Neg(operand, operand.type, n.span)
+
+    def _as_unit(self, n: ast.AsUnit) -> ir.Expr:
+        operand = self.expr(n.operand)
+        unit = self._unit(n.unit, n.unit_span)
+        if not isinstance(operand.type, NumType):
+            raise _fail("type", f"only quantities have units, but this is a {operand.type}", n.span)
+        if not operand.type.unit.convertible(unit):
+            raise _fail("unit", _unit_mismatch(operand.type.unit, unit), n.span)
+        return _scale(operand, conversion_factor(operand.type.unit, unit), NUMBER)
+
+    def _comparable(self, left: ir.Expr, right: ir.Expr, op: str, span: Span) -> ir.Expr:
+        """`right` made comparable with `left` (units converted, codes validated)."""
+        lt, rt = left.type, right.type
+        ordered = op not in {"==", "!="}
+        if isinstance(lt, NumType) and isinstance(rt, NumType):
+            if not lt.unit.convertible(rt.unit):
+                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), span)
+            return _scale(right, conversion_factor(rt.unit, lt.unit), lt)
+        if isinstance(lt, DateType) and isinstance(rt, DateType):
+            return right
+        if ordered:
+            raise _fail("type", f"'{op}' needs numbers, quantities or dates, not a {lt}", span)
+        if isinstance(lt, CodeType) and isinstance(rt, TextType | CodeType):
+            self._valid_codes(lt, right)
+            return right
+        if isinstance(rt, CodeType) and isinstance(lt, TextType):
+            self._valid_codes(rt, left)
+            return right
+        if type(lt) is type(rt) and isinstance(lt, BoolType | TextType):
+            return right
+        raise _fail("type", f"cannot compare a {lt} with a {rt}", span)
+
+    def _valid_codes(self, code: CodeType, node: ir.Expr) -> None:
+        if isinstance(node, ir.Const) and node.value not in code.values:
+            raise _fail(
+                "code",
+                f"{node.value!r} is not one of {', '.join(code.values)}"
+                f"{_closest(str(node.value), code.values)}",
+                node.span,
+            )
+
+    def _compare(self, n: ast.Compare) -> ir.Expr:
+        left, right = self.expr(n.left), self.expr(n.right)
+        if isinstance(left, ir.Const) and not isinstance(right, ir.Const):
+            # Keep the data on the left so literals are converted to the data's unit.
+            return ir.Compare(
+                _FLIP[n.op], right, self._comparable(right, left, n.op, n.op_span), n.span
+            )
+        return ir.Compare(n.op, left, self._comparable(left, right, n.op, n.op_span), n.span)
+
+    def _ref_compare(self, n: ast.RefCompare) -> ir.Expr:
+        left = self.expr(n.left)
+        select = self._select_of(left)
+        if select is None:
+            raise _fail(
+                "type",
+                f"{n.limit} is the reference limit of an observation; the left side must "
+                "be 'latest <observation> …' (or a definition that is one)",
+                n.limit_span,
+            )
+        item = self.items[select.item]
+        default = item.uln if n.limit == "ULN" else item.lln
+        return ir.RefCompare(
+            n.op,
+            select,
+            n.factor,
+            n.limit,
+            self._item_quantity(default, item) if default else None,
+            n.span,
+        )
+
+    def _select_of(self, node: ir.Expr) -> ir.Select | None:
+        if isinstance(node, ir.Select):
+            return node
+        if isinstance(node, ir.DefRef):
+            return self._select_of(self.checked[node.name])
+        return None
+
+    def _item_quantity(self, q: Quantity, item: DataItem) -> ir.Magnitude:
+        """A dictionary quantity (e.g. `uln: 40 U/L`) in the item's unit."""
+        unit = self._unit(q.unit, q.span)
+        item_unit = parse_unit(item.unit or "1")
+        try:
+            factor = conversion_factor(unit, item_unit)
+        except UnitError as exc:
+            raise _fail("unit", exc.message, q.span) from None
+        return _exact(Fraction(q.value) * factor)
+
+    def _between(self, n: ast.Between) -> ir.Expr:
+        x, low, high = self.expr(n.operand), self.expr(n.low), self.expr(n.high)
+        low = self._comparable(x, low, ">=", n.low.span)
+        high = self._comparable(x, high, "<=", n.high.span)
+        return ir.And(ir.Compare(">=", x, low, n.span), ir.Compare("<=", x, high, n.span), n.span)
+
+    def _member(self, n: ast.Member) -> ir.Expr:
+        x = self.expr(n.operand)
+        values: set[ir.Value] = set()
+        for item in n.items:
+            checked = self._comparable(x, self.expr(item), "==", item.span)
+            constant = _fold(checked)
+            if constant is None:
+                raise _fail("type", "set members must be literals", item.span)
+            values.add(constant)
+        return ir.Member(x, frozenset(values), n.negated, n.span)
+
+    def _is_known(self, n: ast.IsKnown) -> ir.Expr:
+        return ir.IsKnown(self.expr(n.operand), n.known, n.span)
+
+    def _if(self, n: ast.If) -> ir.Expr:
+        cond, then, orelse = self._bool(n.cond), self.expr(n.then), self.expr(n.orelse)
+        if isinstance(then.type, NumType) and isinstance(orelse.type, NumType):
+            orelse = self._convert(orelse, then.type, n.orelse.span)
+        elif then.type != orelse.type and not _code_text(then.type, orelse.type):
+            raise _fail(
+                "type",
+                f"both branches must have one type: 'then' is a {then.type}, "
+                f"'else' is a {orelse.type}",
+                n.span,
+            )
+        return ir.If(cond, then, orelse, then.type, n.span)
+
+    def _temporal(self, n: ast.Temporal) -> ir.Expr:
+        item = self.items.get(n.item)
+        if item is None:
+            known = [k for k, v in self.items.items() if v.kind in {"observation", "event"}]
+            raise _fail("name", f"unknown item '{n.item}'{_closest(n.item, known)}", n.item_span)
+        window = self._window(n.window) if n.window is not None else None
+        if n.op in {"latest", "earliest"}:
+            if item.kind != "observation":
+                raise _fail(
+                    "type",
+                    f"'{n.op}' needs an observation, but '{n.item}' is {_a(item.kind)}",
+                    n.item_span,
+                )
+            return ir.Select(n.item, n.op == "earliest", window, self.item_types[n.item], n.span)
+        if item.kind not in {"event", "observation"}:
+            raise _fail(
+                "type",
+                f"'{n.op}' needs an event or observation, but '{n.item}' is {_a(item.kind)}",
+                n.item_span,
+            )
+        return ir.Events(n.op, n.item, window, NUMBER if n.op == "count" else BOOL, n.span)
+
+    def _window(self, w: ast.Window) -> ir.Window:
+        anchor = self.expr(ast.Name(w.anchor, w.anchor_span))
+        if anchor.type != DATE:
+            raise _fail(
+                "type", f"a window is anchored on a date, but '{w.anchor}' is a {anchor.type}",
+                w.anchor_span,
+            )
+        if w.amount is None or w.unit is None or w.unit_span is None:
+            return ir.Window(w.kind, anchor, 0, "d", _window_text(w), w.span)
+        unit = self._unit(w.unit, w.unit_span)
+        amount, cal = _calendar(_exact(w.amount), unit, w.unit_span)
+        return ir.Window(w.kind, anchor, amount, cal, _window_text(w), w.span)
+
+
+def _window_text(w: ast.Window) -> str:
+    return " ".join(w.span.text.split())
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _code_text(a: Type, b: Type) -> bool:
+    return {type(a), type(b)} == {CodeType, TextType}
+
+
+_FLIP: dict[ast.CompareOp, ast.CompareOp] = {
+    "<": ">",
+    "<=": ">=",
+    ">": "<",
+    ">=": "<=",
+    "==": "==",
+    "!=": "!=",
+}
+
+
+def _exact(x: Fraction | int) -> ir.Magnitude:
+    """Integers as `int` (fast), everything else as an exact `Fraction`."""
+    if isinstance(x, Fraction) and x.denominator == 1:
+        return int(x)
+    return x
+
+
+def _scale(node: ir.Expr, factor: Fraction, to: Type) -> ir.Expr:
+    """`node` multiplied by `factor` and retyped; constants are folded at compile time."""
+    if isinstance(node, ir.Const) and isinstance(node.value, int | Fraction):
+        return ir.Const(_exact(node.value * factor), to, node.span)
+    if factor == 1:
+        if node.type == to:
+            return node
+        return ir.Scale(node, Fraction(1), to, node.span)
+    return ir.Scale(node, factor, to, node.span)
+
+
+def _fold(node: ir.Expr) -> ir.Value | None:
+    if isinstance(node, ir.Const):
+        return node.value
+    return None
+
+
+def _calendar(value: ir.Value, unit: Unit, span: Span) -> tuple[int, ir.CalendarUnit]:
+    """A literal duration as whole days or whole calendar months (for date arithmetic)."""
+    if not is_time(unit):
+        raise _fail("unit", f"expected a duration, but {unit.text} is a {unit.describe_dimension()}", span)
+    assert isinstance(value, int | Fraction)
+    if unit.text in {"mo", "a"}:
+        months = Fraction(value) * (12 if unit.text == "a" else 1)
+        if months.denominator != 1:
+            raise _fail("unit", "calendar months and years must be whole numbers here", span)
+        return int(months), "mo"
+    days = Fraction(value) * conversion_factor(unit, parse_unit("d"))
+    if days.denominator != 1:
+        raise _fail("unit", "dates move in whole days; this duration is not a whole day", span)
+    return int(days), "d"
+
+
+def _unit_mismatch(a: Unit, b: Unit) -> str:
+    if a.dimensionless or b.dimensionless:
+        plain, other = (a, b) if a.dimensionless else (b, a)
+        del plain
+        return (
+            f"cannot combine a plain number with a quantity in {other.text} "
+            f"({other.describe_dimension()}); write the unit, e.g. '60 {other.text}'"
+        )
+    return (
+        f"incompatible units: {a.text} ({a.describe_dimension()}) and "
+        f"{b.text} ({b.describe_dimension()})"
+    )
+
+
+def check_rule(
+    text: RuleText,
+    items: Iterable[DataItem],
+    definitions: Iterable[Definition] = (),
+) -> ir.Expr:
+    """Check one standalone boolean rule against a data dictionary (API and tests)."""
+    item_map = {i.name: i for i in items}
+    checker = _Checker(item_map, {k: item_type(v) for k, v in item_map.items()},
+                       {d.name: d for d in definitions})
+    node = checker.rule(text)
+    if node is None:
+        raise CheckError(checker.diagnostics)
+    return node
+
+
+def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
+    """Check every definition and criterion of a protocol; raise all problems at once."""
+    diagnostics: list[Diagnostic] = []
+    items = {i.name: i for i in doc.data}
+    types: dict[str, Type] = {}
+    for item in doc.data:
+        try:
+            types[item.name] = item_type(item)
+        except UnitError as exc:
+            diagnostics.append(Diagnostic("unit", f"item '{item.name}': {exc.message}", item.span))
+            types[item.name] = NUMBER
+    checker = _Checker(items, types, {d.name: d for d in doc.definitions})
+    for d in doc.definitions:
+        checker.definition(d.name)
+    criteria = []
+    attestations: list[str] = []
+    for c in doc.criteria:
+        criteria.append(_criterion(checker, c))
+        if c.attestation is not None and c.attestation not in attestations:
+            attestations.append(c.attestation)
+    diagnostics.extend(checker.diagnostics)
+    if diagnostics:
+        raise CheckError(_dedupe(diagnostics))
+    ordered = {d.name: checker.checked[d.name] for d in doc.definitions}
+    return CheckedProtocol(doc, items, types, ordered, tuple(criteria), tuple(attestations))
+
+
+def _criterion(checker: _Checker, c: Criterion) -> CheckedCriterion:
+    rule = checker.rule(c.rule) if c.rule is not None else None
+    source = " ".join(c.rule.text.split()) if c.rule is not None else ""
+    return CheckedCriterion(c.id, c.kind, c.text, c.span, rule, c.attestation, source)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int, str]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.span.source.path if d.span else "", d.span.start if d.span else 0, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,474 @@
+"""The reference backend: typed IR compiled once into nested Python closures.
+
+Values are exact (`int`, `Fraction`, `datetime.date`, `str`, `bool`); `None` is unknown.
+Logic is Kleene three-valued: `false and unknown` is false, `true or unknown` is true.
+Each IR node becomes one closure `fn(env) -> value`. With `trace=True` every node also
+records its value (and `latest` records which observation it picked), which is what
+explanations and the list of deciding missing items are built from; without it, the
+closures do only the work needed for the verdicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from protocode import ir
+from protocode.check import CheckedProtocol
+from protocode.library import FUNCTIONS, add_months
+from protocode.records import Observation, Occurrence, Record
+
+Fn = Callable[["Env"], Any]
+
+_DATE_MIN = dt.date.min
+_DATE_MAX = dt.date.max
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+class Env:
+    """One record's evaluation state: its data, definition cache and optional trace."""
+
+    __slots__ = ("attestations", "defs", "events", "notes", "picked", "series", "trace", "values")
+
+    def __init__(self, record: Record, trace: bool = False) -> None:
+        self.values = record.values
+        self.attestations = record.attestations
+        self.series = record.series
+        self.events = record.events
+        self.defs: dict[str, Any] = {}
+        self.trace: dict[int, Any] | None = {} if trace else None
+        self.picked: dict[int, Observation] = {}
+        self.notes: dict[int, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluator:
+    """A compiled protocol: one closure per criterion, plus the node numbering of traces."""
+
+    checked: CheckedProtocol
+    criteria: tuple[Fn, ...]
+    node_ids: dict[int, int]
+    traced: bool
+
+    def node_id(self, node: ir.Expr) -> int:
+        """The trace key of an IR node of this protocol."""
+        return self.node_ids[id(node)]
+
+
+def compile_protocol(checked: CheckedProtocol, trace: bool = False) -> Evaluator:
+    """Compile every criterion (and the definitions they use) into closures."""
+    compiler = _Compiler(checked, trace)
+    fns = []
+    for c in checked.criteria:
+        if c.rule is not None:
+            fns.append(compiler.compile(c.rule))
+        else:
+            fns.append(_attestation(c.attestation or ""))
+    return Evaluator(checked, tuple(fns), compiler.node_ids, trace)
+
+
+def _attestation(name: str) -> Fn:
+    # Attestations live beside the data, not in the data dictionary; unknown until recorded.
+    return lambda env: env.attestations.get(name)
+
+
+class _Compiler:
+    def __init__(self, checked: CheckedProtocol, trace: bool) -> None:
+        self.checked = checked
+        self.trace = trace
+        self.node_ids: dict[int, int] = {}
+        self.def_fns: dict[str, Fn] = {}
+        self._dispatch: dict[type[Any], Callable[[Any], Fn]] = {
+            ir.Const: self._const,
+            ir.Fact: self._fact,
+            ir.DefRef: self._defref,
+            ir.Select: self._select,
+            ir.Events: self._events,
+            ir.Arith: self._arith,
+            ir.Neg: self._neg,
+            ir.Scale: self._scale,
+            ir.DateShift: self._date_shift,
+            ir.Call: self._call,
+            ir.Compare: self._compare,
+            ir.RefCompare: self._ref_compare,
+            ir.Member: self._member,
+            ir.IsKnown: self._is_known,
+            ir.And: self._and,
+            ir.Or: self._or,
+            ir.Not: self._not,
+            ir.If: self._if,
+        }
+
+    def compile(self, node: ir.Expr) -> Fn:
+        fn = self._dispatch[type(node)](node)
+        if not self.trace:
+            return fn
+        key = self.node_ids.setdefault(id(node), len(self.node_ids))
+
+        def traced(env: Env) -> Any:
+            value = fn(env)
+            assert env.trace is not None
+            env.trace[key] = value
+            return value
+
+        return traced
+
+    def _key(self, node: ir.Expr) -> int:
+        return self.node_ids.setdefault(id(node), len(self.node_ids))
+
+    # ---- leaves
+
+    def _const(self, node: ir.Const) -> Fn:
+        value = node.value
+        return lambda env: value
+
+    def _fact(self, node: ir.Fact) -> Fn:
+        item = node.item
+        return lambda env: env.values.get(item)
+
+    def _defref(self, node: ir.DefRef) -> Fn:
+        name = node.name
+        if name not in self.def_fns:
+            # Placeholder first: definitions are acyclic, but this keeps recursion finite.
+            self.def_fns[name] = self.compile(self.checked.definitions[name])
+        body = self.def_fns[name]
+
+        def fn(env: Env) -> Any:
+            defs = env.defs
+            if name in defs:
+                return defs[name]
+            value = defs[name] = body(env)
+            return value
+
+        return fn
+
+    def _window(self, w: ir.Window) -> Callable[[Env], tuple[dt.date, dt.date] | None]:
+        anchor = self.compile(w.anchor)
+        amount, unit, kind = w.amount, w.unit, w.kind
+
+        def shift(date: dt.date, n: int) -> dt.date:
+            if unit == "mo":
+                return add_months(date, n)
+            return date + dt.timedelta(days=n)
+
+        def bounds(env: Env) -> tuple[dt.date, dt.date] | None:
+            at = anchor(env)
+            if at is None:
+                return None
+            match kind:
+                case "within_before":
+                    return shift(at, -amount), at
+                case "within_after":
+                    return at, shift(at, amount)
+                case "within_of":
+                    return shift(at, -amount), shift(at, amount)
+                case "before":
+                    return _DATE_MIN, at - dt.timedelta(days=1)
+                case _:
+                    return at + dt.timedelta(days=1), _DATE_MAX
+
+        return bounds
+
+    def _picker(self, node: ir.Select) -> Callable[[Env], Observation | None]:
+        """The observation `latest`/`earliest` picks, or None (with a note when traced)."""
+        item, earliest = node.item, node.earliest
+        window = self._window(node.window) if node.window is not None else None
+        key = self._key(node)
+        describe = _window_note(node) if self.trace and node.window is not None else None
+
+        def pick(env: Env) -> Observation | None:
+            series = env.series.get(item)
+            if not series:
+                return None
+            if window is None:
+                dated = [o for o in series if o.date is not None] or list(series)
+                return dated[0] if earliest else dated[-1]
+            bounds = window(env)
+            if bounds is None:
+                return None
+            lo, hi = bounds
+            for o in series if earliest else reversed(series):
+                if o.date is not None and lo <= o.date <= hi:
+                    return o
+            if describe is not None:
+                env.notes[key] = describe(series, lo, hi)
+            return None
+
+        return pick
+
+    def _select(self, node: ir.Select) -> Fn:
+        pick, key = self._picker(node), self._key(node)
+        if self.trace:
+
+            def traced(env: Env) -> Any:
+                o = pick(env)
+                if o is None:
+                    return None
+                env.picked[key] = o
+                return o.value
+
+            return traced
+        return lambda env: None if (o := pick(env)) is None else o.value
+
+    def _events(self, node: ir.Events) -> Fn:
+        item, op = node.item, node.op
+        window = self._window(node.window) if node.window is not None else None
+
+        def fn(env: Env) -> Any:
+            occurrences = env.events.get(item)
+            if occurrences is None:
+                series = env.series.get(item)
+                if series is None:
+                    return None
+                occurrences = tuple(Occurrence(o.date) for o in series)
+            if op == "ever":
+                return bool(occurrences)
+            lo, hi = _DATE_MIN, _DATE_MAX
+            if window is not None:
+                bounds = window(env)
+                if bounds is None:
+                    return None
+                lo, hi = bounds
+            hits = undated = 0
+            for o in occurrences:
+                if o.date is None:
+                    undated += 1
+                elif o.date <= hi and (o.end or o.date) >= lo:
+                    hits += 1
+            if op == "count":
+                return None if undated else hits
+            found = True if hits else (None if undated else False)
+            if op == "no":
+                return None if found is None else not found
+            return found
+
+        return fn
+
+    # ---- arithmetic
+
+    def _arith(self, node: ir.Arith) -> Fn:
+        left, right = self.compile(node.left), self.compile(node.right)
+        if node.op == "/":
+
+            def div(env: Env) -> Any:
+                a = left(env)
+                if a is None:
+                    return None
+                b = right(env)
+                if b is None or b == 0:
+                    return None
+                return _exact(Fraction(a) / b)
+
+            return div
+        op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op]
+
+        def arith(env: Env) -> Any:
+            a = left(env)
+            if a is None:
+                return None
+            b = right(env)
+            if b is None:
+                return None
+            return op(a, b)
+
+        return arith
+
+    def _neg(self, node: ir.Neg) -> Fn:
+        operand = self.compile(node.operand)
+
+        def fn(env: Env) -> Any:
+            a = operand(env)
+            return None if a is None else -a
+
+        return fn
+
+    def _scale(self, node: ir.Scale) -> Fn:
+        operand = self.compile(node.operand)
+        factor = _exact(node.factor)
+        if factor == 1:
+            return operand
+
+        def fn(env: Env) -> Any:
+            a = operand(env)
+            return None if a is None else _exact(a * factor)
+
+        return fn
+
+    def _date_shift(self, node: ir.DateShift) -> Fn:
+        operand = self.compile(node.operand)
+        amount, months = node.amount, node.unit == "mo"
+
+        def fn(env: Env) -> Any:
+            d = operand(env)
+            if d is None:
+                return None
+            return add_months(d, amount) if months else d + dt.timedelta(days=amount)
+
+        return fn
+
+    def _call(self, node: ir.Call) -> Fn:
+        args = tuple(self.compile(a) for a in node.args)
+        impl = FUNCTIONS[node.func].impl
+
+        def fn(env: Env) -> Any:
+            values = []
+            for arg in args:
+                v = arg(env)
+                if v is None:
+                    return None
+                values.append(v)
+            return impl(*values)
+
+        return fn
+
+    # ---- predicates
+
+    def _compare(self, node: ir.Compare) -> Fn:
+        left, right = self.compile(node.left), self.compile(node.right)
+        cmp = _COMPARE[node.op]
+        if isinstance(node.right, ir.Const):
+            limit = node.right.value
+
+            def against_constant(env: Env) -> Any:
+                a = left(env)
+                return None if a is None else cmp(a, limit)
+
+            return against_constant
+
+        def fn(env: Env) -> Any:
+            a = left(env)
+            if a is None:
+                return None
+            b = right(env)
+            return None if b is None else cmp(a, b)
+
+        return fn
+
+    def _ref_compare(self, node: ir.RefCompare) -> Fn:
+        pick, key, trace = self._picker(node.select), self._key(node.select), self.trace
+        cmp = _COMPARE[node.op]
+        factor, default, upper = node.factor, node.default, node.limit == "ULN"
+
+        def fn(env: Env) -> Any:
+            obs = pick(env)
+            if trace:
+                assert env.trace is not None
+                env.trace[key] = None if obs is None else obs.value
+                if obs is not None:
+                    env.picked[key] = obs
+            if obs is None or obs.value is None:
+                return None
+            limit = obs.high if upper else obs.low
+            if limit is None:
+                limit = default
+            if limit is None:
+                return None
+            return cmp(obs.value, factor * limit)
+
+        return fn
+
+    def _member(self, node: ir.Member) -> Fn:
+        operand, items, negated = self.compile(node.operand), node.items, node.negated
+
+        def fn(env: Env) -> Any:
+            a = operand(env)
+            if a is None:
+                return None
+            return (a in items) != negated
+
+        return fn
+
+    def _is_known(self, node: ir.IsKnown) -> Fn:
+        operand, known = self.compile(node.operand), node.known
+        return lambda env: (operand(env) is not None) == known
+
+    def _and(self, node: ir.And) -> Fn:
+        left, right = self.compile(node.left), self.compile(node.right)
+
+        def fn(env: Env) -> Any:
+            a = left(env)
+            if a is False:
+                return False
+            b = right(env)
+            if b is False:
+                return False
+            return None if a is None or b is None else True
+
+        return fn
+
+    def _or(self, node: ir.Or) -> Fn:
+        left, right = self.compile(node.left), self.compile(node.right)
+
+        def fn(env: Env) -> Any:
+            a = left(env)
+            if a is True:
+                return True
+            b = right(env)
+            if b is True:
+                return True
+            return None if a is None or b is None else False
+
+        return fn
+
+    def _not(self, node: ir.Not) -> Fn:
+        operand = self.compile(node.operand)
+
+        def fn(env: Env) -> Any:
+            a = operand(env)
+            return None if a is None else not a
+
+        return fn
+
+    def _if(self, node: ir.If) -> Fn:
+        cond, then, orelse = (self.compile(n) for n in (node.cond, node.then, node.orelse))
+
+        def fn(env: Env) -> Any:
+            c = cond(env)
+            if c is True:
+                return then(env)
+            if c is False:
+                return orelse(env)
+            a, b = then(env), orelse(env)
+            return a if a is not None and a == b else None
+
+        return fn
+
+
+def _window_note(node: ir.Select) -> Callable[[tuple[Observation, ...], dt.date, dt.date], str]:
+    window = node.window
+    assert window is not None
+
+    def describe(series: tuple[Observation, ...], lo: dt.date, hi: dt.date) -> str:
+        dated = [o for o in series if o.date is not None]
+        if not dated:
+            return f"{node.item} has no dated value; the window is {window.text}"
+        nearest = min(dated, key=lambda o: min(abs((o.date - lo).days), abs((o.date - hi).days)))
+        assert nearest.date is not None
+        if nearest.date < lo:
+            where = f"{(lo - nearest.date).days} days before the window opens ({lo.isoformat()})"
+        else:
+            where = f"{(nearest.date - hi).days} days after the window closes ({hi.isoformat()})"
+        return (
+            f"{node.item} measured on {nearest.date.isoformat()}, {where}; "
+            f"the window is {window.text}"
+        )
+
+    return describe
+
+
+def _exact(x: Any) -> Any:
+    if isinstance(x, Fraction) and x.denominator == 1:
+        return int(x)
+    return x

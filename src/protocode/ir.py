@@ -1,0 +1,267 @@
+"""The typed intermediate representation: what the checker proved, ready for backends.
+
+Every node carries its result `type` and the `span` of the rule text it came from. Units
+are resolved: a `Scale` node makes every conversion explicit, so backends only multiply.
+Literals hold exact values (`int` or `Fraction`, `datetime.date`, `str`, `bool`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from protocode.source import Span
+from protocode.syntax.ast import CompareOp, TemporalOp, WindowKind
+from protocode.types import BOOL, Type
+
+Magnitude = int | Fraction
+Value = bool | int | Fraction | dt.date | str
+CalendarUnit = Literal["d", "mo"]
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A literal, already in the unit its type says."""
+
+    value: Value
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A scalar item of the record (anchor date or fact); unknown when absent."""
+
+    item: str
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class DefRef:
+    """A named definition; evaluated once per record."""
+
+    name: str
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A closed date interval around an anchor date. Offsets are whole days or months."""
+
+    kind: WindowKind
+    anchor: Expr
+    amount: int
+    unit: CalendarUnit
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """The latest (or earliest) observation of `item` in the window: its value."""
+
+    item: str
+    earliest: bool
+    window: Window | None
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """`any` / `no` / `count` / `ever` over the dated occurrences of an event item."""
+
+    op: TemporalOp
+    item: str
+    window: Window | None
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    """Arithmetic on magnitudes; operands already share a unit where that matters."""
+
+    op: Literal["+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    """Unary minus."""
+
+    operand: Expr
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Multiply by an exact factor: a unit conversion made explicit."""
+
+    operand: Expr
+    factor: Fraction
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class DateShift:
+    """A date moved by a whole number of days or calendar months (negative moves back)."""
+
+    operand: Expr
+    amount: int
+    unit: CalendarUnit
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A library function; see `protocode.check.functions`."""
+
+    func: str
+    args: tuple[Expr, ...]
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """A comparison of two values of one type (and, for quantities, one unit)."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class RefCompare:
+    """An observation compared with a multiple of its reference limit (ULN or LLN).
+
+    The limit comes from the observation's own reference range, else from the data
+    dictionary (`default`, in the item's unit), else the comparison is unknown.
+    """
+
+    op: CompareOp
+    select: Select
+    factor: Fraction
+    limit: Literal["ULN", "LLN"]
+    default: Magnitude | None
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Membership of a value in a literal set."""
+
+    operand: Expr
+    items: frozenset[Value]
+    negated: bool
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class IsKnown:
+    """`is known` / `is missing`: the only two-valued tests in the language."""
+
+    operand: Expr
+    known: bool
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """Kleene conjunction."""
+
+    left: Expr
+    right: Expr
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    """Kleene disjunction."""
+
+    left: Expr
+    right: Expr
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """Kleene negation."""
+
+    operand: Expr
+    span: Span
+    type: Type = BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """Conditional; with an unknown condition, known only if both arms agree."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    type: Type
+    span: Span
+
+
+Expr = (
+    Const
+    | Fact
+    | DefRef
+    | Select
+    | Events
+    | Arith
+    | Neg
+    | Scale
+    | DateShift
+    | Call
+    | Compare
+    | RefCompare
+    | Member
+    | IsKnown
+    | And
+    | Or
+    | Not
+    | If
+)
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of a node, in source order (windows' anchors included)."""
+    match node:
+        case Arith(left=left, right=right) | Compare(left=left, right=right):
+            return (left, right)
+        case And(left=left, right=right) | Or(left=left, right=right):
+            return (left, right)
+        case Neg(operand=x) | Scale(operand=x) | DateShift(operand=x) | Not(operand=x):
+            return (x,)
+        case Member(operand=x) | IsKnown(operand=x):
+            return (x,)
+        case Call(args=args):
+            return args
+        case If(cond=c, then=t, orelse=e):
+            return (c, t, e)
+        case RefCompare(select=s):
+            return (s,)
+        case Select(window=w) | Events(window=w):
+            return (w.anchor,) if w is not None else ()
+        case _:
+            return ()

@@ -1,0 +1,55 @@
+"""The whole pipeline in one call: YAML file → loaded → checked → compiled `Protocol`.
+
+Compiled protocols are cached by content hash, so loading the same file twice (a
+screening service, a test suite) compiles it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from protocode.check import check_protocol
+from protocode.errors import UsageError
+from protocode.loader import load_protocol_text
+from protocode.screen import Protocol
+
+_CACHE: dict[tuple[str, str], Protocol] = {}
+_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
+
+
+def protocol_file(path: str | Path) -> Path:
+    """The YAML file a path names: itself, or a protocol folder's latest `vN.yaml`."""
+    p = Path(path)
+    if p.is_dir():
+        versions = sorted(
+            (int(m.group(1)), f)
+            for f in p.iterdir()
+            if (m := _VERSION_FILE.match(f.name)) is not None
+        )
+        if not versions:
+            raise UsageError.at("usage", f"{p}: no protocol version file (v1.yaml, …) here", None)
+        return versions[-1][1]
+    if not p.exists():
+        raise UsageError.at("usage", f"{p}: no such file or folder", None)
+    return p
+
+
+def load(path: str | Path) -> Protocol:
+    """Load, check and compile a protocol file (or a protocol folder's latest version)."""
+    file = protocol_file(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError.at("io", f"{file}: cannot read: {exc}", None) from None
+    return load_text(text, str(file))
+
+
+def load_text(text: str, path: str = "<protocol>") -> Protocol:
+    """Load, check and compile protocol YAML given as text."""
+    key = (path, hashlib.sha256(text.encode()).hexdigest())
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _CACHE[key] = Protocol(check_protocol(load_protocol_text(text, path)))
+    return cached
