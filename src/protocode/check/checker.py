@@ -32,7 +32,7 @@ from protocode.types import (
     TextType,
     Type,
 )
-from protocode.units import ONE, Unit, UnitError, conversion_factor, is_time, parse_unit
+from protocode.units import Unit, UnitError, conversion_factor, is_time, parse_unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,19 @@ class CheckedProtocol:
     attestations: tuple[str, ...] = field(default=())
 
 
-class _Fail(Exception):
+class _RuleError(Exception):
     """One problem in one rule: stop checking that rule."""
 
     def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
 
 
-def _fail(code: str, message: str, span: Span) -> _Fail:
-    return _Fail(Diagnostic(code, message, span))
+class _Dependent(Exception):  # noqa: N818 - a signal, not an error: the cause is reported elsewhere
+    """This rule uses a definition that has errors of its own."""
+
+
+def _fail(code: str, message: str, span: Span) -> _RuleError:
+    return _RuleError(Diagnostic(code, message, span))
 
 
 def item_type(item: DataItem) -> Type:
@@ -107,6 +111,7 @@ class _Checker:
         self.definitions = definitions
         self.checked: dict[str, ir.Expr] = {}
         self.in_progress: list[str] = []
+        self.cycles: set[frozenset[str]] = set()
         self.diagnostics: list[Diagnostic] = []
         self._dispatch: dict[type[Any], Callable[[Any], ir.Expr]] = {
             ast.Number: self._number,
@@ -146,8 +151,10 @@ class _Checker:
             return node
         except ProtocodeError as exc:
             self.diagnostics.extend(exc.diagnostics)
-        except _Fail as exc:
+        except _RuleError as exc:
             self.diagnostics.append(exc.diagnostic)
+        except _Dependent:
+            pass
         return None
 
     def definition(self, name: str) -> ir.Expr | None:
@@ -189,7 +196,7 @@ class _Checker:
             )
         except UnitError as exc:
             self.diagnostics.append(Diagnostic("unit", exc.message, span))
-        except _Fail as exc:
+        except _RuleError as exc:
             self.diagnostics.append(exc.diagnostic)
         return None
 
@@ -202,7 +209,9 @@ class _Checker:
     def _bool(self, node: ast.Expr) -> ir.Expr:
         checked = self.expr(node)
         if checked.type != BOOL:
-            raise _fail("type", f"expected true/false here, but this is a {checked.type}", node.span)
+            raise _fail(
+                "type", f"expected true/false here, but this is a {checked.type}", node.span
+            )
         return checked
 
     def _unit(self, text: str, span: Span) -> Unit:
@@ -241,11 +250,16 @@ class _Checker:
             return ir.Fact(n.name, self.item_types[n.name], n.span)
         if n.name in self.definitions:
             if n.name in self.in_progress:
-                cycle = [*self.in_progress[self.in_progress.index(n.name) :], n.name]
-                raise _fail("cycle", "definitions form a cycle: " + " -> ".join(cycle), n.span)
+                cycle = self.in_progress[self.in_progress.index(n.name) :]
+                if frozenset(cycle) in self.cycles:
+                    raise _Dependent()
+                self.cycles.add(frozenset(cycle))
+                text = " -> ".join([*cycle, n.name])
+                raise _fail("cycle", f"definitions form a cycle: {text}", n.span)
             target = self.definition(n.name)
             if target is None:
-                raise _fail("name", f"definition '{n.name}' has errors (see there)", n.span)
+                # The definition's own error is reported where it is; don't repeat it here.
+                raise _Dependent()
             return ir.DefRef(n.name, target.type, n.span)
         if n.name in FUNCTIONS:
             raise _fail("name", f"'{n.name}' is a function; call it: {n.name}(…)", n.span)
@@ -324,9 +338,11 @@ class _Checker:
         lt, rt = left.type, right.type
         ordered = op not in {"==", "!="}
         if isinstance(lt, NumType) and isinstance(rt, NumType):
-            if not lt.unit.convertible(rt.unit):
-                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), span)
-            return _scale(right, conversion_factor(rt.unit, lt.unit), lt)
+            molar_mass = self._molar_mass(left) or self._molar_mass(right)
+            try:
+                return _scale(right, conversion_factor(rt.unit, lt.unit, molar_mass), lt)
+            except UnitError:
+                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), span) from None
         if isinstance(lt, DateType) and isinstance(rt, DateType):
             return right
         if ordered:
@@ -340,6 +356,16 @@ class _Checker:
         if type(lt) is type(rt) and isinstance(lt, BoolType | TextType):
             return right
         raise _fail("type", f"cannot compare a {lt} with a {rt}", span)
+
+    def _molar_mass(self, node: ir.Expr) -> Fraction | None:
+        """The molar mass (g/mol) of the substance an item measures, for mass ↔ amount."""
+        if isinstance(node, ir.DefRef):
+            return self._molar_mass(self.checked[node.name])
+        if isinstance(node, ir.Select | ir.Fact):
+            q = self.items[node.item].molar_mass
+            if q is not None:
+                return Fraction(q.value)
+        return None
 
     def _valid_codes(self, code: CodeType, node: ir.Expr) -> None:
         if isinstance(node, ir.Const) and node.value not in code.values:
@@ -456,7 +482,8 @@ class _Checker:
         anchor = self.expr(ast.Name(w.anchor, w.anchor_span))
         if anchor.type != DATE:
             raise _fail(
-                "type", f"a window is anchored on a date, but '{w.anchor}' is a {anchor.type}",
+                "type",
+                f"a window is anchored on a date, but '{w.anchor}' is a {anchor.type}",
                 w.anchor_span,
             )
         if w.amount is None or w.unit is None or w.unit_span is None:
@@ -515,7 +542,9 @@ def _fold(node: ir.Expr) -> ir.Value | None:
 def _calendar(value: ir.Value, unit: Unit, span: Span) -> tuple[int, ir.CalendarUnit]:
     """A literal duration as whole days or whole calendar months (for date arithmetic)."""
     if not is_time(unit):
-        raise _fail("unit", f"expected a duration, but {unit.text} is a {unit.describe_dimension()}", span)
+        raise _fail(
+            "unit", f"expected a duration, but {unit.text} is a {unit.describe_dimension()}", span
+        )
     assert isinstance(value, int | Fraction)
     if unit.text in {"mo", "a"}:
         months = Fraction(value) * (12 if unit.text == "a" else 1)
@@ -549,8 +578,9 @@ def check_rule(
 ) -> ir.Expr:
     """Check one standalone boolean rule against a data dictionary (API and tests)."""
     item_map = {i.name: i for i in items}
-    checker = _Checker(item_map, {k: item_type(v) for k, v in item_map.items()},
-                       {d.name: d for d in definitions})
+    checker = _Checker(
+        item_map, {k: item_type(v) for k, v in item_map.items()}, {d.name: d for d in definitions}
+    )
     node = checker.rule(text)
     if node is None:
         raise CheckError(checker.diagnostics)

@@ -1,0 +1,703 @@
+"""Load a protocol YAML file into a `ProtocolDoc`, reporting every problem with its position.
+
+Loading works on PyYAML's node tree, never its object constructor, so no tag in a file can
+make the loader build arbitrary Python objects. It runs in passes:
+
+1. compose the YAML into nodes (which carry source marks) and convert them to plain
+   JSON-like values, checking tags and duplicate keys on the way;
+2. validate the plain values against the shipped JSON Schema, mapping each error's path
+   back to the node it concerns;
+3. check what the schema cannot express: unique criterion ids, names, quantity strings.
+
+Only when no pass found a problem is the `ProtocolDoc` built; otherwise one `LoadError`
+carries all diagnostics. Rule strings keep the file offset of every character, so later
+stages can point into quoted, escaped and block scalars.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
+from yaml.scanner import Scanner
+
+from protocode.errors import Diagnostic, LoadError
+from protocode.model import (
+    Criterion,
+    CriterionKind,
+    DataItem,
+    Definition,
+    ItemKind,
+    Metadata,
+    ProtocolDoc,
+    Quantity,
+    RuleText,
+    ValueType,
+)
+from protocode.source import Source, Span
+
+RESERVED_WORDS: frozenset[str] = frozenset(
+    {
+        *("and", "or", "not", "if", "then", "else", "true", "false", "between", "in", "is"),
+        *("known", "missing", "within", "before", "after", "of", "latest", "earliest", "any"),
+        *("no", "count", "ever", "as", "x", "ULN", "LLN"),
+    }
+)
+"""Words of the rule language that cannot name a data item or a definition."""
+
+_YAML = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE = _YAML + "map", _YAML + "seq", _YAML + "merge"
+# Scalars kept as their text. Timestamps stay strings so that dates are interpreted in one
+# place downstream; 'value' and 'merge' are what '=' and '<<' resolve to as plain values.
+_TEXT_TAGS = frozenset({_STR, _YAML + "timestamp", _YAML + "value", _MERGE})
+_SCALAR_TAGS = _TEXT_TAGS | {_INT, _FLOAT, _BOOL, _NULL}
+_STANDARD_TAGS = "!!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
+_CONSTRUCTOR = SafeConstructor()
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_QUANTITY = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?) +(\S+)")
+_QUANTITY_FIELDS = ("uln", "lln", "molar_mass")
+_CRITERION_KINDS: tuple[CriterionKind, ...] = ("inclusion", "exclusion")
+# Sections whose keys are names chosen by the author, and what one entry is called.
+_NAMED_SECTIONS = {"data": "data item", "definitions": "definition"}
+
+# Characters YAML may fold, strip or turn into one another (line breaks become '\n').
+_SPACE = frozenset(" \t\n\r\x85\u2028\u2029")
+_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def protocol_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of protocol files, as shipped in ``protocode/schemas``."""
+    resource = resources.files("protocode") / "schemas" / "protocol.schema.json"
+    schema: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(protocol_schema())
+
+
+def load_protocol(path: Path) -> ProtocolDoc:
+    """Load and validate the protocol file at `path`.
+
+    Raises `LoadError` carrying every problem found, sorted by position; a file that cannot
+    be read or is not UTF-8 gives a single ``io`` diagnostic without a span.
+    """
+    try:
+        source = Source.from_path(path)
+    except FileNotFoundError:
+        raise LoadError([Diagnostic("io", f"cannot read {path}: no such file")]) from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        message = f"cannot read {path}: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
+        raise LoadError([Diagnostic("io", message)]) from None
+    except OSError as exc:
+        raise LoadError([Diagnostic("io", f"cannot read {path}: {exc.strerror}")]) from None
+    return _load(source)
+
+
+def load_protocol_text(text: str, path: str = "<protocol>") -> ProtocolDoc:
+    """Load and validate protocol YAML given as text; `path` names it in diagnostics."""
+    return _load(Source(path, text))
+
+
+def _load(source: Source) -> ProtocolDoc:
+    try:
+        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise LoadError([_syntax_diagnostic(source, exc)]) from None
+    except ReaderError as exc:
+        message = f"character U+{exc.character:04X} is not allowed in YAML"
+        span = source.span(exc.position, exc.position + 1)
+        raise LoadError([Diagnostic("yaml-syntax", message, span)]) from None
+    if root is None:
+        raise LoadError([Diagnostic("schema", "the protocol file is empty", source.whole)])
+    loader = _Loader(source, root)
+    doc = loader.plain(root)
+    for error in _validator().iter_errors(doc):
+        loader.schema_error(error)
+    loader.check(doc)
+    if loader.diagnostics:
+        raise LoadError(loader.diagnostics)
+    return loader.build(doc)
+
+
+def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    message = exc.problem or "invalid YAML"
+    if exc.context:
+        context = exc.context
+        if exc.context_mark is not None and (mark is None or exc.context_mark.line != mark.line):
+            context += f" on line {exc.context_mark.line + 1}"
+        message = f"{context}, {message}"
+    if mark is None:
+        return Diagnostic("yaml-syntax", message, source.whole)
+    at = mark.index
+    end = at + 1 if at < len(source.text) and source.text[at] not in _BREAKS else at
+    return Diagnostic("yaml-syntax", message, source.span(at, end))
+
+
+class _Loader:
+    """The passes over one file's node tree, collecting diagnostics as they go."""
+
+    def __init__(self, source: Source, root: Node) -> None:
+        self.source = source
+        self.root = root
+        self.diagnostics: list[Diagnostic] = []
+        self._reported: set[tuple[str, int, int, str]] = set()
+        # Keyed by node identity: an alias is the very node it refers to, so each node is
+        # converted (and its problems reported) once however often it is referenced.
+        self._plain: dict[int, Any] = {}
+        self._entries: dict[int, dict[str, tuple[Node, Node]]] = {}
+        self._open: set[int] = set()
+        # Nodes already reported as bad YAML; schema errors about them would be noise.
+        self._bad: set[int] = set()
+        self._required_done: set[tuple[tuple[str | int, ...], int]] = set()
+
+    def error(self, code: str, message: str, span: Span) -> None:
+        """Record a diagnostic, once: aliases and overlapping schema keywords repeat them."""
+        key = (code, span.start, span.end, message)
+        if key not in self._reported:
+            self._reported.add(key)
+            self.diagnostics.append(Diagnostic(code, message, span))
+
+    # Pass 1: nodes to plain values.
+
+    def plain(self, node: Node) -> Any:
+        """The node as plain Python values, resolved as YAML 1.1 safe loading would."""
+        key = id(node)
+        if key in self._plain:
+            return self._plain[key]
+        if key in self._open:
+            self._bad.add(key)
+            self.error(
+                "yaml-alias", "an alias may not refer to a node containing it", self.span(node)
+            )
+            return None
+        self._open.add(key)
+        value = self._convert(node)
+        self._open.discard(key)
+        self._plain[key] = value
+        return value
+
+    def _convert(self, node: Node) -> Any:
+        if isinstance(node, SequenceNode):
+            self._check_tag(node, {_SEQ}, "list")
+            return [self.plain(item) for item in node.value]
+        if isinstance(node, MappingNode):
+            self._check_tag(node, {_MAP}, "mapping")
+            entries = self._mapping_entries(node)
+            return {name: self.plain(value) for name, (_, value) in entries.items()}
+        if not self._check_tag(node, _SCALAR_TAGS, "scalar") or node.tag in _TEXT_TAGS:
+            return node.value
+        assert isinstance(node, ScalarNode)
+        try:
+            if node.tag == _NULL:
+                return None
+            if node.tag == _BOOL:
+                return _CONSTRUCTOR.bool_values[node.value.lower()]
+            if node.tag == _INT:
+                return _CONSTRUCTOR.construct_yaml_int(node)
+            return _CONSTRUCTOR.construct_yaml_float(node)
+        except (KeyError, ValueError):
+            self._bad.add(id(node))
+            message = f"'{node.value}' is not a valid {_short_tag(node.tag)}"
+            self.error("yaml-tag", message, self.span(node))
+            return node.value
+
+    def _check_tag(self, node: Node, allowed: Iterable[str], noun: str) -> bool:
+        if node.tag in allowed:
+            return True
+        self._bad.add(id(node))
+        tag = _short_tag(node.tag)
+        if node.tag in _SCALAR_TAGS | {_MAP, _SEQ}:
+            message = f"YAML tag '{tag}' cannot be used on a {noun}"
+        else:
+            message = f"unsupported YAML tag '{tag}': protocol files use only {_STANDARD_TAGS}"
+        self.error("yaml-tag", message, self.span(node))
+        return False
+
+    def _mapping_entries(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
+        own: dict[str, tuple[Node, Node]] = {}
+        merged: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                # As in YAML 1.1 merge keys: earlier sources win, and own keys override.
+                for merge_source in self._merge_sources(value_node):
+                    for name, pair in self._entries.get(id(merge_source), {}).items():
+                        merged.setdefault(name, pair)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.error("schema", "a key must be a plain scalar", self.span(key_node))
+                continue
+            # Converted for its tag check only: keys are kept as written, so a data item
+            # named `true` or `1` is a name to check, not a boolean or number.
+            self.plain(key_node)
+            name = key_node.value
+            if name in own:
+                first = self.span(own[name][0]).line
+                self.error(
+                    "duplicate-key",
+                    f"duplicate key '{name}' (first on line {first})",
+                    self.span(key_node),
+                )
+                continue
+            own[name] = (key_node, value_node)
+        entries = merged | own
+        self._entries[id(node)] = entries
+        return entries
+
+    def _merge_sources(self, node: Node) -> list[Node]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        if not all(isinstance(source, MappingNode) for source in sources):
+            self.error("schema", "'<<' must merge a mapping or a list of mappings", self.span(node))
+            return []
+        for source in sources:
+            self.plain(source)
+        return list(sources)
+
+    # Pass 2: schema errors back to nodes.
+
+    def locate(self, path: Sequence[str | int]) -> tuple[Node | None, Node]:
+        """The key node (None for list items) and value node at a path of the plain tree."""
+        key_node: Node | None = None
+        node = self.root
+        for step in path:
+            if isinstance(step, int):
+                key_node, node = None, node.value[step]
+            else:
+                key_node, node = self._entries[id(node)][step]
+        return key_node, node
+
+    def span(self, node: Node) -> Span:
+        """The node's span, cut at the end of its first line to keep carets readable."""
+        text = self.source.text
+        start, end = node.start_mark.index, node.end_mark.index
+        line_end = text.find("\n", start, end)
+        if line_end != -1:
+            end = line_end
+        while end > start and text[end - 1] in " \t\r":
+            end -= 1
+        return self.source.span(start, end)
+
+    def key_span(self, path: Sequence[str | int]) -> Span:
+        """The span of the key of the entry at `path`."""
+        key_node, _ = self.locate(path)
+        assert key_node is not None, "paths to keys end in a key"
+        return self.span(key_node)
+
+    def value_span(self, path: Sequence[str | int]) -> Span:
+        """The span of the value at `path`."""
+        return self.span(self.locate(path)[1])
+
+    def schema_error(self, error: ValidationError) -> None:
+        """Turn one JSON Schema error into diagnostics at the nodes it is about."""
+        path = tuple(error.absolute_path)
+        _, node = self.locate(path)
+        if id(node) in self._bad:
+            return
+        schema: Any = error.schema
+        instance: Any = error.instance
+        expected: Any = error.validator_value
+        title = schema.get("title", "mapping")
+        what = _describe(path)
+        if error.validator == "additionalProperties":
+            allowed = list(schema.get("properties", {}))
+            where = what if len(path) == 2 and path[0] in _NAMED_SECTIONS else title
+            for name, (key_node, _) in self._entries[id(node)].items():
+                if name not in allowed:
+                    message = f"unknown key '{name}' in {where}{_suggest(name, allowed)}"
+                    self.error("schema", message, self.span(key_node))
+            return
+        if error.validator == "required":
+            # jsonschema reports each missing key separately; report them together, once.
+            if (path, id(schema)) not in self._required_done:
+                self._required_done.add((path, id(schema)))
+                at = self.span(node.value[0][0] if node.value else node)
+                for name in expected:
+                    if name not in instance:
+                        self.error("schema", f"missing required key '{name}' in {title}", at)
+            return
+        if error.validator == "type":
+            types = [expected] if isinstance(expected, str) else expected
+            wanted = " or ".join(_TYPE_NAMES[t] for t in types)
+            message = f"{what} must be {wanted}, not {_kind_of(instance)}"
+        elif error.validator == "enum":
+            choices = [str(choice) for choice in expected]
+            hint = _suggest(instance, choices) if isinstance(instance, str) else ""
+            message = f"{what} must be one of {', '.join(choices)}{hint}"
+        elif error.validator == "const":
+            message = f"{what} must be {json.dumps(expected)}"
+        elif error.validator == "pattern":
+            hint = schema.get("patternErrorMessage", f"it must match {expected}")
+            message = f"invalid {path[-1]} {instance!r}: {hint}"
+        elif error.validator in ("minLength", "minItems"):
+            message = f"{what} must not be empty"
+        elif error.validator == "uniqueItems":
+            message = f"{what} must not list the same entry twice"
+        else:
+            message = f"{what}: {error.message}"
+        self.error("schema", message, self.span(node))
+
+    # Pass 3: what the schema cannot say.
+
+    def check(self, doc: Any) -> None:
+        """Check names, criterion ids and rules, and quantity strings, where well-formed."""
+        if not isinstance(doc, dict):
+            return
+        self._check_names(doc)
+        self._check_criteria(doc.get("criteria"))
+        if isinstance(doc.get("data"), dict):
+            for name, item in doc["data"].items():
+                if isinstance(item, dict):
+                    self._check_item(("data", name), item)
+
+    def _check_names(self, doc: dict[str, Any]) -> None:
+        item_lines: dict[str, int] = {}
+        for section, noun in _NAMED_SECTIONS.items():
+            if not isinstance(doc.get(section), dict):
+                continue
+            for name in doc[section]:
+                span = self.key_span((section, name))
+                if not _IDENTIFIER.fullmatch(name):
+                    message = (
+                        f"{noun} name '{name}' is not an identifier"
+                        " (letters, digits and '_', not starting with a digit)"
+                    )
+                    self.error("name", message, span)
+                elif name in RESERVED_WORDS:
+                    message = f"{noun} name '{name}' is a reserved word of the rule language"
+                    self.error("name", message, span)
+                if section == "data":
+                    item_lines[name] = span.line
+                elif name in item_lines:
+                    message = (
+                        f"definition '{name}' has the same name as"
+                        f" the data item on line {item_lines[name]}"
+                    )
+                    self.error("duplicate-name", message, span)
+
+    def _check_criteria(self, criteria: Any) -> None:
+        if not isinstance(criteria, dict):
+            return
+        first_lines: dict[str, int] = {}
+        for kind in _CRITERION_KINDS:
+            if not isinstance(criteria.get(kind), list):
+                continue
+            for index, criterion in enumerate(criteria[kind]):
+                if not isinstance(criterion, dict):
+                    continue
+                path = ("criteria", kind, index)
+                criterion_id = criterion.get("id")
+                label = "criterion"
+                if isinstance(criterion_id, str):
+                    label = f"criterion '{criterion_id}'"
+                    span = self.value_span((*path, "id"))
+                    if criterion_id in first_lines:
+                        first = first_lines[criterion_id]
+                        message = (
+                            f"duplicate criterion id '{criterion_id}' (first used on line {first})"
+                        )
+                        self.error("duplicate-id", message, span)
+                    else:
+                        first_lines[criterion_id] = span.line
+                if "rule" in criterion and "attestation" in criterion:
+                    later = max(
+                        self.key_span((*path, "rule")),
+                        self.key_span((*path, "attestation")),
+                        key=lambda s: s.start,
+                    )
+                    message = f"{label} has both 'rule' and 'attestation'; give exactly one"
+                    self.error("criterion-rule", message, later)
+                elif "rule" not in criterion and "attestation" not in criterion:
+                    _, node = self.locate(path)
+                    at = (
+                        self.value_span((*path, "id"))
+                        if "id" in criterion
+                        else self.span(node.value[0][0] if node.value else node)
+                    )
+                    self.error("criterion-rule", f"{label} needs a 'rule' or an 'attestation'", at)
+
+    def _check_item(self, path: tuple[str, str], item: dict[str, Any]) -> None:
+        for field in _QUANTITY_FIELDS:
+            text = item.get(field)
+            if not isinstance(text, str):
+                continue
+            match = _QUANTITY.fullmatch(text)
+            if match is None:
+                message = f"'{field}' must be a decimal and a unit, like '40 U/L', not {text!r}"
+                self.error("quantity", message, self.value_span((*path, field)))
+            elif field == "molar_mass" and match[2] != "g/mol":
+                message = f"'molar_mass' must be in g/mol, not {match[2]}"
+                self.error("quantity", message, self.value_span((*path, field)))
+        for field in ("minimum", "maximum"):
+            value = item.get(field)
+            # Bounds are kept as written for exact decimal arithmetic downstream, so YAML's
+            # other number spellings (0x1F, 1_000, .inf, 1:30) are refused here.
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                _, node = self.locate((*path, field))
+                if not _DECIMAL.fullmatch(node.value):
+                    message = (
+                        f"'{field}' must be a plain decimal like 20 or 0.5, not {node.value!r}"
+                    )
+                    self.error("schema", message, self.span(node))
+
+    # Pass 4: the model, from a document known to be valid.
+
+    def build(self, doc: dict[str, Any]) -> ProtocolDoc:
+        """The `ProtocolDoc` of a document that passed every check."""
+        criteria = doc["criteria"]
+        return ProtocolDoc(
+            source=self.source,
+            metadata=self._metadata(doc["protocol"]),
+            data=tuple(self._data_item(name, item) for name, item in doc["data"].items()),
+            definitions=tuple(
+                self._definition(name, value) for name, value in doc.get("definitions", {}).items()
+            ),
+            criteria=tuple(
+                self._criterion(kind, index, criterion)
+                for kind in _CRITERION_KINDS
+                for index, criterion in enumerate(criteria.get(kind, []))
+            ),
+        )
+
+    def _raw(self, path: Sequence[str | int]) -> str:
+        """The text of the scalar at `path`, exactly as written (after unquoting)."""
+        text: str = self.locate(path)[1].value
+        return text
+
+    def _rule_text(self, path: Sequence[str | int]) -> RuleText:
+        node = self.locate(path)[1]
+        assert isinstance(node, ScalarNode), "the schema makes rules and quantities strings"
+        return RuleText(node.value, self.source, _scalar_offsets(self.source.text, node))
+
+    def _quantity(self, path: Sequence[str | int]) -> Quantity:
+        text = self._rule_text(path)
+        match = _QUANTITY.fullmatch(text.text)
+        assert match is not None, "quantities were checked before building"
+        return Quantity(match[1], match[2], text.span(match.start(2), match.end(2)))
+
+    def _metadata(self, meta: dict[str, Any]) -> Metadata:
+        path = ("protocol",)
+        return Metadata(
+            registry_id=meta["registry_id"],
+            title=meta["title"],
+            version=self._raw((*path, "version")),
+            span=self.key_span(path),
+            phase=self._raw((*path, "phase")) if "phase" in meta else "",
+            sponsor=meta.get("sponsor", ""),
+            effective_date=meta.get("effective_date", ""),
+            amends=None if meta.get("amends") is None else self._raw((*path, "amends")),
+            changelog=tuple(meta.get("changelog", ())),
+        )
+
+    def _data_item(self, name: str, item: dict[str, Any]) -> DataItem:
+        path = ("data", name)
+        kind: ItemKind = item.get("kind", "fact")
+        unit = self._raw((*path, "unit")) if "unit" in item else None
+        value_type: ValueType = item.get("type") or _default_type(kind, unit is not None)
+        return DataItem(
+            name=name,
+            kind=kind,
+            type=value_type,
+            span=self.key_span(path),
+            description=item.get("description", ""),
+            unit=unit,
+            values=tuple(
+                self._raw((*path, "values", index)) for index in range(len(item.get("values", ())))
+            ),
+            minimum=self._raw((*path, "minimum")) if "minimum" in item else None,
+            maximum=self._raw((*path, "maximum")) if "maximum" in item else None,
+            uln=self._quantity((*path, "uln")) if "uln" in item else None,
+            lln=self._quantity((*path, "lln")) if "lln" in item else None,
+            molar_mass=self._quantity((*path, "molar_mass")) if "molar_mass" in item else None,
+            codes=tuple(
+                (system, self._raw((*path, "codes", system))) for system in item.get("codes", {})
+            ),
+        )
+
+    def _definition(self, name: str, value: str | dict[str, Any]) -> Definition:
+        path = ("definitions", name)
+        span = self.key_span(path)
+        if isinstance(value, str):
+            return Definition(name, self._rule_text(path), span)
+        has_unit = "unit" in value
+        return Definition(
+            name,
+            self._rule_text((*path, "rule")),
+            span,
+            description=value.get("description", ""),
+            unit=self._raw((*path, "unit")) if has_unit else None,
+            unit_span=self.value_span((*path, "unit")) if has_unit else None,
+        )
+
+    def _criterion(self, kind: CriterionKind, index: int, criterion: dict[str, Any]) -> Criterion:
+        path = ("criteria", kind, index)
+        return Criterion(
+            id=criterion["id"],
+            kind=kind,
+            text=criterion["text"],
+            span=self.value_span((*path, "id")),
+            rule=self._rule_text((*path, "rule")) if "rule" in criterion else None,
+            attestation=criterion.get("attestation"),
+            note=criterion.get("note", ""),
+        )
+
+
+def _default_type(kind: ItemKind, has_unit: bool) -> ValueType:
+    if kind == "anchor":
+        return "date"
+    if has_unit:
+        return "quantity"
+    # The schema requires 'type' for facts and observations without a unit, so this is an event.
+    return "boolean"
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+
+
+def _describe(path: Sequence[str | int]) -> str:
+    if not path:
+        return "the protocol file"
+    last = path[-1]
+    if isinstance(last, int):
+        return f"item {last + 1} of '{path[-2]}'"
+    if len(path) == 2 and path[0] in _NAMED_SECTIONS:
+        return f"{_NAMED_SECTIONS[str(path[0])]} '{last}'"
+    return f"'{last}'"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (expected {', '.join(choices)})" if choices else ""
+
+
+# Rule text offsets. A scalar's value is aligned with its raw text: the raw text is cut into
+# units that each contribute one character to the value (a double-quoted escape such as
+# '\u00e9' or a single-quoted "''" is one unit) or none (an escaped line break). Walking the
+# value, each non-space character matches the next unit contributing that character; the
+# only raw text YAML drops is quotes, block headers, indentation and folded white space,
+# so no unit is wrongly skipped. A space character matches the next white-space unit,
+# preferring the same character, since YAML folds line breaks into spaces and back.
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    char: str
+    start: int
+    end: int
+
+
+def _scalar_offsets(text: str, node: ScalarNode) -> tuple[int, ...]:
+    units = _units(text, node)
+    offsets: list[int] = []
+    pos = 0
+    for char in node.value:
+        found = _match(units, pos, char)
+        if found is None:
+            # Value and raw text disagree (a YAML corner this alignment does not know):
+            # keep pointing at the current place rather than fail the whole load.
+            offsets.append(units[pos].start)
+            continue
+        offsets.append(units[found].start)
+        pos = found + 1
+    offsets.append(units[pos - 1].end if pos else units[0].start)
+    return tuple(offsets)
+
+
+def _units(text: str, node: ScalarNode) -> list[_Unit]:
+    start, end = node.start_mark.index, node.end_mark.index
+    # A tag or anchor moves the node's start mark onto itself, ahead of the scalar.
+    while start < end and text[start] in "!&":
+        while start < end and not text[start].isspace():
+            start += 1
+        while start < end and text[start].isspace():
+            start += 1
+    style = node.style
+    if style in ("'", '"'):
+        start, end = start + 1, end - 1
+    elif style in ("|", ">"):
+        while start < end and text[start] not in _BREAKS:
+            start += 1
+        start += 2 if text.startswith("\r\n", start) else 1
+    units: list[_Unit] = []
+    at = start
+    while at < end:
+        if style == '"' and text[at] == "\\":
+            char, size = _escape(text, at)
+        elif style == "'" and text.startswith("''", at):
+            char, size = "'", 2
+        else:
+            char, size = text[at], 1
+        units.append(_Unit(char, at, at + size))
+        at += size
+    # A sentinel that matches nothing, so the position after the last unit has an offset.
+    units.append(_Unit("", max(start, end), max(start, end)))
+    return units
+
+
+def _escape(text: str, at: int) -> tuple[str, int]:
+    code = text[at + 1]
+    if code in Scanner.ESCAPE_REPLACEMENTS:
+        return Scanner.ESCAPE_REPLACEMENTS[code], 2
+    if code in Scanner.ESCAPE_CODES:
+        digits = Scanner.ESCAPE_CODES[code]
+        return chr(int(text[at + 2 : at + 2 + digits], 16)), 2 + digits
+    # An escaped line break joins the lines without a space.
+    return "", 3 if text.startswith("\r\n", at + 1) else 2
+
+
+def _match(units: Sequence[_Unit], pos: int, char: str) -> int | None:
+    if char not in _SPACE:
+        return next((j for j in range(pos, len(units)) if units[j].char == char), None)
+    fallback = None
+    for j in range(pos, len(units)):
+        unit_char = units[j].char
+        if unit_char == char:
+            return j
+        if unit_char in _SPACE:
+            fallback = j if fallback is None else fallback
+        elif unit_char:
+            break
+    return fallback
