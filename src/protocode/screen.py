@@ -275,7 +275,9 @@ class Protocol:
         for c, v in zip(self.checked.criteria, values, strict=True):
             if c.rule is None:
                 findings: tuple[Finding, ...] = ()
-                missing = () if v is not None else (f"attestation '{c.attestation}'",)
+                missing: tuple[str, ...] = (
+                    () if v is not None else (f"attestation '{c.attestation}'",)
+                )
                 notes: tuple[str, ...] = ()
             else:
                 findings, missing, notes = tracer.criterion(c.rule)
@@ -303,6 +305,9 @@ class _Explainer:
 
     def value(self, node: ir.Expr) -> Any:
         return self.trace.get(self.ev.node_ids.get(id(node), -1))
+
+    def evaluated(self, node: ir.Expr) -> bool:
+        return self.ev.node_ids.get(id(node), -1) in self.trace
 
     def criterion(
         self, root: ir.Expr
@@ -340,7 +345,9 @@ class _Explainer:
     def _finding(self, node: ir.Expr) -> Finding:
         data: dict[str, None] = {}
         self._reads(node, data, set())
-        return Finding(" ".join(node.span.text.split()), _show(self.value(node), node.type), tuple(data))
+        return Finding(
+            " ".join(node.span.text.split()), _show(self.value(node), node.type), tuple(data)
+        )
 
     def _reads(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
         """Describe every data value the node read, through definitions."""
@@ -403,7 +410,8 @@ class _Explainer:
                     self._missing(self.defs[name], out)
                 return
         for child in ir.children(node):
-            if self.value(child) is None or isinstance(child, ir.Const):
+            # Short-circuiting skips some children; only those evaluated to unknown matter.
+            if self.evaluated(child) and self.value(child) is None:
                 self._missing(child, out)
 
     def _notes(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
@@ -434,9 +442,7 @@ def _show(value: Any, type_: Type) -> str:
         return value.isoformat()
     if isinstance(value, int | Fraction):
         text = format_number(value)
-        if isinstance(type_, NumType) and not (
-            type_.unit.dimensionless and type_.unit.factor == 1
-        ):
+        if isinstance(type_, NumType) and not (type_.unit.dimensionless and type_.unit.factor == 1):
             return f"{text} {_TIME_WORDS.get(type_.unit.text, type_.unit.text)}"
         return text
     return repr(value) if isinstance(value, str) else str(value)
