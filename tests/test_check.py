@@ -6,8 +6,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, MINI, assert_golden, check, mini_doc
 
+from helpers import FIXTURES, MINI, assert_golden, check, mini_doc
 from protocode import ir
 from protocode.check import check_protocol
 from protocode.errors import CheckError, ProtocodeError
@@ -64,9 +64,14 @@ def test_between_lowers_to_two_inclusive_comparisons() -> None:
         ("weight > 40 kgg", "unit", "unknown unit 'kgg'", 13),
         ("weight * 2", "type", "a criterion must be true or false", 1),
         ("flag and weight", "type", "expected true/false here", 10),
-        ("latest weight > 2 kg", "type", "'latest' needs an observation, but 'weight' is a fact", 8),
+        (
+            "latest weight > 2 kg",
+            "type",
+            "'latest' needs an observation, but 'weight' is a fact",
+            8,
+        ),
         ("weight <= 3 x ULN", "type", "ULN is the reference limit of an observation", 11),
-        ("sex < \"male\"", "type", "'<' needs numbers, quantities or dates", 5),
+        ('sex < "male"', "type", "'<' needs numbers, quantities or dates", 5),
         ("any chemo within 36 hours before enrollment", "unit", "whole day", 21),
         ("any chemo within 7 kg before enrollment", "unit", "expected a duration", 20),
         ("any chemo within 7 days before sex", "type", "anchored on a date", 32),
@@ -97,7 +102,10 @@ def test_declared_unit_must_match_dimension() -> None:
     text = MINI.replace("(140 - age as years) * (weight as kg)", "(140 - age as years) * weight")
     with pytest.raises(CheckError) as info:
         check_protocol(load_protocol_text(text, "unit.yaml"))
-    assert any("'crcl' computes a mass (kg) but declares mL/min" in d.message for d in info.value.diagnostics)
+    assert any(
+        "'crcl' computes a mass (kg) but declares mL/min" in d.message
+        for d in info.value.diagnostics
+    )
 
 
 def test_all_errors_of_a_file_sorted_and_rendered(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import MINI, SEED
 from hypothesis import given
 from hypothesis import strategies as st
 
 import protocode
+from helpers import MINI, SEED
 from protocode.errors import RecordError
 from protocode.testing import records
 
@@ -176,7 +176,9 @@ SEED_PROTOCOL = protocode.load(SEED)
 
 
 @given(records(SEED_PROTOCOL, missing=False), st.data())
-def test_more_data_never_changes_a_decided_verdict(full: dict[str, Any], data: st.DataObject) -> None:
+def test_more_data_never_changes_a_decided_verdict(
+    full: dict[str, Any], data: st.DataObject
+) -> None:
     # No seed rule tests `is known`/`is missing`, so removing data may only turn
     # decisions into unknowns, never flip them.
     droppable = [k for k in full if k != "id"]

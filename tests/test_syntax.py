@@ -42,7 +42,10 @@ def test_quantities_keep_exact_decimals_and_unit_text() -> None:
     node = parse("crcl >= 1.05 mg/dL")
     assert isinstance(node, ast.Compare)
     assert node.right == ast.Quantity(
-        Fraction(21, 20), "mg/dL", node.right.unit_span, node.right.span  # type: ignore[union-attr]
+        Fraction(21, 20),
+        "mg/dL",
+        node.right.unit_span,
+        node.right.span,  # type: ignore[union-attr]
     )
     assert node.right.span.text == "1.05 mg/dL"
 
@@ -159,8 +162,36 @@ def test_any_text_parses_or_fails_with_a_span_inside_it(text: str) -> None:
 
 
 ALPHABET = st.sampled_from(
-    ["a", "b", "1", "2.5", " ", "and", "or", "not", "(", ")", "<=", "==", "mg", "x", "ULN",
-     "latest", "within", "days", "before", "in", "{", "}", ",", "if", "then", "else", "-", "*"]
+    [
+        "a",
+        "b",
+        "1",
+        "2.5",
+        " ",
+        "and",
+        "or",
+        "not",
+        "(",
+        ")",
+        "<=",
+        "==",
+        "mg",
+        "x",
+        "ULN",
+        "latest",
+        "within",
+        "days",
+        "before",
+        "in",
+        "{",
+        "}",
+        ",",
+        "if",
+        "then",
+        "else",
+        "-",
+        "*",
+    ]
 )
 
 
