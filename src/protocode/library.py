@@ -102,7 +102,7 @@ def _max(*xs: Fraction | int) -> Fraction | int:
 
 
 def _abs(x: Fraction | int) -> Fraction | int:
-    return abs(x)
+    return -x if x < 0 else x
 
 
 def _floor(x: Fraction | int) -> int:
@@ -123,9 +123,7 @@ FUNCTIONS: dict[str, Function] = {
         Function("min", "min(x, y, …)", _same_numeric, _min, "The smallest of its arguments."),
         Function("max", "max(x, y, …)", _same_numeric, _max, "The largest of its arguments."),
         Function("abs", "abs(x)", _one_numeric, _abs, "Absolute value."),
-        Function(
-            "round", "round(x, digits)", _round_typing, _round, "Round half away from zero."
-        ),
+        Function("round", "round(x, digits)", _round_typing, _round, "Round half away from zero."),
         Function("floor", "floor(x)", _one_numeric, _floor, "Round down to a whole number."),
         Function("ceil", "ceil(x)", _one_numeric, _ceil, "Round up to a whole number."),
         Function(

@@ -451,18 +451,16 @@ def _window_note(node: ir.Select) -> Callable[[tuple[Observation, ...], dt.date,
     assert window is not None
 
     def describe(series: tuple[Observation, ...], lo: dt.date, hi: dt.date) -> str:
-        dated = [o for o in series if o.date is not None]
-        if not dated:
+        dates = [o.date for o in series if o.date is not None]
+        if not dates:
             return f"{node.item} has no dated value; the window is {window.text}"
-        nearest = min(dated, key=lambda o: min(abs((o.date - lo).days), abs((o.date - hi).days)))
-        assert nearest.date is not None
-        if nearest.date < lo:
-            where = f"{(lo - nearest.date).days} days before the window opens ({lo.isoformat()})"
+        nearest = min(dates, key=lambda d: min(abs((d - lo).days), abs((d - hi).days)))
+        if nearest < lo:
+            where = f"{(lo - nearest).days} days before the window opens ({lo.isoformat()})"
         else:
-            where = f"{(nearest.date - hi).days} days after the window closes ({hi.isoformat()})"
+            where = f"{(nearest - hi).days} days after the window closes ({hi.isoformat()})"
         return (
-            f"{node.item} measured on {nearest.date.isoformat()}, {where}; "
-            f"the window is {window.text}"
+            f"{node.item} measured on {nearest.isoformat()}, {where}; the window is {window.text}"
         )
 
     return describe

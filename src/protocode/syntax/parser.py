@@ -11,7 +11,7 @@ import datetime as dt
 from fractions import Fraction
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
@@ -33,7 +33,9 @@ GRAMMAR_FILE = "rules.lark"
 
 def grammar_text() -> str:
     """The rule grammar, read through the package (never from the working directory)."""
-    return resources.files("protocode").joinpath("grammar").joinpath(GRAMMAR_FILE).read_text("utf-8")
+    return (
+        resources.files("protocode").joinpath("grammar").joinpath(GRAMMAR_FILE).read_text("utf-8")
+    )
 
 
 @cache
@@ -57,7 +59,7 @@ def parse_rule(rule: RuleText) -> ast.Expr:
     except UnexpectedInput as exc:
         raise RuleSyntaxError([_syntax_diagnostic(rule, exc)]) from None
     try:
-        return cast(ast.Expr, _ToAst(rule).transform(tree))
+        return _ToAst(rule).transform(tree)
     except VisitError as exc:
         # Lark wraps errors raised inside the transformer; ours carry their own span.
         if isinstance(exc.orig_exc, RuleSyntaxError):
@@ -103,11 +105,11 @@ def _expected(names: set[str]) -> str:
 def _syntax_diagnostic(rule: RuleText, exc: UnexpectedInput) -> Diagnostic:
     text = rule.text
     if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream or 0
         char = text[pos]
         if char == "=":
             message = "'=' is not an operator here; use '==' to compare"
-        elif char == "&" or char == "|":
+        elif char in {"&", "|"}:
             message = f"'{char}' is not an operator; write 'and' / 'or'"
         else:
             message = f"unexpected character {char!r}"
