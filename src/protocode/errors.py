@@ -42,7 +42,7 @@ class Diagnostic:
             parts.append(f"record {self.record_id}")
         if self.field is not None:
             parts.append(f"field {self.field}")
-        return ", ".join(parts) or "<input>"
+        return ", ".join(parts)
 
     def sort_key(self) -> tuple[str, int, str, str]:
         """Order by file and offset, then by record and field."""
@@ -52,7 +52,12 @@ class Diagnostic:
 
     def render(self) -> str:
         """The diagnostic as shown to a person: location, code, message, line and caret."""
-        head = f"{self.location}: {self.code}: {self.message}"
+        location = self.location
+        head = (
+            f"{location}: {self.code}: {self.message}"
+            if location
+            else (f"{self.code}: {self.message}")
+        )
         if self.span is None:
             return head
         line_no, col = self.span.line, self.span.col
@@ -95,8 +100,7 @@ class ProtocodeError(Exception):
         )
         if not self.diagnostics:
             raise ValueError("ProtocodeError needs at least one diagnostic")
-        first = self.diagnostics[0]
-        super().__init__(f"{first.location}: {first.code}: {first.message}")
+        super().__init__(self.diagnostics[0].render().split("\n", 1)[0])
 
     @classmethod
     def at(cls, code: str, message: str, span: Span | None) -> ProtocodeError:

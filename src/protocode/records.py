@@ -939,6 +939,9 @@ def read_records(path: Path, reader: RecordReader) -> Iterator[Record | RecordEr
 
 
 def _file_error(path: Path, code: str, message: str, text: str = "", pos: int = 0) -> RecordError:
+    if not text:
+        # Nothing to point at (unreadable file): name the file in the message instead.
+        return RecordError([Diagnostic(code, f"{path}: {message}")])
     source = Source(str(path), text)
     return RecordError([Diagnostic(code, message, source.span(pos, min(pos + 1, len(text))))])
 
@@ -981,27 +984,37 @@ def _read_jsonl(path: Path, reader: RecordReader) -> Iterator[Record | RecordErr
             path, "unreadable", f"cannot read records: {exc.strerror or exc}"
         ) from None
     with handle:
-        for n, raw_line in enumerate(handle, 1):
-            where = f"line {n}"
-            try:
-                line = raw_line.decode("utf-8-sig" if n == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                yield _line_error(where, f"not UTF-8 text (byte {exc.start})")
-                continue
-            if not line.strip():
-                continue
-            try:
-                obj = _json_loads(line)
-            except json.JSONDecodeError as exc:
-                yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            except (ValueError, RecursionError) as exc:
-                yield _line_error(where, f"not valid JSON: {exc}")
-                continue
-            try:
-                yield reader.parse(obj, where=where)
-            except RecordError as exc:
-                yield exc
+        yield from read_jsonl_lines(handle, reader)
+
+
+def read_jsonl_lines(
+    lines: Iterable[bytes], reader: RecordReader
+) -> Iterator[Record | RecordError]:
+    """Records from JSONL lines (a file or a pipe), one result per non-blank line.
+
+    A bad line yields a `RecordError` named ``line N`` and reading goes on.
+    """
+    for n, raw_line in enumerate(lines, 1):
+        where = f"line {n}"
+        try:
+            line = raw_line.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            yield _line_error(where, f"not UTF-8 text (byte {exc.start})")
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = _json_loads(line)
+        except json.JSONDecodeError as exc:
+            yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except (ValueError, RecursionError) as exc:
+            yield _line_error(where, f"not valid JSON: {exc}")
+            continue
+        try:
+            yield reader.parse(obj, where=where)
+        except RecordError as exc:
+            yield exc
 
 
 def _line_error(where: str, message: str) -> RecordError:

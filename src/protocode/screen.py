@@ -351,6 +351,8 @@ class _Explainer:
 
     def _reads(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
         """Describe every data value the node read, through definitions."""
+        if not self.evaluated(node):
+            return
         match node:
             case ir.Fact(item=item):
                 out[f"{item} = {_show(self.value(node), node.type)}"] = None
@@ -394,7 +396,7 @@ class _Explainer:
                 return
             case ir.Select(item=item) | ir.Events(item=item):
                 w = node.window
-                if w is not None and self.value(w.anchor) is None:
+                if w is not None and self.evaluated(w.anchor) and self.value(w.anchor) is None:
                     self._missing(w.anchor, out)
                 elif self.value(node) is None:
                     out[item] = None

@@ -37,6 +37,9 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+_EMPTY_ANSWER: dict[str, Any] = {"any": False, "ever": False, "no": True, "count": 0}
+
+
 class Env:
     """One record's evaluation state: its data, definition cache and optional trace."""
 
@@ -233,8 +236,9 @@ class _Compiler:
                 if series is None:
                     return None
                 occurrences = tuple(Occurrence(o.date) for o in series)
-            if op == "ever":
-                return bool(occurrences)
+            if op == "ever" or not occurrences:
+                # A known-empty history answers every question without looking at dates.
+                return True if occurrences else _EMPTY_ANSWER[op]
             lo, hi = _DATE_MIN, _DATE_MAX
             if window is not None:
                 bounds = window(env)

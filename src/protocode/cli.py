@@ -1,0 +1,536 @@
+"""The `protocode` command line: check protocols, screen and explain records, run cases.
+
+Every subcommand is one function taking the parsed arguments and returning the exit status.
+`main` only parses and turns errors into messages: a `ProtocodeError` is rendered on stderr
+with its file positions, an `OSError` becomes one line, and argparse reports usage errors.
+Bad input never ends in a Python traceback.
+"""
+
+from __future__ import annotations
+
+import abc
+import argparse
+import contextlib
+import csv
+import itertools
+import json
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from protocode.cases import coverage, find_case_files, load_cases, run_cases
+from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError
+from protocode.pipeline import load
+from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
+from protocode.screen import Screening
+
+_EXIT_STATUS = """\
+exit status:
+  0  success
+  1  an error in a protocol, a record or a file (reported on stderr)
+  2  usage error (bad command line)
+"""
+
+_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
+
+# Below this many records a run is over before a progress bar would help.
+_PROGRESS_AFTER = 2000
+
+_STATUSES = ("eligible", "ineligible", "indeterminate", "error")
+_STATUS_STYLE = {
+    "eligible": "green",
+    "ineligible": "red",
+    "indeterminate": "yellow",
+    "error": "bold red",
+}
+
+Result = Screening | RecordError
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with `argv` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help (0) and on usage errors (2); callers in-process want the code.
+        return exc.code if isinstance(exc.code, int) else 2
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except ProtocodeError as exc:
+        _error(exc.render())
+    except BrokenPipeError:
+        # The reader went away (`protocode screen … | head`); also keep the exit-time flush
+        # of stdout from failing a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"protocode: {where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="protocode",
+        description="Clinical-trial protocols as code: check protocol files, screen patient "
+        "records for eligibility, explain verdicts, run stored test cases.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace], int], summary: str, details: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary}\n\n{details}",
+            epilog=_EXIT_STATUS,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(command=run)
+        return sub
+
+    protocol_help = "protocol file, or protocol folder (its latest vN.yaml)"
+    records_help = "records file: .json, .jsonl/.ndjson or .csv; '-' reads JSONL from stdin"
+
+    check = command(
+        "check",
+        _check,
+        "Check protocol files for errors.",
+        "Loads, checks and compiles each file. Prints one 'ok' line per good file; errors\n"
+        "go to stderr as path:line:col: code: message with the offending line.",
+    )
+    check.add_argument(
+        "paths", nargs="+", metavar="PATH", help="protocol file, or folder (every vN.yaml in it)"
+    )
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: print every diagnostic as a JSON list on stdout, for editors",
+    )
+
+    screen = command(
+        "screen",
+        _screen,
+        "Screen patient records for eligibility.",
+        "Every record is reported: a screened record with its status (eligible, ineligible,\n"
+        "indeterminate) and criterion verdicts, a bad record with status 'error' and its\n"
+        "problems. A summary follows (on stdout after a table, else on stderr): the count\n"
+        "per status and the attrition per criterion.\n\n"
+        "Exits 0 when every record was screened, 1 when any record had an error.",
+    )
+    screen.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    screen.add_argument("records", metavar="RECORDS", help=records_help)
+    screen.add_argument(
+        "--format",
+        choices=tuple(_OUTPUTS),
+        default="table",
+        help="table (default): id, status, criteria that excluded or are undecided; "
+        "json: a list of objects; jsonl: one object per line; csv: a column per criterion",
+    )
+    screen.add_argument(
+        "--output", "-o", metavar="FILE", type=Path, help="write the results here, not stdout"
+    )
+
+    explain = command(
+        "explain",
+        _explain,
+        "Explain the screening of one record.",
+        "Shows each criterion's verdict with the values that decided it, and the data that\n"
+        "would decide an indeterminate result.",
+    )
+    explain.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    explain.add_argument("records", metavar="RECORDS", help=records_help)
+    explain.add_argument(
+        "--id", dest="record_id", metavar="ID", help="the record to explain (needed if several)"
+    )
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+
+    test = command(
+        "test",
+        _test,
+        "Run a protocol's stored test cases.",
+        "Runs every case file of the folder (cases/vN.yaml) against its protocol version\n"
+        "(vN.yaml) and reports each case whose result differs from the expected one.\n\n"
+        "Exits 0 when every case passed, 1 on any mismatch or invalid case.",
+    )
+    test.add_argument("protocol_dir", metavar="PROTOCOL_DIR", type=Path, help="protocol folder")
+    test.add_argument(
+        "--coverage", action="store_true", help="also report which rule branches the cases reach"
+    )
+    test.add_argument(
+        "--verbose", "-v", action="store_true", help="list passing cases and every condition"
+    )
+    test.add_argument("--format", choices=("text", "json"), default="text")
+
+    command(
+        "schema",
+        _schema,
+        "Print the JSON Schema of a patient record.",
+        "The schema (draft 2020-12) of a valid record for the protocol's data dictionary,\n"
+        "for editors, form generators and upstream validation.",
+    ).add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    return parser
+
+
+def _error(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Load every protocol file named; print ok lines or diagnostics."""
+    found: list[Diagnostic] = []
+    for path in args.paths:
+        for file in _version_files(Path(path)):
+            try:
+                protocol = load(file)
+            except ProtocodeError as exc:
+                found.extend(exc.diagnostics)
+                if args.format == "text":
+                    _error(exc.render())
+                continue
+            if args.format == "text":
+                print(
+                    f"ok {file} ({protocol.registry_id}, version {protocol.version}, "
+                    f"{len(protocol.criteria)} criteria)"
+                )
+    if args.format == "json":
+        print(_dumps([d.to_json() for d in found]))
+    return 1 if found else 0
+
+
+def _version_files(path: Path) -> list[Path]:
+    """A folder's vN.yaml files, oldest first; anything else as itself, for `load` to judge."""
+    versions = sorted(
+        (int(m.group(1)), f)
+        for f in (path.iterdir() if path.is_dir() else ())
+        if (m := _VERSION_FILE.match(f.name))
+    )
+    return [f for _, f in versions] or [path]
+
+
+# --- reading records -----------------------------------------------------------------------
+
+
+def _read(source: str, reader: RecordReader) -> Iterator[Record | RecordError]:
+    """The records of a file, or of JSONL on stdin for '-'."""
+    if source == "-":
+        return read_jsonl_lines(sys.stdin.buffer, reader)
+    return read_records(Path(source), reader)
+
+
+def _name(result: Record | Screening | RecordError) -> str:
+    """A record's id; for a bad record, its id if it has one, else its place (`line 7`)."""
+    if isinstance(result, RecordError):
+        return result.diagnostics[0].record_id or "?"
+    return result.id if isinstance(result, Record) else result.record_id
+
+
+def _with_progress(results: Iterator[Result]) -> Iterator[Result]:
+    """`results`, with a progress bar on stderr when it is a terminal and the run is long."""
+    return _progress(results) if sys.stderr.isatty() else results
+
+
+def _progress(results: Iterator[Result]) -> Iterator[Result]:
+    yield from itertools.islice(results, _PROGRESS_AFTER)
+    following = next(results, None)
+    if following is None:
+        return
+    bar = Progress(
+        TextColumn("screening"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("screening", total=None, completed=_PROGRESS_AFTER + 1)
+        yield following
+        for result in results:
+            bar.advance(task)
+            yield result
+
+
+# --- screen --------------------------------------------------------------------------------
+
+
+class _Summary:
+    """Counts per status and, per criterion, how many records it excluded or left undecided."""
+
+    def __init__(self, criteria: Sequence[str]) -> None:
+        self.criteria = tuple(criteria)
+        self.statuses: Counter[str] = Counter()
+        self.excluded: Counter[str] = Counter()
+        self.undecided: Counter[str] = Counter()
+
+    def add(self, result: Result) -> None:
+        """Count one record's result."""
+        if isinstance(result, RecordError):
+            self.statuses["error"] += 1
+            return
+        self.statuses[result.status] += 1
+        for c in result.criteria:
+            if c.blocks:
+                self.excluded[c.id] += 1
+            elif c.verdict == "unknown":
+                self.undecided[c.id] += 1
+
+    def to_text(self) -> str:
+        """The counts per status with their total, then the attrition table."""
+        total = sum(self.statuses.values())
+        width = max(len(s) for s in (*_STATUSES, "total"))
+        lines = [f"summary of {total} record{'' if total == 1 else 's'}:"]
+        lines += [f"  {s:<{width}}  {self.statuses[s]:>6}" for s in _STATUSES]
+        lines.append(f"  {'total':<{width}}  {total:>6}")
+        id_width = max(len(c) for c in (*self.criteria, "criterion"))
+        lines.append("attrition (a record may be excluded by several criteria):")
+        lines.append(f"  {'criterion':<{id_width}}  excluded  undecided")
+        lines += [
+            f"  {c:<{id_width}}  {self.excluded[c]:>8}  {self.undecided[c]:>9}"
+            for c in self.criteria
+        ]
+        return "\n".join(lines)
+
+
+def _as_json(result: Result) -> dict[str, Any]:
+    """One record's result for json/jsonl output."""
+    if isinstance(result, RecordError):
+        return {
+            "id": _name(result),
+            "status": "error",
+            "errors": [d.to_json() for d in result.diagnostics],
+        }
+    return result.to_json()
+
+
+class _Output(abc.ABC):
+    """Writes screening results in one format; `close` ends the output after the last one."""
+
+    summary_on_stdout: ClassVar[bool] = False
+
+    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
+        self.out = out
+        self.criteria = tuple(criteria)
+
+    @abc.abstractmethod
+    def add(self, result: Result) -> None:
+        """Write one record's result."""
+
+    def close(self) -> None:
+        """Finish the output (also after a failure midway, so what was written is valid)."""
+        # Before the summary goes to stderr, so a terminal shows the two in order.
+        self.out.flush()
+
+
+class _TableOutput(_Output):
+    summary_on_stdout = True
+
+    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
+        super().__init__(out, criteria)
+        self.table = Table("id", "status", "excluded by", "undecided")
+
+    def add(self, result: Result) -> None:
+        if isinstance(result, RecordError):
+            _error(result.render())
+            status = "error"
+            excluded = undecided = ""
+        else:
+            status = result.status
+            excluded = ", ".join(c.id for c in result.criteria if c.blocks)
+            undecided = ", ".join(c.id for c in result.criteria if c.verdict == "unknown")
+        # Text cells: a record id like "[b]" must not be read as rich markup.
+        self.table.add_row(
+            Text(_name(result)),
+            Text(status, style=_STATUS_STYLE[status]),
+            Text(excluded),
+            Text(undecided),
+        )
+
+    def close(self) -> None:
+        Console(file=self.out).print(self.table)
+        super().close()
+
+
+class _JsonOutput(_Output):
+    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
+        super().__init__(out, criteria)
+        self.first = True
+
+    def add(self, result: Result) -> None:
+        # Written as it comes, so a large run does not hold every result in memory.
+        self.out.write("[\n  " if self.first else ",\n  ")
+        self.out.write(json.dumps(_as_json(result), ensure_ascii=False))
+        self.first = False
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self.first else "\n]\n")
+        super().close()
+
+
+class _JsonlOutput(_Output):
+    def add(self, result: Result) -> None:
+        self.out.write(json.dumps(_as_json(result), ensure_ascii=False) + "\n")
+
+
+class _CsvOutput(_Output):
+    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
+        super().__init__(out, criteria)
+        self.writer = csv.writer(out)
+        self.writer.writerow(["id", "status", *self.criteria, "missing", "errors"])
+
+    def add(self, result: Result) -> None:
+        if isinstance(result, RecordError):
+            errors = "; ".join(f"{d.location}: {d.code}: {d.message}" for d in result.diagnostics)
+            self.writer.writerow([_name(result), "error", *([""] * len(self.criteria)), "", errors])
+            return
+        verdicts = [c.verdict for c in result.criteria]
+        self.writer.writerow(
+            [result.record_id, result.status, *verdicts, "; ".join(result.missing), ""]
+        )
+
+
+_OUTPUTS: dict[str, type[_Output]] = {
+    "table": _TableOutput,
+    "json": _JsonOutput,
+    "jsonl": _JsonlOutput,
+    "csv": _CsvOutput,
+}
+
+
+def _screen(args: argparse.Namespace) -> int:
+    """Screen every record of a file and report each, then a summary."""
+    protocol = load(args.protocol)
+    results = _with_progress(protocol.screen_many(_read(args.records, protocol.reader)))
+    # A file that cannot be read at all fails on the first item: fail before any output.
+    first = next(results, None)
+    ids = [c.id for c in protocol.criteria]
+    summary = _Summary(ids)
+    output_class = _OUTPUTS[args.format]
+    with _output_file(args.output) as out:
+        output = output_class(out, ids)
+        try:
+            for result in itertools.chain([] if first is None else [first], results):
+                summary.add(result)
+                output.add(result)
+        finally:
+            output.close()
+        if output_class.summary_on_stdout:
+            out.write(summary.to_text() + "\n")
+    if not output_class.summary_on_stdout:
+        _error(summary.to_text())
+    return 1 if summary.statuses["error"] else 0
+
+
+@contextlib.contextmanager
+def _output_file(path: Path | None) -> Iterator[TextIO]:
+    """The named output file (created, UTF-8), else stdout, which stays open."""
+    if path is None:
+        yield sys.stdout
+        return
+    # newline="" lets the csv module write its own line endings.
+    with path.open("w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+# --- explain -------------------------------------------------------------------------------
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Explain one record: the file's only one, or the one with --id."""
+    protocol = load(args.protocol)
+    record = _pick(_read(args.records, protocol.reader), args.record_id, args.records)
+    explanation = protocol.explain(record)
+    print(explanation.to_text() if args.format == "text" else _dumps(explanation.to_json()))
+    return 0
+
+
+def _pick(results: Iterable[Record | RecordError], wanted: str | None, source: str) -> Record:
+    """The record with id `wanted`, or the only record; a bad one raises its `RecordError`."""
+    first: Record | RecordError | None = None
+    ids: list[str] = []
+    for result in results:
+        if wanted is not None and _name(result) == wanted:
+            return _valid(result)
+        first = first or result
+        ids.append(_name(result))
+    if wanted is not None:
+        shown = ", ".join(ids[:10]) + (f", … ({len(ids)} in all)" if len(ids) > 10 else "")
+        raise UsageError.at(
+            "usage", f"{source}: no record with id '{wanted}' (records: {shown or 'none'})", None
+        )
+    if first is None or len(ids) > 1:
+        raise UsageError.at(
+            "usage", f"{source} holds {len(ids)} records; choose one with --id", None
+        )
+    return _valid(first)
+
+
+def _valid(result: Record | RecordError) -> Record:
+    if isinstance(result, RecordError):
+        raise result
+    return result
+
+
+# --- test ----------------------------------------------------------------------------------
+
+
+def _test(args: argparse.Namespace) -> int:
+    """Run the stored cases of a protocol folder; optionally report their coverage."""
+    pairs = find_case_files(args.protocol_dir)
+    if not pairs:
+        # Passing with nothing tested would hide a misplaced or misnamed case file.
+        raise UsageError.at(
+            "usage", f"{args.protocol_dir}: no case files (cases/vN.yaml beside vN.yaml)", None
+        )
+    texts: list[str] = []
+    suites: list[dict[str, Any]] = []
+    ok = True
+    for case_file, version_file in pairs:
+        protocol = load(version_file)
+        suite = load_cases(case_file)
+        report = run_cases(protocol, suite)
+        ok = ok and report.ok
+        texts.append(report.to_text(verbose=args.verbose))
+        suites.append(report.to_json())
+        if args.coverage:
+            covered = coverage(protocol, suite)
+            texts.append(covered.to_text(verbose=args.verbose))
+            suites[-1]["coverage"] = covered.to_json()
+    print("\n\n".join(texts) if args.format == "text" else _dumps({"ok": ok, "suites": suites}))
+    return 0 if ok else 1
+
+
+# --- schema --------------------------------------------------------------------------------
+
+
+def _schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of a valid patient record for the protocol."""
+    protocol = load(args.protocol)
+    print(_dumps(protocol.reader.schema()))
+    return 0
