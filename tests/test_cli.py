@@ -322,7 +322,7 @@ def test_screen_unreadable_records(capsys: pytest.CaptureFixture[str], tmp_path:
         capsys, "screen", SEED, str(missing), "--format", "json", "-o", str(target)
     )
     assert (status, out) == (1, "")
-    assert f"{missing}:1:1: unreadable: cannot read records" in err
+    assert f"unreadable: {missing}: cannot read records" in err
     assert not target.exists()
     assert "Traceback" not in err
 
@@ -337,7 +337,7 @@ def test_screen_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: 
 def test_screen_unknown_format_file(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "screen", SEED, f"{SEED}/v1.yaml")
     assert status == 1
-    assert "unknown-format: unknown record file type '.yaml'" in err
+    assert f"unknown-format: {SEED}/v1.yaml: unknown record file type '.yaml'" in err
 
 
 @pytest.mark.parametrize(

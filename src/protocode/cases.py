@@ -218,7 +218,16 @@ class _SuiteReader:
             root = yaml.compose(self.source.text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            message = " ".join(filter(None, (exc.context, exc.problem))) or "invalid YAML"
+            message = exc.problem or "invalid YAML"
+            if exc.context:
+                # The context names what was open, often lines earlier: say where it began.
+                began = exc.context_mark
+                where = (
+                    f" on line {began.line + 1}"
+                    if began and mark and began.line != mark.line
+                    else ""
+                )
+                message = f"{exc.context}{where}, {message}"
             at = self.source.whole if mark is None else self.source.span(mark.index, mark.index)
             raise LoadError([Diagnostic("yaml-syntax", message, at)]) from None
         except ReaderError as exc:
@@ -777,9 +786,22 @@ class CoverageReport:
 
     @property
     def gaps(self) -> tuple[Gap, ...]:
-        """Every unreached verdict and outcome, criteria first, then sub-conditions."""
-        out = [Gap(c.location, c.id, "", c.gaps) for c in self.criteria if c.gaps]
-        out.extend(Gap(c.location, c.owner, c.label, c.gaps) for c in self.conditions if c.gaps)
+        """Every unreached verdict and outcome: each criterion's, then its sub-conditions',
+        in criteria order; then those of sub-conditions inside definitions."""
+        out: list[Gap] = []
+        for crit in self.criteria:
+            if crit.gaps:
+                out.append(Gap(crit.location, crit.id, "", crit.gaps))
+            out.extend(
+                Gap(c.location, c.owner, c.label, c.gaps)
+                for c in self.conditions
+                if c.owner == crit.id and c.gaps
+            )
+        out.extend(
+            Gap(c.location, c.owner, c.label, c.gaps)
+            for c in self.conditions
+            if c.owner.startswith("definition ") and c.gaps
+        )
         return tuple(out)
 
     def condition(self, owner: str, text: str, detail: str = "") -> ConditionCoverage:

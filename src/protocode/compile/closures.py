@@ -14,30 +14,15 @@ import datetime as dt
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from protocode import ir
 from protocode.check import CheckedProtocol
-from protocode.library import FUNCTIONS, add_months
-from protocode.records import Observation, Occurrence, Record
+from protocode.compile import runtime as rt
+from protocode.library import FUNCTIONS
+from protocode.records import Observation, Record
 
 Fn = Callable[["Env"], Any]
-
-_DATE_MIN = dt.date.min
-_DATE_MAX = dt.date.max
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
-
-_EMPTY_ANSWER: dict[str, Any] = {"any": False, "ever": False, "no": True, "count": 0}
 
 
 class Env:
@@ -157,57 +142,27 @@ class _Compiler:
 
         return fn
 
-    def _window(self, w: ir.Window) -> Callable[[Env], tuple[dt.date, dt.date] | None]:
+    def _window(self, w: ir.Window | None) -> Callable[[Env], rt.Bounds | None]:
+        if w is None:
+            return lambda env: None
         anchor = self.compile(w.anchor)
-        amount, unit, kind = w.amount, w.unit, w.kind
-
-        def shift(date: dt.date, n: int) -> dt.date:
-            if unit == "mo":
-                return add_months(date, n)
-            return date + dt.timedelta(days=n)
-
-        def bounds(env: Env) -> tuple[dt.date, dt.date] | None:
-            at = anchor(env)
-            if at is None:
-                return None
-            match kind:
-                case "within_before":
-                    return shift(at, -amount), at
-                case "within_after":
-                    return at, shift(at, amount)
-                case "within_of":
-                    return shift(at, -amount), shift(at, amount)
-                case "before":
-                    return _DATE_MIN, at - dt.timedelta(days=1)
-                case _:
-                    return at + dt.timedelta(days=1), _DATE_MAX
-
-        return bounds
+        kind, amount, months = w.kind, w.amount, w.unit == "mo"
+        return lambda env: rt.window_bounds(anchor(env), kind, amount, months)
 
     def _picker(self, node: ir.Select) -> Callable[[Env], Observation | None]:
         """The observation `latest`/`earliest` picks, or None (with a note when traced)."""
-        item, earliest = node.item, node.earliest
-        window = self._window(node.window) if node.window is not None else None
-        key = self._key(node)
-        describe = _window_note(node) if self.trace and node.window is not None else None
+        item, earliest, windowed = node.item, node.earliest, node.window is not None
+        bounds = self._window(node.window)
+        if not (self.trace and windowed):
+            return lambda env: rt.pick(env.series.get(item), bounds(env), windowed, earliest)
+        key, describe = self._key(node), _window_note(node)
 
         def pick(env: Env) -> Observation | None:
-            series = env.series.get(item)
-            if not series:
-                return None
-            if window is None:
-                dated = [o for o in series if o.date is not None] or list(series)
-                return dated[0] if earliest else dated[-1]
-            bounds = window(env)
-            if bounds is None:
-                return None
-            lo, hi = bounds
-            for o in series if earliest else reversed(series):
-                if o.date is not None and lo <= o.date <= hi:
-                    return o
-            if describe is not None:
-                env.notes[key] = describe(series, lo, hi)
-            return None
+            series, window = env.series.get(item), bounds(env)
+            chosen = rt.pick(series, window, windowed, earliest)
+            if chosen is None and series and window is not None:
+                env.notes[key] = describe(series, *window)
+            return chosen
 
         return pick
 
@@ -226,37 +181,12 @@ class _Compiler:
         return lambda env: None if (o := pick(env)) is None else o.value
 
     def _events(self, node: ir.Events) -> Fn:
-        item, op = node.item, node.op
-        window = self._window(node.window) if node.window is not None else None
+        item, op, windowed = node.item, node.op, node.window is not None
+        bounds = self._window(node.window)
 
         def fn(env: Env) -> Any:
-            occurrences = env.events.get(item)
-            if occurrences is None:
-                series = env.series.get(item)
-                if series is None:
-                    return None
-                occurrences = tuple(Occurrence(o.date) for o in series)
-            if op == "ever" or not occurrences:
-                # A known-empty history answers every question without looking at dates.
-                return True if occurrences else _EMPTY_ANSWER[op]
-            lo, hi = _DATE_MIN, _DATE_MAX
-            if window is not None:
-                bounds = window(env)
-                if bounds is None:
-                    return None
-                lo, hi = bounds
-            hits = undated = 0
-            for o in occurrences:
-                if o.date is None:
-                    undated += 1
-                elif o.date <= hi and (o.end or o.date) >= lo:
-                    hits += 1
-            if op == "count":
-                return None if undated else hits
-            found = True if hits else (None if undated else False)
-            if op == "no":
-                return None if found is None else not found
-            return found
+            window = bounds(env) if windowed else None
+            return rt.events(env.events.get(item), env.series.get(item), op, windowed, window)
 
         return fn
 
@@ -268,12 +198,7 @@ class _Compiler:
 
             def div(env: Env) -> Any:
                 a = left(env)
-                if a is None:
-                    return None
-                b = right(env)
-                if b is None or b == 0:
-                    return None
-                return _exact(Fraction(a) / b)
+                return None if a is None else rt.divide(a, right(env))
 
             return div
         op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op]
@@ -300,13 +225,13 @@ class _Compiler:
 
     def _scale(self, node: ir.Scale) -> Fn:
         operand = self.compile(node.operand)
-        factor = _exact(node.factor)
+        factor = rt.exact(node.factor)
         if factor == 1:
             return operand
 
         def fn(env: Env) -> Any:
             a = operand(env)
-            return None if a is None else _exact(a * factor)
+            return None if a is None else rt.exact(a * factor)
 
         return fn
 
@@ -314,13 +239,7 @@ class _Compiler:
         operand = self.compile(node.operand)
         amount, months = node.amount, node.unit == "mo"
 
-        def fn(env: Env) -> Any:
-            d = operand(env)
-            if d is None:
-                return None
-            return add_months(d, amount) if months else d + dt.timedelta(days=amount)
-
-        return fn
+        return lambda env: rt.shift_date(operand(env), amount, months)
 
     def _call(self, node: ir.Call) -> Fn:
         args = tuple(self.compile(a) for a in node.args)
@@ -341,7 +260,7 @@ class _Compiler:
 
     def _compare(self, node: ir.Compare) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
-        cmp = _COMPARE[node.op]
+        cmp = rt.COMPARE[node.op]
         if isinstance(node.right, ir.Const):
             limit = node.right.value
 
@@ -362,7 +281,7 @@ class _Compiler:
 
     def _ref_compare(self, node: ir.RefCompare) -> Fn:
         pick, key, trace = self._picker(node.select), self._key(node.select), self.trace
-        cmp = _COMPARE[node.op]
+        cmp = rt.COMPARE[node.op]
         factor, default, upper = node.factor, node.default, node.limit == "ULN"
 
         def fn(env: Env) -> Any:
@@ -372,14 +291,7 @@ class _Compiler:
                 env.trace[key] = None if obs is None else obs.value
                 if obs is not None:
                     env.picked[key] = obs
-            if obs is None or obs.value is None:
-                return None
-            limit = obs.high if upper else obs.low
-            if limit is None:
-                limit = default
-            if limit is None:
-                return None
-            return cmp(obs.value, factor * limit)
+            return rt.reference_compare(obs, cmp, factor, upper, default)
 
         return fn
 
@@ -468,9 +380,3 @@ def _window_note(node: ir.Select) -> Callable[[tuple[Observation, ...], dt.date,
         )
 
     return describe
-
-
-def _exact(x: Any) -> Any:
-    if isinstance(x, Fraction) and x.denominator == 1:
-        return int(x)
-    return x

@@ -1,0 +1,144 @@
+"""Runtime primitives shared by every Python backend (closures and generated code).
+
+Each function is total: unknown inputs (None) give unknown results, never exceptions, so
+both backends get the same three-valued semantics from one implementation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from protocode.library import add_months
+from protocode.records import Observation, Occurrence
+
+Bounds = tuple[dt.date, dt.date]
+
+DATE_MIN = dt.date.min
+DATE_MAX = dt.date.max
+_DAY = dt.timedelta(days=1)
+
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+# A known-empty history answers every question without looking at dates.
+EMPTY_ANSWER: dict[str, Any] = {"any": False, "ever": False, "no": True, "count": 0}
+
+
+def exact(x: Any) -> Any:
+    """Integral fractions as `int`: exact, and faster in later arithmetic."""
+    if type(x) is Fraction and x.denominator == 1:
+        return x.numerator
+    return x
+
+
+def divide(a: Any, b: Any) -> Any:
+    """Exact division; unknown when either side is unknown or the divisor is zero."""
+    if a is None or b is None or b == 0:
+        return None
+    return exact(Fraction(a) / b)
+
+
+def _shift(date: dt.date, amount: int, months: bool) -> dt.date:
+    return add_months(date, amount) if months else date + dt.timedelta(days=amount)
+
+
+def shift_date(date: dt.date | None, amount: int, months: bool) -> dt.date | None:
+    """A date moved by whole days or calendar months."""
+    return None if date is None else _shift(date, amount, months)
+
+
+def window_bounds(anchor: dt.date | None, kind: str, amount: int, months: bool) -> Bounds | None:
+    """The closed date interval of a window around `anchor`; None when the anchor is unknown."""
+    if anchor is None:
+        return None
+    if kind == "within_before":
+        return _shift(anchor, -amount, months), anchor
+    if kind == "within_after":
+        return anchor, _shift(anchor, amount, months)
+    if kind == "within_of":
+        return _shift(anchor, -amount, months), _shift(anchor, amount, months)
+    if kind == "before":
+        return DATE_MIN, anchor - _DAY
+    return anchor + _DAY, DATE_MAX
+
+
+def pick(
+    series: tuple[Observation, ...] | None, bounds: Bounds | None, windowed: bool, earliest: bool
+) -> Observation | None:
+    """The observation `latest` (or `earliest`) selects: in the window, or overall."""
+    if not series:
+        return None
+    if not windowed:
+        dated = [o for o in series if o.date is not None] or list(series)
+        return dated[0] if earliest else dated[-1]
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    for o in series if earliest else reversed(series):
+        date = o.date
+        if date is not None and lo <= date <= hi:
+            return o
+    return None
+
+
+def events(
+    occurrences: tuple[Occurrence, ...] | None,
+    series: tuple[Observation, ...] | None,
+    op: str,
+    windowed: bool,
+    bounds: Bounds | None,
+) -> Any:
+    """`any` / `no` / `count` / `ever` over an event item (or an observation's dates)."""
+    if occurrences is None:
+        if series is None:
+            return None
+        occurrences = tuple(Occurrence(o.date) for o in series)
+    if not occurrences:
+        return EMPTY_ANSWER[op]
+    if op == "ever":
+        return True
+    lo, hi = DATE_MIN, DATE_MAX
+    if windowed:
+        if bounds is None:
+            return None
+        lo, hi = bounds
+    hits = undated = 0
+    for o in occurrences:
+        if o.date is None:
+            undated += 1
+        elif o.date <= hi and (o.end or o.date) >= lo:
+            hits += 1
+    if op == "count":
+        return None if undated else hits
+    found = True if hits else (None if undated else False)
+    if op == "no":
+        return None if found is None else not found
+    return found
+
+
+def reference_compare(
+    obs: Observation | None,
+    cmp: Callable[[Any, Any], bool],
+    factor: Fraction,
+    upper: bool,
+    default: Any,
+) -> bool | None:
+    """An observation against a multiple of its own reference limit, else the default."""
+    if obs is None or obs.value is None:
+        return None
+    limit = obs.high if upper else obs.low
+    if limit is None:
+        limit = default
+    if limit is None:
+        return None
+    return cmp(obs.value, factor * limit)
