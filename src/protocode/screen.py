@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from protocode import ir
 from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import Env, Evaluator, compile_protocol
+from protocode.compile.pycode import compile_fast
 from protocode.errors import RecordError
 from protocode.records import Record, RecordReader, iter_records
 from protocode.types import NumType, Type
@@ -198,7 +199,8 @@ class Protocol:
     def __init__(self, checked: CheckedProtocol) -> None:
         self.checked = checked
         self.reader = RecordReader(checked.doc.data, checked.attestations)
-        self._fast = compile_protocol(checked)
+        program = compile_fast(checked)
+        self._verdicts, self._status = program.verdicts_fn, program.status_fn
         self._traced: Evaluator | None = None
         self._kinds = tuple(c.kind for c in checked.criteria)
 
@@ -223,20 +225,13 @@ class Protocol:
 
     def verdicts(self, record: Record) -> tuple[bool | None, ...]:
         """Raw three-valued verdicts per criterion (True = the criterion holds)."""
-        env = Env(record)
-        return tuple(fn(env) for fn in self._fast.criteria)
+        return self._verdicts(record.values, record.series, record.events, record.attestations)
 
     def status(self, record: Record) -> Status:
         """Only the overall status: the fastest path, for bulk screening."""
-        env = Env(record)
-        unknown = False
-        for kind, fn in zip(self._kinds, self._fast.criteria, strict=True):
-            value = fn(env)
-            if value is None:
-                unknown = True
-            elif value is (kind == "exclusion"):
-                return "ineligible"
-        return "indeterminate" if unknown else "eligible"
+        return cast(
+            Status, self._status(record.values, record.series, record.events, record.attestations)
+        )
 
     def screen(self, data: Record | Mapping[str, Any]) -> Screening:
         """Screen one record: overall status and every criterion's verdict."""

@@ -1,0 +1,396 @@
+"""The fast backend: typed IR compiled to one Python function with the `ast` module.
+
+The function is built as a Python syntax tree from the checked IR — never from text, and
+protocol strings only ever appear as constants — then compiled once with `compile()`.
+Kleene logic is inlined as straight-line code with short-circuit branches; windows, event
+queries and reference limits call the same `runtime` primitives as the closure backend,
+which stays the reference (and the one that traces explanations). A property test checks
+that both backends agree on every criterion of generated records.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocode import ir
+from protocode.check import CheckedProtocol
+from protocode.compile import runtime as rt
+from protocode.library import FUNCTIONS
+
+Verdicts = Callable[..., tuple[bool | None, ...]]
+StatusFn = Callable[..., str]
+
+_UNSET = object()
+
+_CMP_OPS: dict[str, type[ast.cmpop]] = {
+    "<": ast.Lt,
+    "<=": ast.LtE,
+    ">": ast.Gt,
+    ">=": ast.GtE,
+    "==": ast.Eq,
+    "!=": ast.NotEq,
+}
+_ARITH_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult}
+
+# Parameter names of every generated function: record values, series, events, attestations.
+_PARAMS = ("V", "S", "E", "A")
+
+
+@dataclass(frozen=True, slots=True)
+class FastProgram:
+    """Generated functions for one protocol: `verdicts(record)` and `status(record)`."""
+
+    verdicts_fn: Verdicts
+    status_fn: StatusFn
+    source_tree: ast.Module
+
+    def verdicts(self, values: Any, series: Any, events: Any, attestations: Any) -> Any:
+        """Three-valued verdicts per criterion, in protocol order."""
+        return self.verdicts_fn(values, series, events, attestations)
+
+
+def _name(id_: str, store: bool = False) -> ast.Name:
+    return ast.Name(id_, ast.Store() if store else ast.Load())
+
+
+def _is(a: ast.expr, value: bool | None) -> ast.expr:
+    return ast.Compare(a, [ast.Is()], [ast.Constant(value)])
+
+
+def _is_none_any(*exprs: ast.expr) -> ast.expr:
+    tests = [_is(e, None) for e in exprs if not isinstance(e, ast.Constant)]
+    if not tests:
+        return ast.Constant(False)
+    return tests[0] if len(tests) == 1 else ast.BoolOp(ast.Or(), tests)
+
+
+def _unknown_or(guard: ast.expr, value: ast.expr) -> ast.expr:
+    """``None if guard else value`` (guard already folded when statically false)."""
+    if isinstance(guard, ast.Constant) and guard.value is False:
+        return value
+    return ast.IfExp(guard, ast.Constant(None), value)
+
+
+def _call(func: str, *args: ast.expr) -> ast.expr:
+    return ast.Call(_name(func), list(args), [])
+
+
+class _Generator:
+    """Emits statements for IR nodes; each emitter returns an expression for the value."""
+
+    def __init__(self, checked: CheckedProtocol) -> None:
+        self.checked = checked
+        self.consts: dict[str, Any] = {}
+        self._const_ids: dict[tuple[type, Any], str] = {}
+        self._temps = itertools.count()
+        self.defs_used: set[str] = set()
+        self._dispatch: dict[type[Any], Callable[[Any, list[ast.stmt]], ast.expr]] = {
+            ir.Const: self._const,
+            ir.Fact: self._fact,
+            ir.DefRef: self._defref,
+            ir.Select: self._select,
+            ir.Events: self._events,
+            ir.Arith: self._arith,
+            ir.Neg: self._neg,
+            ir.Scale: self._scale,
+            ir.DateShift: self._date_shift,
+            ir.Call: self._call,
+            ir.Compare: self._compare,
+            ir.RefCompare: self._ref_compare,
+            ir.Member: self._member,
+            ir.IsKnown: self._is_known,
+            ir.And: self._and,
+            ir.Or: self._or,
+            ir.Not: self._not,
+            ir.If: self._if,
+        }
+
+    # ---- plumbing
+
+    def emit(self, node: ir.Expr, out: list[ast.stmt]) -> ast.expr:
+        return self._dispatch[type(node)](node, out)
+
+    def temp(self, value: ast.expr, out: list[ast.stmt]) -> ast.expr:
+        """`value` bound to a fresh local, unless it is already a name or constant."""
+        if isinstance(value, ast.Name | ast.Constant):
+            return value
+        name = f"_t{next(self._temps)}"
+        out.append(ast.Assign([_name(name, store=True)], value))
+        return _name(name)
+
+    def const(self, value: Any) -> ast.expr:
+        """A constant: inline for plain scalars, a module global for dates, fractions, sets."""
+        if value is None or type(value) in (bool, int, str):
+            return ast.Constant(value)
+        key = (type(value), value)
+        if key not in self._const_ids:
+            self._const_ids[key] = name = f"_K{len(self._const_ids)}"
+            self.consts[name] = value
+        return _name(self._const_ids[key])
+
+    def helper(self, name: str, value: Any) -> str:
+        self.consts[name] = value
+        return name
+
+    # ---- leaves
+
+    def _const(self, node: ir.Const, out: list[ast.stmt]) -> ast.expr:
+        return self.const(node.value)
+
+    def _fact(self, node: ir.Fact, out: list[ast.stmt]) -> ast.expr:
+        get = ast.Attribute(_name("V"), "get", ast.Load())
+        return self.temp(ast.Call(get, [ast.Constant(node.item)], []), out)
+
+    def _defref(self, node: ir.DefRef, out: list[ast.stmt]) -> ast.expr:
+        # Definitions are computed at most once per record: a local starts unset and is
+        # filled at the first use on the path actually taken.
+        self.defs_used.add(node.name)
+        local = f"_d_{node.name}"
+        call = _call(f"_def_{node.name}", *(_name(p) for p in _PARAMS))
+        out.append(
+            ast.If(
+                ast.Compare(_name(local), [ast.Is()], [_name("_UNSET")]),
+                [ast.Assign([_name(local, store=True)], call)],
+                [],
+            )
+        )
+        return _name(local)
+
+    def _bounds(self, w: ir.Window | None, out: list[ast.stmt]) -> ast.expr:
+        if w is None:
+            return ast.Constant(None)
+        anchor = self.emit(w.anchor, out)
+        args = [anchor, ast.Constant(w.kind), ast.Constant(w.amount), ast.Constant(w.unit == "mo")]
+        return self.temp(_call(self.helper("_window", rt.window_bounds), *args), out)
+
+    def _pick(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
+        bounds = self._bounds(node.window, out)
+        series = ast.Call(
+            ast.Attribute(_name("S"), "get", ast.Load()), [ast.Constant(node.item)], []
+        )
+        args = [series, bounds, ast.Constant(node.window is not None), ast.Constant(node.earliest)]
+        return self.temp(_call(self.helper("_pick", rt.pick), *args), out)
+
+    def _select(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
+        obs = self._pick(node, out)
+        value = ast.Attribute(obs, "value", ast.Load())
+        return self.temp(_unknown_or(_is(obs, None), value), out)
+
+    def _events(self, node: ir.Events, out: list[ast.stmt]) -> ast.expr:
+        bounds = self._bounds(node.window, out)
+        item = ast.Constant(node.item)
+        args = [
+            ast.Call(ast.Attribute(_name("E"), "get", ast.Load()), [item], []),
+            ast.Call(ast.Attribute(_name("S"), "get", ast.Load()), [item], []),
+            ast.Constant(node.op),
+            ast.Constant(node.window is not None),
+            bounds,
+        ]
+        return self.temp(_call(self.helper("_events", rt.events), *args), out)
+
+    # ---- arithmetic
+
+    def _arith(self, node: ir.Arith, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.left, out), out)
+        b = self.temp(self.emit(node.right, out), out)
+        if node.op == "/":
+            return self.temp(_call(self.helper("_divide", rt.divide), a, b), out)
+        value = ast.BinOp(a, _ARITH_OPS[node.op](), b)
+        return self.temp(_unknown_or(_is_none_any(a, b), value), out)
+
+    def _neg(self, node: ir.Neg, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.operand, out), out)
+        return self.temp(_unknown_or(_is_none_any(a), ast.UnaryOp(ast.USub(), a)), out)
+
+    def _scale(self, node: ir.Scale, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.operand, out), out)
+        factor = rt.exact(node.factor)
+        if factor == 1:
+            return a
+        product = _call(
+            self.helper("_exact", rt.exact), ast.BinOp(a, ast.Mult(), self.const(factor))
+        )
+        return self.temp(_unknown_or(_is_none_any(a), product), out)
+
+    def _date_shift(self, node: ir.DateShift, out: list[ast.stmt]) -> ast.expr:
+        a = self.emit(node.operand, out)
+        args = [a, ast.Constant(node.amount), ast.Constant(node.unit == "mo")]
+        return self.temp(_call(self.helper("_shift", rt.shift_date), *args), out)
+
+    def _call(self, node: ir.Call, out: list[ast.stmt]) -> ast.expr:
+        args = [self.temp(self.emit(a, out), out) for a in node.args]
+        func = self.helper(f"_fn_{node.func}", FUNCTIONS[node.func].impl)
+        return self.temp(_unknown_or(_is_none_any(*args), _call(func, *args)), out)
+
+    # ---- predicates
+
+    def _compare(self, node: ir.Compare, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.left, out), out)
+        b = self.temp(self.emit(node.right, out), out)
+        test = ast.Compare(a, [_CMP_OPS[node.op]()], [b])
+        return self.temp(_unknown_or(_is_none_any(a, b), test), out)
+
+    def _ref_compare(self, node: ir.RefCompare, out: list[ast.stmt]) -> ast.expr:
+        obs = self._pick(node.select, out)
+        args = [
+            obs,
+            self.const(rt.COMPARE[node.op]),
+            self.const(node.factor),
+            ast.Constant(node.limit == "ULN"),
+            self.const(node.default),
+        ]
+        return self.temp(_call(self.helper("_refcmp", rt.reference_compare), *args), out)
+
+    def _member(self, node: ir.Member, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.operand, out), out)
+        test: ast.expr = ast.Compare(
+            a, [ast.NotIn() if node.negated else ast.In()], [self.const(node.items)]
+        )
+        return self.temp(_unknown_or(_is_none_any(a), test), out)
+
+    def _is_known(self, node: ir.IsKnown, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.operand, out), out)
+        return self.temp(
+            ast.Compare(a, [ast.IsNot() if node.known else ast.Is()], [ast.Constant(None)]), out
+        )
+
+    def _junction(self, node: ir.And | ir.Or, out: list[ast.stmt]) -> ast.expr:
+        # Kleene and/or: the dominant value (false for and, true for or) decides at once.
+        dominant = isinstance(node, ir.And) is False
+        result = f"_t{next(self._temps)}"
+        a = self.temp(self.emit(node.left, out), out)
+        out.append(ast.Assign([_name(result, store=True)], ast.Constant(dominant)))
+        body: list[ast.stmt] = []
+        b = self.temp(self.emit(node.right, body), body)
+        combined = ast.IfExp(
+            _is(b, dominant),
+            ast.Constant(dominant),
+            _unknown_or(_is_none_any(a, b), ast.Constant(not dominant)),
+        )
+        body.append(ast.Assign([_name(result, store=True)], combined))
+        out.append(ast.If(ast.Compare(a, [ast.IsNot()], [ast.Constant(dominant)]), body, []))
+        return _name(result)
+
+    def _and(self, node: ir.And, out: list[ast.stmt]) -> ast.expr:
+        return self._junction(node, out)
+
+    def _or(self, node: ir.Or, out: list[ast.stmt]) -> ast.expr:
+        return self._junction(node, out)
+
+    def _not(self, node: ir.Not, out: list[ast.stmt]) -> ast.expr:
+        a = self.temp(self.emit(node.operand, out), out)
+        return self.temp(_unknown_or(_is_none_any(a), ast.UnaryOp(ast.Not(), a)), out)
+
+    def _if(self, node: ir.If, out: list[ast.stmt]) -> ast.expr:
+        result = f"_t{next(self._temps)}"
+        c = self.temp(self.emit(node.cond, out), out)
+        then_body: list[ast.stmt] = []
+        t = self.emit(node.then, then_body)
+        then_body.append(ast.Assign([_name(result, store=True)], t))
+        else_body: list[ast.stmt] = []
+        e = self.emit(node.orelse, else_body)
+        else_body.append(ast.Assign([_name(result, store=True)], e))
+        # Unknown condition: known only when both branches agree.
+        both: list[ast.stmt] = []
+        t2 = self.temp(self.emit(node.then, both), both)
+        e2 = self.temp(self.emit(node.orelse, both), both)
+        agree = ast.BoolOp(
+            ast.And(),
+            [
+                ast.Compare(t2, [ast.IsNot()], [ast.Constant(None)]),
+                ast.Compare(t2, [ast.Eq()], [e2]),
+            ],
+        )
+        both.append(
+            ast.Assign([_name(result, store=True)], ast.IfExp(agree, t2, ast.Constant(None)))
+        )
+        out.append(
+            ast.If(
+                _is(c, True),
+                then_body,
+                [ast.If(_is(c, False), else_body, both)],
+            )
+        )
+        return _name(result)
+
+    # ---- functions
+
+    def function(self, name: str, body: list[ast.stmt], locals_: set[str]) -> ast.FunctionDef:
+        """A function of the record's parts; definition locals start unset."""
+        init = [
+            ast.Assign([_name(f"_d_{d}", store=True)], _name("_UNSET")) for d in sorted(locals_)
+        ]
+        return ast.FunctionDef(
+            name=name,
+            args=ast.arguments(
+                posonlyargs=[],
+                args=[ast.arg(p) for p in _PARAMS],
+                kwonlyargs=[],
+                kw_defaults=[],
+                defaults=[],
+            ),
+            body=init + body,
+            decorator_list=[],
+        )
+
+
+def compile_fast(checked: CheckedProtocol) -> FastProgram:
+    """Generate and compile `verdicts(V, S, E, A)` and `status(V, S, E, A)` for a protocol."""
+    gen = _Generator(checked)
+    functions: list[ast.stmt] = []
+
+    # Definitions: one function each; inside, other definitions are memoized locally.
+    for name, node in checked.definitions.items():
+        gen.defs_used = set()
+        body: list[ast.stmt] = []
+        value = gen.emit(node, body)
+        body.append(ast.Return(value))
+        functions.append(gen.function(f"_def_{name}", body, gen.defs_used))
+
+    gen.defs_used = set()
+    verdict_body: list[ast.stmt] = []
+    status_body: list[ast.stmt] = []
+    results: list[ast.expr] = []
+    status_body.append(ast.Assign([_name("_unknown", store=True)], ast.Constant(False)))
+    for c in checked.criteria:
+        if c.rule is None:
+            get = ast.Attribute(_name("A"), "get", ast.Load())
+            value = gen.temp(ast.Call(get, [ast.Constant(c.attestation)], []), verdict_body)
+            status_value: ast.expr = ast.Call(get, [ast.Constant(c.attestation)], [])
+            status_value = gen.temp(status_value, status_body)
+        else:
+            value = gen.temp(gen.emit(c.rule, verdict_body), verdict_body)
+            status_value = gen.temp(gen.emit(c.rule, status_body), status_body)
+        results.append(value)
+        # Status stops at the first criterion that excludes: nothing later can change it.
+        blocking = c.kind == "exclusion"
+        status_body.append(
+            ast.If(_is(status_value, blocking), [ast.Return(ast.Constant("ineligible"))], [])
+        )
+        status_body.append(
+            ast.If(
+                _is(status_value, None),
+                [ast.Assign([_name("_unknown", store=True)], ast.Constant(True))],
+                [],
+            )
+        )
+    verdict_body.append(ast.Return(ast.Tuple(results, ast.Load())))
+    status_body.append(
+        ast.Return(
+            ast.IfExp(_name("_unknown"), ast.Constant("indeterminate"), ast.Constant("eligible"))
+        )
+    )
+    functions.append(gen.function("verdicts", verdict_body, gen.defs_used))
+    functions.append(gen.function("status", status_body, gen.defs_used))
+
+    module = ast.Module(body=functions, type_ignores=[])
+    ast.fix_missing_locations(module)
+    code = compile(module, f"<protocode {checked.doc.metadata.registry_id}>", "exec")
+    namespace: dict[str, Any] = {"__builtins__": {}, "_UNSET": _UNSET, **gen.consts}
+    # Executes a code object compiled from the syntax tree built above, never protocol text.
+    exec(code, namespace)
+    return FastProgram(namespace["verdicts"], namespace["status"], module)
