@@ -6,10 +6,10 @@ import ast
 from typing import Any
 
 import pytest
-from helpers import MINI, SEED
 from hypothesis import given
 
 import protocode
+from helpers import MINI, SEED
 from protocode.compile import Env, compile_protocol
 from protocode.compile.pycode import compile_fast
 from protocode.screen import overall
