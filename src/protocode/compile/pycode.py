@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocode import ir
-from protocode.check import CheckedProtocol
+from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import runtime as rt
 from protocode.library import FUNCTIONS
 
@@ -87,7 +87,8 @@ class _Generator:
         self.consts: dict[str, Any] = {}
         self._const_ids: dict[tuple[type, Any], str] = {}
         self._temps = itertools.count()
-        self.defs_used: set[str] = set()
+        self.locals_used: set[str] = set()
+        self.windows: dict[tuple[str, str, int, str], str] = {}
         self._dispatch: dict[type[Any], Callable[[Any, list[ast.stmt]], ast.expr]] = {
             ir.Const: self._const,
             ir.Fact: self._fact,
@@ -124,6 +125,7 @@ class _Generator:
 
     def const(self, value: Any) -> ast.expr:
         """A constant: inline for plain scalars, a module global for dates, fractions, sets."""
+        value = rt.exact(value)
         if value is None or type(value) in (bool, int, str):
             return ast.Constant(value)
         key = (type(value), value)
@@ -148,8 +150,8 @@ class _Generator:
     def _defref(self, node: ir.DefRef, out: list[ast.stmt]) -> ast.expr:
         # Definitions are computed at most once per record: a local starts unset and is
         # filled at the first use on the path actually taken.
-        self.defs_used.add(node.name)
         local = f"_d_{node.name}"
+        self.locals_used.add(local)
         call = _call(f"_def_{node.name}", *(_name(p) for p in _PARAMS))
         out.append(
             ast.If(
@@ -163,9 +165,21 @@ class _Generator:
     def _bounds(self, w: ir.Window | None, out: list[ast.stmt]) -> ast.expr:
         if w is None:
             return ast.Constant(None)
-        anchor = self.emit(w.anchor, out)
+        # Several labs share one window ("within 7 days before enrollment"): compute it once
+        # per record, like a definition.
+        anchor_id = w.anchor.item if isinstance(w.anchor, ir.Fact) else f"def:{w.anchor.span}"
+        if isinstance(w.anchor, ir.DefRef):
+            anchor_id = f"def:{w.anchor.name}"
+        key = (anchor_id, w.kind, w.amount, w.unit)
+        local = self.windows.setdefault(key, f"_w{len(self.windows)}")
+        self.locals_used.add(local)
+        body: list[ast.stmt] = []
+        anchor = self.emit(w.anchor, body)
         args = [anchor, ast.Constant(w.kind), ast.Constant(w.amount), ast.Constant(w.unit == "mo")]
-        return self.temp(_call(self.helper("_window", rt.window_bounds), *args), out)
+        call = _call(self.helper("_window", rt.window_bounds), *args)
+        body.append(ast.Assign([_name(local, store=True)], call))
+        out.append(ast.If(ast.Compare(_name(local), [ast.Is()], [_name("_UNSET")]), body, []))
+        return _name(local)
 
     def _pick(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
         bounds = self._bounds(node.window, out)
@@ -319,11 +333,13 @@ class _Generator:
 
     # ---- functions
 
-    def function(self, name: str, body: list[ast.stmt], locals_: set[str]) -> ast.FunctionDef:
-        """A function of the record's parts; definition locals start unset."""
+    def function(self, name: str, body: list[ast.stmt]) -> ast.FunctionDef:
+        """A function of the record's parts; memo locals (definitions, windows) start unset."""
         init = [
-            ast.Assign([_name(f"_d_{d}", store=True)], _name("_UNSET")) for d in sorted(locals_)
+            ast.Assign([_name(local, store=True)], _name("_UNSET"))
+            for local in sorted(self.locals_used)
         ]
+        self.locals_used = set()
         return ast.FunctionDef(
             name=name,
             args=ast.arguments(
@@ -338,6 +354,34 @@ class _Generator:
         )
 
 
+def _criterion(gen: _Generator, c: CheckedCriterion, out: list[ast.stmt]) -> ast.expr:
+    if c.rule is None:
+        get = ast.Attribute(_name("A"), "get", ast.Load())
+        return gen.temp(ast.Call(get, [ast.Constant(c.attestation)], []), out)
+    return gen.temp(gen.emit(c.rule, out), out)
+
+
+def _verdicts_body(gen: _Generator, checked: CheckedProtocol) -> list[ast.stmt]:
+    body: list[ast.stmt] = []
+    results = [_criterion(gen, c, body) for c in checked.criteria]
+    body.append(ast.Return(ast.Tuple(results, ast.Load())))
+    return body
+
+
+def _status_body(gen: _Generator, checked: CheckedProtocol) -> list[ast.stmt]:
+    unknown = _name("_unknown", store=True)
+    body: list[ast.stmt] = [ast.Assign([unknown], ast.Constant(False))]
+    for c in checked.criteria:
+        value = _criterion(gen, c, body)
+        # Stop at the first criterion that excludes: nothing later can change the status.
+        blocking = c.kind == "exclusion"
+        body.append(ast.If(_is(value, blocking), [ast.Return(ast.Constant("ineligible"))], []))
+        body.append(ast.If(_is(value, None), [ast.Assign([unknown], ast.Constant(True))], []))
+    verdict = ast.IfExp(_name("_unknown"), ast.Constant("indeterminate"), ast.Constant("eligible"))
+    body.append(ast.Return(verdict))
+    return body
+
+
 def compile_fast(checked: CheckedProtocol) -> FastProgram:
     """Generate and compile `verdicts(V, S, E, A)` and `status(V, S, E, A)` for a protocol."""
     gen = _Generator(checked)
@@ -345,47 +389,12 @@ def compile_fast(checked: CheckedProtocol) -> FastProgram:
 
     # Definitions: one function each; inside, other definitions are memoized locally.
     for name, node in checked.definitions.items():
-        gen.defs_used = set()
         body: list[ast.stmt] = []
         value = gen.emit(node, body)
         body.append(ast.Return(value))
-        functions.append(gen.function(f"_def_{name}", body, gen.defs_used))
-
-    gen.defs_used = set()
-    verdict_body: list[ast.stmt] = []
-    status_body: list[ast.stmt] = []
-    results: list[ast.expr] = []
-    status_body.append(ast.Assign([_name("_unknown", store=True)], ast.Constant(False)))
-    for c in checked.criteria:
-        if c.rule is None:
-            get = ast.Attribute(_name("A"), "get", ast.Load())
-            value = gen.temp(ast.Call(get, [ast.Constant(c.attestation)], []), verdict_body)
-            status_value: ast.expr = ast.Call(get, [ast.Constant(c.attestation)], [])
-            status_value = gen.temp(status_value, status_body)
-        else:
-            value = gen.temp(gen.emit(c.rule, verdict_body), verdict_body)
-            status_value = gen.temp(gen.emit(c.rule, status_body), status_body)
-        results.append(value)
-        # Status stops at the first criterion that excludes: nothing later can change it.
-        blocking = c.kind == "exclusion"
-        status_body.append(
-            ast.If(_is(status_value, blocking), [ast.Return(ast.Constant("ineligible"))], [])
-        )
-        status_body.append(
-            ast.If(
-                _is(status_value, None),
-                [ast.Assign([_name("_unknown", store=True)], ast.Constant(True))],
-                [],
-            )
-        )
-    verdict_body.append(ast.Return(ast.Tuple(results, ast.Load())))
-    status_body.append(
-        ast.Return(
-            ast.IfExp(_name("_unknown"), ast.Constant("indeterminate"), ast.Constant("eligible"))
-        )
-    )
-    functions.append(gen.function("verdicts", verdict_body, gen.defs_used))
-    functions.append(gen.function("status", status_body, gen.defs_used))
+        functions.append(gen.function(f"_def_{name}", body))
+    functions.append(gen.function("verdicts", _verdicts_body(gen, checked)))
+    functions.append(gen.function("status", _status_body(gen, checked)))
 
     module = ast.Module(body=functions, type_ignores=[])
     ast.fix_missing_locations(module)
