@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocode.errors import RecordError
+from protocode.exact import Rational
 from protocode.model import DataItem, Quantity
 from protocode.records import (
     Observation,
@@ -136,7 +137,7 @@ def test_creatinine_umol_per_litre_is_exact(reader: RecordReader) -> None:
     r = reader.parse({"id": "x", "creatinine": [{"value": 93, "unit": "umol/L"}]})
     value = r.series["creatinine"][0].value
     assert value == Fraction(93) * Fraction("113.12") / 10_000
-    assert isinstance(value, Fraction)
+    assert isinstance(value, Rational)  # exact GMP rational, never a float
 
 
 def test_weight_in_pounds_is_exact(reader: RecordReader) -> None:

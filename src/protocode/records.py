@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeGuard
 
 from protocode.errors import Diagnostic, LoadError, RecordError
+from protocode.exact import Rational, rational
 from protocode.model import DataItem, Quantity
 from protocode.source import Source
 from protocode.units import Unit, UnitError, conversion_factor, parse_unit
@@ -99,8 +100,10 @@ class _Unreadable:
     text: str
 
 
-def _norm(x: Fraction) -> Magnitude:
-    return x.numerator if x.denominator == 1 else x
+def _norm(x: object) -> Magnitude:
+    # Stored as int or GMP rational: exact, and fast in the backends' arithmetic.
+    normal: Magnitude = rational(x)
+    return normal
 
 
 def _exact_decimal(text: str) -> Magnitude | _Unreadable:
@@ -122,7 +125,7 @@ def _magnitude(raw: object) -> Magnitude | None:
         return None
     if isinstance(raw, int):
         return int(raw)
-    if isinstance(raw, Fraction):
+    if isinstance(raw, Fraction | Rational):
         return _norm(raw)
     if isinstance(raw, float):
         # repr() is the shortest text that round-trips, i.e. the decimal the user wrote.

@@ -19,6 +19,7 @@ from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import Env, Evaluator, compile_protocol
 from protocode.compile.pycode import compile_fast
 from protocode.errors import RecordError
+from protocode.exact import is_rational, to_fraction
 from protocode.records import Record, RecordReader, iter_records
 from protocode.types import NumType, Type
 
@@ -203,6 +204,11 @@ class Protocol:
         self._verdicts, self._status = program.verdicts_fn, program.status_fn
         self._traced: Evaluator | None = None
         self._kinds = tuple(c.kind for c in checked.criteria)
+        # Results are immutable: one shared object per criterion and verdict.
+        self._results = tuple(
+            {v: CriterionResult(c.id, c.kind, text) for v, text in _VERDICT.items()}
+            for c in checked.criteria
+        )
 
     @property
     def registry_id(self) -> str:
@@ -237,10 +243,7 @@ class Protocol:
         """Screen one record: overall status and every criterion's verdict."""
         record = self.record(data)
         values = self.verdicts(record)
-        results = tuple(
-            CriterionResult(c.id, c.kind, _VERDICT[v])
-            for c, v in zip(self.checked.criteria, values, strict=True)
-        )
+        results = tuple(choices[v] for choices, v in zip(self._results, values, strict=True))
         status = overall(zip(self._kinds, values, strict=True))
         return Screening(record.id, status, results, record, self)
 
@@ -437,8 +440,8 @@ def _show(value: Any, type_: Type) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, int | Fraction):
-        text = format_number(value)
+    if is_rational(value):
+        text = format_number(value if isinstance(value, int) else to_fraction(value))
         if isinstance(type_, NumType) and not (type_.unit.dimensionless and type_.unit.factor == 1):
             return f"{text} {_TIME_WORDS.get(type_.unit.text, type_.unit.text)}"
         return text

@@ -1,6 +1,6 @@
 """The reference backend: typed IR compiled once into nested Python closures.
 
-Values are exact (`int`, `Fraction`, `datetime.date`, `str`, `bool`); `None` is unknown.
+Values are exact (`int` or GMP rational, `datetime.date`, `str`, `bool`); `None` is unknown.
 Logic is Kleene three-valued: `false and unknown` is false, `true or unknown` is true.
 Each IR node becomes one closure `fn(env) -> value`. With `trace=True` every node also
 records its value (and `latest` records which observation it picked), which is what
@@ -119,7 +119,7 @@ class _Compiler:
     # ---- leaves
 
     def _const(self, node: ir.Const) -> Fn:
-        value = node.value
+        value = rt.value(node.value)
         return lambda env: value
 
     def _fact(self, node: ir.Fact) -> Fn:
@@ -231,7 +231,7 @@ class _Compiler:
 
         def fn(env: Env) -> Any:
             a = operand(env)
-            return None if a is None else rt.exact(a * factor)
+            return None if a is None else a * factor
 
         return fn
 
@@ -262,7 +262,7 @@ class _Compiler:
         left, right = self.compile(node.left), self.compile(node.right)
         cmp = rt.COMPARE[node.op]
         if isinstance(node.right, ir.Const):
-            limit = node.right.value
+            limit = rt.value(node.right.value)
 
             def against_constant(env: Env) -> Any:
                 a = left(env)
@@ -282,7 +282,8 @@ class _Compiler:
     def _ref_compare(self, node: ir.RefCompare) -> Fn:
         pick, key, trace = self._picker(node.select), self._key(node.select), self.trace
         cmp = rt.COMPARE[node.op]
-        factor, default, upper = node.factor, node.default, node.limit == "ULN"
+        factor, default = rt.value(node.factor), rt.value(node.default)
+        upper = node.limit == "ULN"
 
         def fn(env: Env) -> Any:
             obs = pick(env)
@@ -296,7 +297,7 @@ class _Compiler:
         return fn
 
     def _member(self, node: ir.Member) -> Fn:
-        operand, items, negated = self.compile(node.operand), node.items, node.negated
+        operand, items, negated = self.compile(node.operand), rt.value(node.items), node.negated
 
         def fn(env: Env) -> Any:
             a = operand(env)

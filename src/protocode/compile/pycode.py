@@ -125,7 +125,7 @@ class _Generator:
 
     def const(self, value: Any) -> ast.expr:
         """A constant: inline for plain scalars, a module global for dates, fractions, sets."""
-        value = rt.exact(value)
+        value = rt.value(value)
         if value is None or type(value) in (bool, int, str):
             return ast.Constant(value)
         key = (type(value), value)
@@ -225,9 +225,7 @@ class _Generator:
         factor = rt.exact(node.factor)
         if factor == 1:
             return a
-        product = _call(
-            self.helper("_exact", rt.exact), ast.BinOp(a, ast.Mult(), self.const(factor))
-        )
+        product = ast.BinOp(a, ast.Mult(), self.const(factor))
         return self.temp(_unknown_or(_is_none_any(a), product), out)
 
     def _date_shift(self, node: ir.DateShift, out: list[ast.stmt]) -> ast.expr:
@@ -361,6 +359,19 @@ def _criterion(gen: _Generator, c: CheckedCriterion, out: list[ast.stmt]) -> ast
     return gen.temp(gen.emit(c.rule, out), out)
 
 
+_NODE_COST: dict[type[Any], int] = {ir.Select: 4, ir.Events: 4, ir.RefCompare: 4, ir.Call: 2}
+
+
+def _cost(node: ir.Expr | None, definitions: dict[str, ir.Expr]) -> int:
+    """A static estimate of a rule's evaluation cost (definitions counted in full)."""
+    if node is None:
+        return 0
+    own = _NODE_COST.get(type(node), 1)
+    if isinstance(node, ir.DefRef):
+        own += _cost(definitions[node.name], definitions)
+    return own + sum(_cost(child, definitions) for child in ir.children(node))
+
+
 def _verdicts_body(gen: _Generator, checked: CheckedProtocol) -> list[ast.stmt]:
     body: list[ast.stmt] = []
     results = [_criterion(gen, c, body) for c in checked.criteria]
@@ -371,7 +382,9 @@ def _verdicts_body(gen: _Generator, checked: CheckedProtocol) -> list[ast.stmt]:
 def _status_body(gen: _Generator, checked: CheckedProtocol) -> list[ast.stmt]:
     unknown = _name("_unknown", store=True)
     body: list[ast.stmt] = [ast.Assign([unknown], ast.Constant(False))]
-    for c in checked.criteria:
+    # The overall status does not depend on the order of criteria, so the cheap ones go
+    # first: most ineligible patients are then decided before the expensive lab rules run.
+    for c in sorted(checked.criteria, key=lambda c: _cost(c.rule, checked.definitions)):
         value = _criterion(gen, c, body)
         # Stop at the first criterion that excludes: nothing later can change the status.
         blocking = c.kind == "exclusion"

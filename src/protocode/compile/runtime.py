@@ -12,6 +12,9 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from gmpy2 import mpq
+
+from protocode.exact import rational
 from protocode.library import add_months
 from protocode.records import Observation, Occurrence
 
@@ -35,9 +38,16 @@ EMPTY_ANSWER: dict[str, Any] = {"any": False, "ever": False, "no": True, "count"
 
 
 def exact(x: Any) -> Any:
-    """Integral fractions as `int`: exact, and faster in later arithmetic."""
-    if type(x) is Fraction and x.denominator == 1:
-        return x.numerator
+    """Integral rationals as `int`: exact, and faster in later arithmetic."""
+    return x if type(x) is int else rational(x)
+
+
+def value(x: Any) -> Any:
+    """An IR constant as the backends hold it: rationals fast and exact, the rest as is."""
+    if isinstance(x, Fraction):
+        return rational(x)
+    if isinstance(x, frozenset):
+        return frozenset(value(item) for item in x)
     return x
 
 
@@ -45,7 +55,8 @@ def divide(a: Any, b: Any) -> Any:
     """Exact division; unknown when either side is unknown or the divisor is zero."""
     if a is None or b is None or b == 0:
         return None
-    return exact(Fraction(a) / b)
+    # mpq keeps int / int exact (Python's / would give a float).
+    return mpq(a) / b
 
 
 def _shift(date: dt.date, amount: int, months: bool) -> dt.date:
@@ -129,7 +140,7 @@ def events(
 def reference_compare(
     obs: Observation | None,
     cmp: Callable[[Any, Any], bool],
-    factor: Fraction,
+    factor: Any,
     upper: bool,
     default: Any,
 ) -> bool | None:

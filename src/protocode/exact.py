@@ -1,0 +1,35 @@
+"""Exact rational numbers at run time.
+
+Protocol limits are decimals and patients sit exactly on them, so evaluation never uses
+binary floats. The IR keeps `fractions.Fraction` (standard, portable); the Python backends
+and patient records use GMP rationals (`gmpy2.mpq`), which are exact too and about ten
+times faster than `Fraction`. Integral values are plain `int`, the fastest of all. The two
+rational types compare, hash and mix in arithmetic as the same numbers.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from gmpy2 import mpq
+
+Rational: type = type(mpq(0))
+
+
+def rational(x: Any) -> Any:
+    """`x` (int, Fraction, mpq or Decimal) as an `int` when integral, else an `mpq`."""
+    if type(x) is int:
+        return x
+    q = mpq(x)
+    return int(q.numerator) if q.denominator == 1 else q
+
+
+def is_rational(x: object) -> bool:
+    """Whether `x` is an exact number of either rational type (or an int, not a bool)."""
+    return isinstance(x, int | Fraction | Rational) and not isinstance(x, bool)
+
+
+def to_fraction(x: Any) -> Fraction:
+    """`x` as a standard `Fraction` (for display and the JSON export)."""
+    return Fraction(int(x.numerator), int(x.denominator))
