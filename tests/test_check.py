@@ -55,9 +55,9 @@ def test_between_lowers_to_two_inclusive_comparisons() -> None:
     ("rule", "code", "fragment", "col"),
     [
         ("agee >= 18 years", "name", "unknown name 'agee' (did you mean 'age'?)", 1),
-        ("weight > 40 mL", "unit", "incompatible units: kg (mass) and mL (volume)", 8),
-        ("weight > 40", "unit", "write the unit, e.g. '60 kg'", 8),
-        ("crcl >= 60 mg", "unit", "mL/min (volume/time) and mg (mass)", 6),
+        ("weight > 40 mL", "unit", "incompatible units: kg (mass) and mL (volume)", 10),
+        ("weight > 40", "unit", "write the unit, e.g. '60 kg'", 10),
+        ("crcl >= 60 mg", "unit", "mL/min (volume/time) and mg (mass)", 9),
         ('sex == "femal"', "code", "'femal' is not one of male, female (did you mean", 8),
         ("creatinine > 1 mg/dL", "name", "say which one", 1),
         ("chemo", "name", "'chemo' is an event", 1),

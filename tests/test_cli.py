@@ -119,7 +119,7 @@ def test_check_goes_on_after_a_bad_file(capsys: pytest.CaptureFixture[str]) -> N
     status, out, err = run(capsys, "check", "tests/fixtures/cli/unit_mismatch.yaml", SEED)
     assert status == 1
     assert out.startswith(f"ok {SEED}/v1.yaml")
-    assert err.startswith("tests/fixtures/cli/unit_mismatch.yaml:24:18: unit: ")
+    assert err.startswith("tests/fixtures/cli/unit_mismatch.yaml:24:21: unit: ")
 
 
 def test_check_json_for_editors(capsys: pytest.CaptureFixture[str]) -> None:

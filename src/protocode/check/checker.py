@@ -333,8 +333,14 @@ class _Checker:
             raise _fail("unit", _unit_mismatch(operand.type.unit, unit), n.span)
         return _scale(operand, conversion_factor(operand.type.unit, unit), NUMBER)
 
-    def _comparable(self, left: ir.Expr, right: ir.Expr, op: str, span: Span) -> ir.Expr:
-        """`right` made comparable with `left` (units converted, codes validated)."""
+    def _comparable(
+        self, left: ir.Expr, right: ir.Expr, op: str, span: Span, unit_span: Span | None = None
+    ) -> ir.Expr:
+        """`right` made comparable with `left` (units converted, codes validated).
+
+        Type errors point at `span` (the operator); unit errors at `unit_span`, the operand
+        whose unit does not fit, when given.
+        """
         lt, rt = left.type, right.type
         ordered = op not in {"==", "!="}
         if isinstance(lt, NumType) and isinstance(rt, NumType):
@@ -342,7 +348,7 @@ class _Checker:
             try:
                 return _scale(right, conversion_factor(rt.unit, lt.unit, molar_mass), lt)
             except UnitError:
-                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), span) from None
+                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), unit_span or span) from None
         if isinstance(lt, DateType) and isinstance(rt, DateType):
             return right
         if ordered:
@@ -380,10 +386,10 @@ class _Checker:
         left, right = self.expr(n.left), self.expr(n.right)
         if isinstance(left, ir.Const) and not isinstance(right, ir.Const):
             # Keep the data on the left so literals are converted to the data's unit.
-            return ir.Compare(
-                _FLIP[n.op], right, self._comparable(right, left, n.op, n.op_span), n.span
-            )
-        return ir.Compare(n.op, left, self._comparable(left, right, n.op, n.op_span), n.span)
+            converted = self._comparable(right, left, n.op, n.op_span, left.span)
+            return ir.Compare(_FLIP[n.op], right, converted, n.span)
+        converted = self._comparable(left, right, n.op, n.op_span, right.span)
+        return ir.Compare(n.op, left, converted, n.span)
 
     def _ref_compare(self, n: ast.RefCompare) -> ir.Expr:
         left = self.expr(n.left)
