@@ -6,6 +6,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import FIXTURES, MINI, assert_golden, check, mini_doc
 from protocode import ir
@@ -116,3 +118,79 @@ def test_all_errors_of_a_file_sorted_and_rendered(monkeypatch: pytest.MonkeyPatc
     assert len(diags) == 9, info.value.render()
     assert [d.span.line for d in diags if d.span] == sorted(d.span.line for d in diags if d.span)
     assert_golden(info.value.render() + "\n", FIXTURES / "check" / "errors.err")
+
+
+RULE_TOKENS = st.sampled_from(
+    [
+        "weight",
+        "age",
+        "sex",
+        "flag",
+        "crcl",
+        "creatinine",
+        "chemo",
+        "enrollment",
+        "ecog",
+        "1",
+        "2.5",
+        "60 mL/min",
+        "40 kg",
+        '"female"',
+        "2024-01-01",
+        "true",
+        "(",
+        ")",
+        "and",
+        "or",
+        "not",
+        "<=",
+        "==",
+        ">",
+        "+",
+        "*",
+        "/",
+        "-",
+        "x",
+        "ULN",
+        "latest",
+        "any",
+        "ever",
+        "within",
+        "7 days",
+        "before",
+        "between",
+        "in",
+        "{",
+        "}",
+        ",",
+        "is",
+        "known",
+        "missing",
+        "if",
+        "then",
+        "else",
+        "as",
+        "kg",
+        "years_between",
+        "min",
+    ]
+)
+
+
+def compiles_or_fails_inside(text: str) -> None:
+    try:
+        check(text)
+    except ProtocodeError as exc:
+        for diag in exc.diagnostics:
+            assert diag.span is not None
+            assert 0 <= diag.span.start <= diag.span.end <= len(text), diag.render()
+
+
+@given(st.text(max_size=50))
+def test_any_text_checks_or_fails_with_a_span_inside_it(text: str) -> None:
+    compiles_or_fails_inside(text)
+
+
+@given(st.lists(RULE_TOKENS, min_size=1, max_size=12).map(" ".join))
+def test_rule_soup_checks_or_fails_with_a_span_inside_it(text: str) -> None:
+    compiles_or_fails_inside(text)
