@@ -8,13 +8,18 @@ Literals hold exact values (`int` or `Fraction`, `datetime.date`, `str`, `bool`)
 from __future__ import annotations
 
 import datetime as dt
+import keyword
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from protocode.source import Span
 from protocode.syntax.ast import CompareOp, TemporalOp, WindowKind
 from protocode.types import BOOL, Type
+
+R = TypeVar("R")
 
 Magnitude = int | Fraction
 Value = bool | int | Fraction | dt.date | str
@@ -242,6 +247,28 @@ Expr = (
     | Not
     | If
 )
+
+
+def _method_name(cls: type) -> str:
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+    return f"{snake}_" if keyword.iskeyword(snake) else snake
+
+
+# `Const` → `const`, `DefRef` → `def_ref`, `And` → `and_`: one method per node class.
+_METHODS: dict[type, str] = {cls: _method_name(cls) for cls in get_args(Expr)}
+
+
+class Visitor(Generic[R]):
+    """Dispatch on an IR node's class: `visit(node, *args)` calls the method named after it.
+
+    Backends subclass this and define one method per node class, so adding a node class
+    shows up as a missing method in each backend rather than a silent fall-through.
+    """
+
+    def visit(self, node: Expr, *args: Any) -> R:
+        """Call the method for `node`'s class with `node` and `args`."""
+        method: Callable[..., R] = getattr(self, _METHODS[type(node)])
+        return method(node, *args)
 
 
 def children(node: Expr) -> tuple[Expr, ...]:

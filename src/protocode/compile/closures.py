@@ -72,35 +72,15 @@ def _attestation(name: str) -> Fn:
     return lambda env: env.attestations.get(name)
 
 
-class _Compiler:
+class _Compiler(ir.Visitor[Fn]):
     def __init__(self, checked: CheckedProtocol, trace: bool) -> None:
         self.checked = checked
         self.trace = trace
         self.node_ids: dict[int, int] = {}
         self.def_fns: dict[str, Fn] = {}
-        self._dispatch: dict[type[Any], Callable[[Any], Fn]] = {
-            ir.Const: self._const,
-            ir.Fact: self._fact,
-            ir.DefRef: self._defref,
-            ir.Select: self._select,
-            ir.Events: self._events,
-            ir.Arith: self._arith,
-            ir.Neg: self._neg,
-            ir.Scale: self._scale,
-            ir.DateShift: self._date_shift,
-            ir.Call: self._call,
-            ir.Compare: self._compare,
-            ir.RefCompare: self._ref_compare,
-            ir.Member: self._member,
-            ir.IsKnown: self._is_known,
-            ir.And: self._and,
-            ir.Or: self._or,
-            ir.Not: self._not,
-            ir.If: self._if,
-        }
 
     def compile(self, node: ir.Expr) -> Fn:
-        fn = self._dispatch[type(node)](node)
+        fn = self.visit(node)
         if not self.trace:
             return fn
         key = self.node_ids.setdefault(id(node), len(self.node_ids))
@@ -118,15 +98,15 @@ class _Compiler:
 
     # ---- leaves
 
-    def _const(self, node: ir.Const) -> Fn:
+    def const(self, node: ir.Const) -> Fn:
         value = rt.value(node.value)
         return lambda env: value
 
-    def _fact(self, node: ir.Fact) -> Fn:
+    def fact(self, node: ir.Fact) -> Fn:
         item = node.item
         return lambda env: env.values.get(item)
 
-    def _defref(self, node: ir.DefRef) -> Fn:
+    def def_ref(self, node: ir.DefRef) -> Fn:
         name = node.name
         if name not in self.def_fns:
             # Placeholder first: definitions are acyclic, but this keeps recursion finite.
@@ -166,7 +146,7 @@ class _Compiler:
 
         return pick
 
-    def _select(self, node: ir.Select) -> Fn:
+    def select(self, node: ir.Select) -> Fn:
         pick, key = self._picker(node), self._key(node)
         if self.trace:
 
@@ -180,7 +160,7 @@ class _Compiler:
             return traced
         return lambda env: None if (o := pick(env)) is None else o.value
 
-    def _events(self, node: ir.Events) -> Fn:
+    def events(self, node: ir.Events) -> Fn:
         item, op, windowed = node.item, node.op, node.window is not None
         bounds = self._window(node.window)
 
@@ -192,7 +172,7 @@ class _Compiler:
 
     # ---- arithmetic
 
-    def _arith(self, node: ir.Arith) -> Fn:
+    def arith(self, node: ir.Arith) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
         if node.op == "/":
 
@@ -214,7 +194,7 @@ class _Compiler:
 
         return arith
 
-    def _neg(self, node: ir.Neg) -> Fn:
+    def neg(self, node: ir.Neg) -> Fn:
         operand = self.compile(node.operand)
 
         def fn(env: Env) -> Any:
@@ -223,7 +203,7 @@ class _Compiler:
 
         return fn
 
-    def _scale(self, node: ir.Scale) -> Fn:
+    def scale(self, node: ir.Scale) -> Fn:
         operand = self.compile(node.operand)
         factor = rt.exact(node.factor)
         if factor == 1:
@@ -235,13 +215,13 @@ class _Compiler:
 
         return fn
 
-    def _date_shift(self, node: ir.DateShift) -> Fn:
+    def date_shift(self, node: ir.DateShift) -> Fn:
         operand = self.compile(node.operand)
         amount, months = node.amount, node.unit == "mo"
 
         return lambda env: rt.shift_date(operand(env), amount, months)
 
-    def _call(self, node: ir.Call) -> Fn:
+    def call(self, node: ir.Call) -> Fn:
         args = tuple(self.compile(a) for a in node.args)
         impl = FUNCTIONS[node.func].impl
 
@@ -258,7 +238,7 @@ class _Compiler:
 
     # ---- predicates
 
-    def _compare(self, node: ir.Compare) -> Fn:
+    def compare(self, node: ir.Compare) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
         cmp = rt.COMPARE[node.op]
         if isinstance(node.right, ir.Const):
@@ -279,7 +259,7 @@ class _Compiler:
 
         return fn
 
-    def _ref_compare(self, node: ir.RefCompare) -> Fn:
+    def ref_compare(self, node: ir.RefCompare) -> Fn:
         pick, key, trace = self._picker(node.select), self._key(node.select), self.trace
         cmp = rt.COMPARE[node.op]
         factor, default = rt.value(node.factor), rt.value(node.default)
@@ -296,7 +276,7 @@ class _Compiler:
 
         return fn
 
-    def _member(self, node: ir.Member) -> Fn:
+    def member(self, node: ir.Member) -> Fn:
         operand, items, negated = self.compile(node.operand), rt.value(node.items), node.negated
 
         def fn(env: Env) -> Any:
@@ -307,11 +287,11 @@ class _Compiler:
 
         return fn
 
-    def _is_known(self, node: ir.IsKnown) -> Fn:
+    def is_known(self, node: ir.IsKnown) -> Fn:
         operand, known = self.compile(node.operand), node.known
         return lambda env: (operand(env) is not None) == known
 
-    def _and(self, node: ir.And) -> Fn:
+    def and_(self, node: ir.And) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
 
         def fn(env: Env) -> Any:
@@ -325,7 +305,7 @@ class _Compiler:
 
         return fn
 
-    def _or(self, node: ir.Or) -> Fn:
+    def or_(self, node: ir.Or) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
 
         def fn(env: Env) -> Any:
@@ -339,7 +319,7 @@ class _Compiler:
 
         return fn
 
-    def _not(self, node: ir.Not) -> Fn:
+    def not_(self, node: ir.Not) -> Fn:
         operand = self.compile(node.operand)
 
         def fn(env: Env) -> Any:
@@ -348,7 +328,7 @@ class _Compiler:
 
         return fn
 
-    def _if(self, node: ir.If) -> Fn:
+    def if_(self, node: ir.If) -> Fn:
         cond, then, orelse = (self.compile(n) for n in (node.cond, node.then, node.orelse))
 
         def fn(env: Env) -> Any:

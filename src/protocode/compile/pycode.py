@@ -79,7 +79,7 @@ def _call(func: str, *args: ast.expr) -> ast.expr:
     return ast.Call(_name(func), list(args), [])
 
 
-class _Generator:
+class _Generator(ir.Visitor[ast.expr]):
     """Emits statements for IR nodes; each emitter returns an expression for the value."""
 
     def __init__(self, checked: CheckedProtocol) -> None:
@@ -89,31 +89,11 @@ class _Generator:
         self._temps = itertools.count()
         self.locals_used: set[str] = set()
         self.windows: dict[tuple[str, str, int, str], str] = {}
-        self._dispatch: dict[type[Any], Callable[[Any, list[ast.stmt]], ast.expr]] = {
-            ir.Const: self._const,
-            ir.Fact: self._fact,
-            ir.DefRef: self._defref,
-            ir.Select: self._select,
-            ir.Events: self._events,
-            ir.Arith: self._arith,
-            ir.Neg: self._neg,
-            ir.Scale: self._scale,
-            ir.DateShift: self._date_shift,
-            ir.Call: self._call,
-            ir.Compare: self._compare,
-            ir.RefCompare: self._ref_compare,
-            ir.Member: self._member,
-            ir.IsKnown: self._is_known,
-            ir.And: self._and,
-            ir.Or: self._or,
-            ir.Not: self._not,
-            ir.If: self._if,
-        }
 
     # ---- plumbing
 
     def emit(self, node: ir.Expr, out: list[ast.stmt]) -> ast.expr:
-        return self._dispatch[type(node)](node, out)
+        return self.visit(node, out)
 
     def temp(self, value: ast.expr, out: list[ast.stmt]) -> ast.expr:
         """`value` bound to a fresh local, unless it is already a name or constant."""
@@ -123,7 +103,7 @@ class _Generator:
         out.append(ast.Assign([_name(name, store=True)], value))
         return _name(name)
 
-    def const(self, value: Any) -> ast.expr:
+    def constant(self, value: Any) -> ast.expr:
         """A constant: inline for plain scalars, a module global for dates, fractions, sets."""
         value = rt.value(value)
         if value is None or type(value) in (bool, int, str):
@@ -140,14 +120,14 @@ class _Generator:
 
     # ---- leaves
 
-    def _const(self, node: ir.Const, out: list[ast.stmt]) -> ast.expr:
-        return self.const(node.value)
+    def const(self, node: ir.Const, out: list[ast.stmt]) -> ast.expr:
+        return self.constant(node.value)
 
-    def _fact(self, node: ir.Fact, out: list[ast.stmt]) -> ast.expr:
+    def fact(self, node: ir.Fact, out: list[ast.stmt]) -> ast.expr:
         get = ast.Attribute(_name("V"), "get", ast.Load())
         return self.temp(ast.Call(get, [ast.Constant(node.item)], []), out)
 
-    def _defref(self, node: ir.DefRef, out: list[ast.stmt]) -> ast.expr:
+    def def_ref(self, node: ir.DefRef, out: list[ast.stmt]) -> ast.expr:
         # Definitions are computed at most once per record: a local starts unset and is
         # filled at the first use on the path actually taken.
         local = f"_d_{node.name}"
@@ -189,12 +169,12 @@ class _Generator:
         args = [series, bounds, ast.Constant(node.window is not None), ast.Constant(node.earliest)]
         return self.temp(_call(self.helper("_pick", rt.pick), *args), out)
 
-    def _select(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
+    def select(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
         obs = self._pick(node, out)
         value = ast.Attribute(obs, "value", ast.Load())
         return self.temp(_unknown_or(_is(obs, None), value), out)
 
-    def _events(self, node: ir.Events, out: list[ast.stmt]) -> ast.expr:
+    def events(self, node: ir.Events, out: list[ast.stmt]) -> ast.expr:
         bounds = self._bounds(node.window, out)
         item = ast.Constant(node.item)
         args = [
@@ -208,7 +188,7 @@ class _Generator:
 
     # ---- arithmetic
 
-    def _arith(self, node: ir.Arith, out: list[ast.stmt]) -> ast.expr:
+    def arith(self, node: ir.Arith, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.left, out), out)
         b = self.temp(self.emit(node.right, out), out)
         if node.op == "/":
@@ -216,55 +196,55 @@ class _Generator:
         value = ast.BinOp(a, _ARITH_OPS[node.op](), b)
         return self.temp(_unknown_or(_is_none_any(a, b), value), out)
 
-    def _neg(self, node: ir.Neg, out: list[ast.stmt]) -> ast.expr:
+    def neg(self, node: ir.Neg, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.operand, out), out)
         return self.temp(_unknown_or(_is_none_any(a), ast.UnaryOp(ast.USub(), a)), out)
 
-    def _scale(self, node: ir.Scale, out: list[ast.stmt]) -> ast.expr:
+    def scale(self, node: ir.Scale, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.operand, out), out)
         factor = rt.exact(node.factor)
         if factor == 1:
             return a
-        product = ast.BinOp(a, ast.Mult(), self.const(factor))
+        product = ast.BinOp(a, ast.Mult(), self.constant(factor))
         return self.temp(_unknown_or(_is_none_any(a), product), out)
 
-    def _date_shift(self, node: ir.DateShift, out: list[ast.stmt]) -> ast.expr:
+    def date_shift(self, node: ir.DateShift, out: list[ast.stmt]) -> ast.expr:
         a = self.emit(node.operand, out)
         args = [a, ast.Constant(node.amount), ast.Constant(node.unit == "mo")]
         return self.temp(_call(self.helper("_shift", rt.shift_date), *args), out)
 
-    def _call(self, node: ir.Call, out: list[ast.stmt]) -> ast.expr:
+    def call(self, node: ir.Call, out: list[ast.stmt]) -> ast.expr:
         args = [self.temp(self.emit(a, out), out) for a in node.args]
         func = self.helper(f"_fn_{node.func}", FUNCTIONS[node.func].impl)
         return self.temp(_unknown_or(_is_none_any(*args), _call(func, *args)), out)
 
     # ---- predicates
 
-    def _compare(self, node: ir.Compare, out: list[ast.stmt]) -> ast.expr:
+    def compare(self, node: ir.Compare, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.left, out), out)
         b = self.temp(self.emit(node.right, out), out)
         test = ast.Compare(a, [_CMP_OPS[node.op]()], [b])
         return self.temp(_unknown_or(_is_none_any(a, b), test), out)
 
-    def _ref_compare(self, node: ir.RefCompare, out: list[ast.stmt]) -> ast.expr:
+    def ref_compare(self, node: ir.RefCompare, out: list[ast.stmt]) -> ast.expr:
         obs = self._pick(node.select, out)
         args = [
             obs,
-            self.const(rt.COMPARE[node.op]),
-            self.const(node.factor),
+            self.constant(rt.COMPARE[node.op]),
+            self.constant(node.factor),
             ast.Constant(node.limit == "ULN"),
-            self.const(node.default),
+            self.constant(node.default),
         ]
         return self.temp(_call(self.helper("_refcmp", rt.reference_compare), *args), out)
 
-    def _member(self, node: ir.Member, out: list[ast.stmt]) -> ast.expr:
+    def member(self, node: ir.Member, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.operand, out), out)
         test: ast.expr = ast.Compare(
-            a, [ast.NotIn() if node.negated else ast.In()], [self.const(node.items)]
+            a, [ast.NotIn() if node.negated else ast.In()], [self.constant(node.items)]
         )
         return self.temp(_unknown_or(_is_none_any(a), test), out)
 
-    def _is_known(self, node: ir.IsKnown, out: list[ast.stmt]) -> ast.expr:
+    def is_known(self, node: ir.IsKnown, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.operand, out), out)
         return self.temp(
             ast.Compare(a, [ast.IsNot() if node.known else ast.Is()], [ast.Constant(None)]), out
@@ -287,17 +267,17 @@ class _Generator:
         out.append(ast.If(ast.Compare(a, [ast.IsNot()], [ast.Constant(dominant)]), body, []))
         return _name(result)
 
-    def _and(self, node: ir.And, out: list[ast.stmt]) -> ast.expr:
+    def and_(self, node: ir.And, out: list[ast.stmt]) -> ast.expr:
         return self._junction(node, out)
 
-    def _or(self, node: ir.Or, out: list[ast.stmt]) -> ast.expr:
+    def or_(self, node: ir.Or, out: list[ast.stmt]) -> ast.expr:
         return self._junction(node, out)
 
-    def _not(self, node: ir.Not, out: list[ast.stmt]) -> ast.expr:
+    def not_(self, node: ir.Not, out: list[ast.stmt]) -> ast.expr:
         a = self.temp(self.emit(node.operand, out), out)
         return self.temp(_unknown_or(_is_none_any(a), ast.UnaryOp(ast.Not(), a)), out)
 
-    def _if(self, node: ir.If, out: list[ast.stmt]) -> ast.expr:
+    def if_(self, node: ir.If, out: list[ast.stmt]) -> ast.expr:
         result = f"_t{next(self._temps)}"
         c = self.temp(self.emit(node.cond, out), out)
         then_body: list[ast.stmt] = []
