@@ -100,3 +100,16 @@ def test_backends_agree_on_random_rules(rule: str, data: st.DataObject) -> None:
     protocol = protocode.load_text(text, "random.yaml")
     record = protocol.record(data.draw(records(protocol)))
     assert protocol.verdicts(record) == reference(protocol, record), rule
+
+
+def test_every_ir_node_class_has_a_method_in_every_backend() -> None:
+    from typing import get_args
+
+    from protocode import ir
+    from protocode.compile.closures import _Compiler
+    from protocode.compile.pycode import _Generator
+
+    for cls in get_args(ir.Expr):
+        name = ir.visitor_method(cls)
+        assert callable(getattr(_Compiler, name, None)), (cls, "closures")
+        assert callable(getattr(_Generator, name, None)), (cls, "pycode")

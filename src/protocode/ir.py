@@ -258,6 +258,11 @@ def _method_name(cls: type) -> str:
 _METHODS: dict[type, str] = {cls: _method_name(cls) for cls in get_args(Expr)}
 
 
+def visitor_method(cls: type) -> str:
+    """The name of the `Visitor` method that handles IR node class `cls`."""
+    return _METHODS[cls]
+
+
 class Visitor(Generic[R]):
     """Dispatch on an IR node's class: `visit(node, *args)` calls the method named after it.
 
