@@ -101,7 +101,9 @@ class Explanation:
         """A report for a coordinator: status, then each criterion with its reasons."""
         lines = [f"record {self.record_id}: {self.status.upper()}"]
         for c in self.criteria:
-            mark = {"met": "✓", "not met": "✗", "unknown": "?"}[c.verdict]
+            # Marks show the effect on eligibility: an exclusion that is not met passes.
+            blocks = c.verdict == ("not met" if c.kind == "inclusion" else "met")
+            mark = "?" if c.verdict == "unknown" else "✗" if blocks else "✓"
             lines.append(f"  {mark} {c.id} ({c.kind}) {c.verdict}: {c.text}")
             if c.rule:
                 lines.append(f"      rule: {c.rule}")
