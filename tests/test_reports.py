@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import FIXTURES, SEED, assert_golden
 
 import protocode
+from helpers import FIXTURES, SEED, assert_golden
 
 PATIENTS = SEED / "examples" / "patients.jsonl"
 TRIAL = protocode.load(SEED)

@@ -16,7 +16,6 @@ reached, so that untested boundaries show up with their place in the protocol fi
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,16 +24,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
 
 from protocode import ir
-from protocode.errors import Diagnostic, LoadError, RecordError, UsageError
+from protocode.errors import Diagnostic, LoadError, RecordError, UsageError, did_you_mean
 from protocode.screen import Explanation, Protocol, Status, Verdict
 from protocode.source import Source, Span
 from protocode.types import BOOL
+from protocode.yamlsource import YAML_TAG, Entry, compose, mapping_entries, node_span, read_source
 
 __all__ = [
     "Case",
@@ -151,19 +149,13 @@ def load_cases(path: str | Path) -> CaseSuite:
     the protocol: `run_cases` reports those per case.
     """
     path = Path(path)
-    try:
-        source = Source.from_path(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
-        raise LoadError([Diagnostic("io", f"cannot read {path}: {reason}")]) from None
-    return _SuiteReader(source).suite(path)
+    return _SuiteReader(read_source(path)).suite(path)
 
 
 # --- reading the YAML --------------------------------------------------------------------------
 
-_YAML = "tag:yaml.org,2002:"
-_STR, _TIMESTAMP, _INT, _FLOAT = (_YAML + t for t in ("str", "timestamp", "int", "float"))
-_BOOL, _NULL, _MERGE = _YAML + "bool", _YAML + "null", _YAML + "merge"
+_STR, _TIMESTAMP, _INT, _FLOAT = (YAML_TAG + t for t in ("str", "timestamp", "int", "float"))
+_BOOL, _NULL = YAML_TAG + "bool", YAML_TAG + "null"
 _CONSTRUCTOR = SafeConstructor()
 # Numbers are read as exact decimals, like the JSON record reader does: 1.05 is 21/20.
 _PLAIN_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -182,21 +174,17 @@ class _SuiteReader:
         self._open: set[int] = set()
 
     def error(self, code: str, message: str, node: Node) -> None:
-        self.diagnostics.append(Diagnostic(code, message, self.span(node)))
+        self.report(code, message, self.span(node))
+
+    def report(self, code: str, message: str, span: Span) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span))
 
     def span(self, node: Node) -> Span:
         """The node's span, cut at the end of its first line to keep carets readable."""
-        text = self.source.text
-        start, end = node.start_mark.index, node.end_mark.index
-        line_end = text.find("\n", start, end)
-        if line_end != -1:
-            end = line_end
-        while end > start and text[end - 1] in " \t\r":
-            end -= 1
-        return self.source.span(start, end)
+        return node_span(self.source, node)
 
     def suite(self, path: Path) -> CaseSuite:
-        root = self._compose()
+        root = compose(self.source, "the case file")
         entries = self.mapping(root, "the case file", _TOP_KEYS)
         if entries is None:
             raise LoadError(self.diagnostics)
@@ -213,32 +201,7 @@ class _SuiteReader:
             raise LoadError(self.diagnostics)
         return CaseSuite(path, tuple(cases), bases)
 
-    def _compose(self) -> Node:
-        try:
-            root = yaml.compose(self.source.text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            message = exc.problem or "invalid YAML"
-            if exc.context:
-                # The context names what was open, often lines earlier: say where it began.
-                began = exc.context_mark
-                where = (
-                    f" on line {began.line + 1}"
-                    if began and mark and began.line != mark.line
-                    else ""
-                )
-                message = f"{exc.context}{where}, {message}"
-            at = self.source.whole if mark is None else self.source.span(mark.index, mark.index)
-            raise LoadError([Diagnostic("yaml-syntax", message, at)]) from None
-        except ReaderError as exc:
-            message = f"character U+{exc.character:04X} is not allowed in YAML"
-            at = self.source.span(exc.position, exc.position + 1)
-            raise LoadError([Diagnostic("yaml-syntax", message, at)]) from None
-        if root is None:
-            raise LoadError([Diagnostic("schema", "the case file is empty", self.source.whole)])
-        return root
-
-    def _format(self, entries: dict[str, tuple[Node, Node]], root: Node) -> None:
+    def _format(self, entries: dict[str, Entry], root: Node) -> None:
         if "protocode-cases" not in entries:
             self.error("schema", "missing required key 'protocode-cases' (the format, 1)", root)
             return
@@ -251,32 +214,27 @@ class _SuiteReader:
 
     def mapping(
         self, node: Node, what: str, allowed: Sequence[str] | None = None
-    ) -> dict[str, tuple[Node, Node]] | None:
+    ) -> dict[str, Entry] | None:
         """Entries (key node, value node) by key text; None when `node` is not a mapping."""
         if not isinstance(node, MappingNode):
             self.error("schema", f"{what} must be a mapping, not {_kind(node)}", node)
             return None
-        entries: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                message = "merge keys ('<<') are not supported in case files; use a base"
-                self.error("schema", message, key_node)
-                continue
-            if not isinstance(key_node, ScalarNode):
-                self.error("schema", "a key must be a plain scalar", key_node)
-                continue
-            name = key_node.value
-            if name in entries:
-                first = self.span(entries[name][0]).line
-                message = f"duplicate key '{name}' (first on line {first})"
-                self.error("duplicate-key", message, key_node)
-                continue
-            if allowed is not None and name not in allowed:
-                message = f"unknown key '{name}' in {what}{_suggest(name, allowed)}"
-                self.error("schema", message, key_node)
-                continue
-            entries[name] = (key_node, value_node)
-        return entries
+
+        def known(key_node: ScalarNode) -> bool:
+            if allowed is None or key_node.value in allowed:
+                return True
+            hint = did_you_mean(key_node.value, allowed, expected=True)
+            self.error("schema", f"unknown key '{key_node.value}' in {what}{hint}", key_node)
+            return False
+
+        return mapping_entries(
+            self.source, node, self.report, merge=self._refuse_merge, check_key=known
+        )
+
+    def _refuse_merge(self, key_node: Node, value_node: Node) -> tuple[()]:
+        message = "merge keys ('<<') are not supported in case files; use a base"
+        self.error("schema", message, key_node)
+        return ()
 
     def text(self, node: Node, what: str) -> str | None:
         """A non-empty scalar's text, as written."""
@@ -343,7 +301,7 @@ class _SuiteReader:
                     return Decimal(text)
                 return _CONSTRUCTOR.construct_yaml_float(node)
         except (KeyError, ValueError, ConstructorError):
-            self.error("yaml-tag", f"'{text}' is not a valid {tag.removeprefix(_YAML)}", node)
+            self.error("yaml-tag", f"'{text}' is not a valid {tag.removeprefix(YAML_TAG)}", node)
             return None
         self.error("yaml-tag", f"unsupported YAML tag '{tag}' in a case file", node)
         return None
@@ -381,7 +339,7 @@ class _SuiteReader:
                 message = (
                     f"duplicate case name '{case.name}' (first on line {first_line[case.name]})"
                 )
-                self.diagnostics.append(Diagnostic("duplicate-name", message, case.span))
+                self.report("duplicate-name", message, case.span)
                 continue
             first_line[case.name] = case.span.line
             cases.append(case)
@@ -407,7 +365,8 @@ class _SuiteReader:
             base_name = self.text(base_node, "'base'")
             base_known = base_name in bases
             if base_name is not None and not base_known:
-                message = f"unknown base '{base_name}'{_suggest(base_name, list(bases))}"
+                hint = did_you_mean(base_name, bases, expected=True)
+                message = f"unknown base '{base_name}'{hint}"
                 self.error("unknown-base", message, base_node)
             record = dict(bases.get(base_name or "", {}))
         known = dict.fromkeys(record)
@@ -427,8 +386,9 @@ class _SuiteReader:
                     self.error("schema", f"'{key}' is both set and unset", key_node)
                 elif key not in known and base_known:
                     where = f"base '{base_name}'" if base_name else "the record (no base)"
-                    message = f"cannot unset '{key}': {where} has no such field"
-                    self.error("schema", message + _suggest(key, list(known)), key_node)
+                    hint = did_you_mean(key, known, expected=True)
+                    message = f"cannot unset '{key}': {where} has no such field{hint}"
+                    self.error("schema", message, key_node)
                 else:
                     record.pop(key, None)
         expect = self._expect(entries["expect"][1]) if "expect" in entries else None
@@ -488,13 +448,6 @@ def _kind(node: Node) -> str:
     if node.tag == _NULL:
         return "empty"
     return f"'{node.value}'"
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    return f" (expected {', '.join(choices)})" if choices else ""
 
 
 # --- running -----------------------------------------------------------------------------------

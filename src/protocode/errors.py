@@ -8,6 +8,7 @@ caret; the API lets callers inspect `.diagnostics`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -138,3 +139,16 @@ def render(diagnostics: Sequence[Diagnostic], limit: int = 20) -> str:
     if len(diagnostics) > limit:
         shown.append(f"… and {len(diagnostics) - limit} more")
     return "\n".join(shown)
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, expected: bool = False) -> str:
+    """A hint naming the choice closest to a misspelt `word`: `` (did you mean 'x'?)``.
+
+    Empty when no choice is close, unless `expected` asks to list the choices instead:
+    `` (expected a, b, c)`` (still empty when there are none).
+    """
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (expected {', '.join(options)})" if expected and options else ""

@@ -16,7 +16,6 @@ stages can point into quoted, escaped and block scalars.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -27,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from jsonschema.exceptions import ValidationError
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
 from yaml.scanner import Scanner
 
-from protocode.errors import Diagnostic, LoadError
+from protocode.errors import Diagnostic, LoadError, did_you_mean
 from protocode.model import (
     Criterion,
     CriterionKind,
@@ -48,6 +45,16 @@ from protocode.model import (
     ValueType,
 )
 from protocode.source import Source, Span
+from protocode.yamlsource import (
+    LINE_BREAKS,
+    MERGE_TAG,
+    YAML_TAG,
+    Entry,
+    compose,
+    mapping_entries,
+    node_span,
+    read_source,
+)
 
 RESERVED_WORDS: frozenset[str] = frozenset(
     {
@@ -58,12 +65,11 @@ RESERVED_WORDS: frozenset[str] = frozenset(
 )
 """Words of the rule language that cannot name a data item or a definition."""
 
-_YAML = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
-_MAP, _SEQ, _MERGE = _YAML + "map", _YAML + "seq", _YAML + "merge"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (YAML_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ = YAML_TAG + "map", YAML_TAG + "seq"
 # Scalars kept as their text. Timestamps stay strings so that dates are interpreted in one
 # place downstream; 'value' and 'merge' are what '=' and '<<' resolve to as plain values.
-_TEXT_TAGS = frozenset({_STR, _YAML + "timestamp", _YAML + "value", _MERGE})
+_TEXT_TAGS = frozenset({_STR, YAML_TAG + "timestamp", YAML_TAG + "value", MERGE_TAG})
 _SCALAR_TAGS = _TEXT_TAGS | {_INT, _FLOAT, _BOOL, _NULL}
 _STANDARD_TAGS = "!!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
 _CONSTRUCTOR = SafeConstructor()
@@ -77,8 +83,7 @@ _CRITERION_KINDS: tuple[CriterionKind, ...] = ("inclusion", "exclusion")
 _NAMED_SECTIONS = {"data": "data item", "definitions": "definition"}
 
 # Characters YAML may fold, strip or turn into one another (line breaks become '\n').
-_SPACE = frozenset(" \t\n\r\x85\u2028\u2029")
-_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+_SPACE = frozenset(" \t") | LINE_BREAKS
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -109,17 +114,7 @@ def load_protocol(path: Path) -> ProtocolDoc:
     Raises `LoadError` carrying every problem found, sorted by position; a file that cannot
     be read or is not UTF-8 gives a single ``io`` diagnostic without a span.
     """
-    try:
-        source = Source.from_path(path)
-    except FileNotFoundError:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: no such file")]) from None
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start]
-        message = f"cannot read {path}: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
-        raise LoadError([Diagnostic("io", message)]) from None
-    except OSError as exc:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: {exc.strerror}")]) from None
-    return _load(source)
+    return _load(read_source(path))
 
 
 def load_protocol_text(text: str, path: str = "<protocol>") -> ProtocolDoc:
@@ -128,16 +123,7 @@ def load_protocol_text(text: str, path: str = "<protocol>") -> ProtocolDoc:
 
 
 def _load(source: Source) -> ProtocolDoc:
-    try:
-        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise LoadError([_syntax_diagnostic(source, exc)]) from None
-    except ReaderError as exc:
-        message = f"character U+{exc.character:04X} is not allowed in YAML"
-        span = source.span(exc.position, exc.position + 1)
-        raise LoadError([Diagnostic("yaml-syntax", message, span)]) from None
-    if root is None:
-        raise LoadError([Diagnostic("schema", "the protocol file is empty", source.whole)])
+    root = compose(source, "the protocol file")
     loader = _Loader(source, root)
     doc = loader.plain(root)
     for error in _validator().iter_errors(doc):
@@ -146,21 +132,6 @@ def _load(source: Source) -> ProtocolDoc:
     if loader.diagnostics:
         raise LoadError(loader.diagnostics)
     return loader.build(doc)
-
-
-def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:
-    mark = exc.problem_mark or exc.context_mark
-    message = exc.problem or "invalid YAML"
-    if exc.context:
-        context = exc.context
-        if exc.context_mark is not None and (mark is None or exc.context_mark.line != mark.line):
-            context += f" on line {exc.context_mark.line + 1}"
-        message = f"{context}, {message}"
-    if mark is None:
-        return Diagnostic("yaml-syntax", message, source.whole)
-    at = mark.index
-    end = at + 1 if at < len(source.text) and source.text[at] not in _BREAKS else at
-    return Diagnostic("yaml-syntax", message, source.span(at, end))
 
 
 class _Loader:
@@ -174,7 +145,7 @@ class _Loader:
         # Keyed by node identity: an alias is the very node it refers to, so each node is
         # converted (and its problems reported) once however often it is referenced.
         self._plain: dict[int, Any] = {}
-        self._entries: dict[int, dict[str, tuple[Node, Node]]] = {}
+        self._entries: dict[int, dict[str, Entry]] = {}
         self._open: set[int] = set()
         # Nodes already reported as bad YAML; schema errors about them would be noise.
         self._bad: set[int] = set()
@@ -243,44 +214,30 @@ class _Loader:
         self.error("yaml-tag", message, self.span(node))
         return False
 
-    def _mapping_entries(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
-        own: dict[str, tuple[Node, Node]] = {}
-        merged: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                # As in YAML 1.1 merge keys: earlier sources win, and own keys override.
-                for merge_source in self._merge_sources(value_node):
-                    for name, pair in self._entries.get(id(merge_source), {}).items():
-                        merged.setdefault(name, pair)
-                continue
-            if not isinstance(key_node, ScalarNode):
-                self.error("schema", "a key must be a plain scalar", self.span(key_node))
-                continue
-            # Converted for its tag check only: keys are kept as written, so a data item
-            # named `true` or `1` is a name to check, not a boolean or number.
-            self.plain(key_node)
-            name = key_node.value
-            if name in own:
-                first = self.span(own[name][0]).line
-                self.error(
-                    "duplicate-key",
-                    f"duplicate key '{name}' (first on line {first})",
-                    self.span(key_node),
-                )
-                continue
-            own[name] = (key_node, value_node)
-        entries = merged | own
+    def _mapping_entries(self, node: MappingNode) -> dict[str, Entry]:
+        entries = mapping_entries(
+            self.source, node, self.error, merge=self._merged, check_key=self._check_key
+        )
         self._entries[id(node)] = entries
         return entries
 
-    def _merge_sources(self, node: Node) -> list[Node]:
-        sources = node.value if isinstance(node, SequenceNode) else [node]
+    def _check_key(self, key_node: ScalarNode) -> bool:
+        # Converted for its tag check only: keys are kept as written, so a data item
+        # named `true` or `1` is a name to check, not a boolean or number.
+        self.plain(key_node)
+        return True
+
+    def _merged(self, key_node: Node, value_node: Node) -> list[dict[str, Entry]]:
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
         if not all(isinstance(source, MappingNode) for source in sources):
-            self.error("schema", "'<<' must merge a mapping or a list of mappings", self.span(node))
+            message = "'<<' must merge a mapping or a list of mappings"
+            self.error("schema", message, self.span(value_node))
             return []
         for source in sources:
             self.plain(source)
-        return list(sources)
+        # A source still being converted (an alias cycle) has no entries yet; that cycle
+        # is reported on its own.
+        return [self._entries.get(id(source), {}) for source in sources]
 
     # Pass 2: schema errors back to nodes.
 
@@ -297,14 +254,7 @@ class _Loader:
 
     def span(self, node: Node) -> Span:
         """The node's span, cut at the end of its first line to keep carets readable."""
-        text = self.source.text
-        start, end = node.start_mark.index, node.end_mark.index
-        line_end = text.find("\n", start, end)
-        if line_end != -1:
-            end = line_end
-        while end > start and text[end - 1] in " \t\r":
-            end -= 1
-        return self.source.span(start, end)
+        return node_span(self.source, node)
 
     def key_span(self, path: Sequence[str | int]) -> Span:
         """The span of the key of the entry at `path`."""
@@ -332,7 +282,8 @@ class _Loader:
             where = what if len(path) == 2 and path[0] in _NAMED_SECTIONS else title
             for name, (key_node, _) in self._entries[id(node)].items():
                 if name not in allowed:
-                    message = f"unknown key '{name}' in {where}{_suggest(name, allowed)}"
+                    hint = did_you_mean(name, allowed, expected=True)
+                    message = f"unknown key '{name}' in {where}{hint}"
                     self.error("schema", message, self.span(key_node))
             return
         if error.validator == "required":
@@ -350,7 +301,9 @@ class _Loader:
             message = f"{what} must be {wanted}, not {_kind_of(instance)}"
         elif error.validator == "enum":
             choices = [str(choice) for choice in expected]
-            hint = _suggest(instance, choices) if isinstance(instance, str) else ""
+            hint = (
+                did_you_mean(instance, choices, expected=True) if isinstance(instance, str) else ""
+            )
             message = f"{what} must be one of {', '.join(choices)}{hint}"
         elif error.validator == "const":
             message = f"{what} must be {json.dumps(expected)}"
@@ -580,7 +533,7 @@ def _default_type(kind: ItemKind, has_unit: bool) -> ValueType:
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+    return "!!" + tag.removeprefix(YAML_TAG) if tag.startswith(YAML_TAG) else tag
 
 
 def _describe(path: Sequence[str | int]) -> str:
@@ -604,13 +557,6 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     return "a list" if isinstance(value, list) else "a mapping"
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    return f" (expected {', '.join(choices)})" if choices else ""
 
 
 # Rule text offsets. A scalar's value is aligned with its raw text: the raw text is cut into
@@ -658,7 +604,7 @@ def _units(text: str, node: ScalarNode) -> list[_Unit]:
     if style in ("'", '"'):
         start, end = start + 1, end - 1
     elif style in ("|", ">"):
-        while start < end and text[start] not in _BREAKS:
+        while start < end and text[start] not in LINE_BREAKS:
             start += 1
         start += 2 if text.startswith("\r\n", start) else 1
     units: list[_Unit] = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import difflib
 import io
 import json
 import math
@@ -28,7 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeGuard
 
-from protocode.errors import Diagnostic, LoadError, RecordError
+from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
 from protocode.exact import Rational, rational
 from protocode.model import DataItem, Quantity
 from protocode.source import Source
@@ -197,15 +196,10 @@ def _is_mapping(x: object) -> TypeGuard[Mapping[Any, Any]]:
     return type(x) is dict or isinstance(x, Mapping)
 
 
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _unknown_field(key: object, known: Iterable[str], what: str = "field") -> str:
     if not isinstance(key, str):
         return f"{what} names must be strings, got {_show(key)}"
-    return f"unknown {what} '{key}'{_suggest(key, known)}"
+    return f"unknown {what} '{key}'{did_you_mean(key, known)}"
 
 
 # --- field parsers -----------------------------------------------------------------------------
@@ -1129,7 +1123,7 @@ class _CsvLayout:
 
     def _unknown(self, name: str) -> str:
         known = ["id", *self.reader.items, *(_ATTEST_PREFIX + a for a in self.reader.attestations)]
-        return f"unknown column '{name}'{_suggest(name, known)}"
+        return f"unknown column '{name}'{did_you_mean(name, known)}"
 
     def record(self, row: list[str]) -> dict[str, object]:
         """The JSON-ish record object a data row stands for."""

@@ -8,14 +8,13 @@ the first problem, so one typo does not cascade into a page of follow-on errors.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
 from protocode import ir
-from protocode.errors import CheckError, Diagnostic, ProtocodeError
+from protocode.errors import CheckError, Diagnostic, ProtocodeError, did_you_mean
 from protocode.library import FUNCTIONS, SignatureError
 from protocode.model import Criterion, DataItem, Definition, ProtocolDoc, Quantity, RuleText
 from protocode.source import Span
@@ -90,11 +89,6 @@ def item_type(item: DataItem) -> Type:
             return CodeType(item.values)
         case _:
             return TEXT
-
-
-def _closest(name: str, candidates: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 class _Checker:
@@ -264,12 +258,12 @@ class _Checker:
         if n.name in FUNCTIONS:
             raise _fail("name", f"'{n.name}' is a function; call it: {n.name}(…)", n.span)
         known = [*self.items, *self.definitions]
-        raise _fail("name", f"unknown name '{n.name}'{_closest(n.name, known)}", n.span)
+        raise _fail("name", f"unknown name '{n.name}'{did_you_mean(n.name, known)}", n.span)
 
     def _call(self, n: ast.Call) -> ir.Expr:
         fn = FUNCTIONS.get(n.func)
         if fn is None:
-            hint = _closest(n.func, FUNCTIONS)
+            hint = did_you_mean(n.func, FUNCTIONS)
             raise _fail("name", f"unknown function '{n.func}'{hint}", n.func_span)
         args = tuple(self.expr(a) for a in n.args)
         try:
@@ -378,7 +372,7 @@ class _Checker:
             raise _fail(
                 "code",
                 f"{node.value!r} is not one of {', '.join(code.values)}"
-                f"{_closest(str(node.value), code.values)}",
+                f"{did_you_mean(str(node.value), code.values)}",
                 node.span,
             )
 
@@ -466,7 +460,8 @@ class _Checker:
         item = self.items.get(n.item)
         if item is None:
             known = [k for k, v in self.items.items() if v.kind in {"observation", "event"}]
-            raise _fail("name", f"unknown item '{n.item}'{_closest(n.item, known)}", n.item_span)
+            hint = did_you_mean(n.item, known)
+            raise _fail("name", f"unknown item '{n.item}'{hint}", n.item_span)
         window = self._window(n.window) if n.window is not None else None
         if n.op in {"latest", "earliest"}:
             if item.kind != "observation":
