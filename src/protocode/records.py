@@ -27,6 +27,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeGuard
 
+from gmpy2 import mpq
+
 from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
 from protocode.exact import Rational, rational
 from protocode.model import DataItem, Quantity
@@ -42,6 +44,8 @@ __all__ = [
     "read_records",
 ]
 
+# An exact number: `int`, or a GMP rational at run time (typed as `Fraction`, whose
+# interface it shares; gmpy2 has no type information).
 Magnitude: TypeAlias = int | Fraction
 
 
@@ -112,7 +116,7 @@ def _exact_decimal(text: str) -> Magnitude | _Unreadable:
     if exponent and (len(exponent) > 6 or abs(int(exponent)) > _MAX_DECIMAL_EXPONENT):
         return _Unreadable(text)
     try:
-        return _norm(Fraction(text))
+        return _norm(mpq(text))
     except ValueError:
         # More digits than int() will convert (sys.get_int_max_str_digits).
         return _Unreadable(text)
@@ -128,7 +132,7 @@ def _magnitude(raw: object) -> Magnitude | None:
         return _norm(raw)
     if isinstance(raw, float):
         # repr() is the shortest text that round-trips, i.e. the decimal the user wrote.
-        return _norm(Fraction(repr(raw))) if math.isfinite(raw) else None
+        return _norm(mpq(repr(raw))) if math.isfinite(raw) else None
     if isinstance(raw, Decimal):
         if not raw.is_finite() or abs(raw.adjusted()) > _MAX_DECIMAL_EXPONENT:
             return None
@@ -291,9 +295,9 @@ class _Converter:
     def __init__(self, item: DataItem, unit: Unit) -> None:
         self.unit = unit
         self.molar_mass = _molar_mass(item)
-        self._cache: dict[str, Fraction | tuple[str, str]] = {}
+        self._cache: dict[str, Magnitude | tuple[str, str]] = {}
 
-    def factor(self, text: object) -> Fraction:
+    def factor(self, text: object) -> Magnitude:
         if not isinstance(text, str):
             raise _FieldError(f"expected a unit such as '{self.unit.text}', got {_show(text)}")
         hit = self._cache.get(text)
@@ -305,7 +309,7 @@ class _Converter:
             raise _FieldError(hit[1], hit[0])
         return hit
 
-    def _compute(self, text: str) -> Fraction | tuple[str, str]:
+    def _compute(self, text: str) -> Magnitude | tuple[str, str]:
         try:
             src = parse_unit(text)
         except UnitError as exc:
@@ -313,7 +317,8 @@ class _Converter:
                 return ("unknown-unit", exc.message)
             return ("unknown-unit", f"unknown unit {text!r}: {exc.message}")
         try:
-            return conversion_factor(src, self.unit, self.molar_mass)
+            # Held as a GMP rational: every value in this unit is multiplied by it.
+            return _norm(conversion_factor(src, self.unit, self.molar_mass))
         except UnitError as exc:
             return ("unit-mismatch", exc.message)
 
@@ -355,7 +360,7 @@ class _Numeric:
             return "a number"
         return f"a number in {self.unit_text} or {{value, unit}}"
 
-    def number(self, raw: object, factor: Fraction | None = None) -> Magnitude:
+    def number(self, raw: object, factor: Magnitude | None = None) -> Magnitude:
         """`raw` as an exact number in the item's unit, given in a unit `factor` away."""
         x = _magnitude(raw)
         if x is None:
@@ -379,7 +384,7 @@ class _Numeric:
             if key not in _QTY_KEYS:
                 problems.append((f"{path}.{key}", "unknown-field", _unknown_field(key, _QTY_KEYS)))
                 ok = False
-        factor: Fraction | None = None
+        factor: Magnitude | None = None
         try:
             unit = raw.get("unit")
             if unit is not None:
@@ -532,7 +537,7 @@ class _ObservationParser:
 
     def factor(
         self, unit: object, path: str, problems: list[_Problem]
-    ) -> Fraction | _Invalid | None:
+    ) -> Magnitude | _Invalid | None:
         if unit is None:
             return None
         converter = self.numeric.converter if self.numeric is not None else None
@@ -546,7 +551,7 @@ class _ObservationParser:
             return _INVALID
 
     def value(
-        self, raw: object, factor: Fraction | None, path: str, problems: list[_Problem]
+        self, raw: object, factor: Magnitude | None, path: str, problems: list[_Problem]
     ) -> object:
         try:
             if self.numeric is not None:
@@ -558,7 +563,7 @@ class _ObservationParser:
             return _INVALID
 
     def reference(
-        self, raw: object, factor: Fraction | None, path: str, problems: list[_Problem]
+        self, raw: object, factor: Magnitude | None, path: str, problems: list[_Problem]
     ) -> tuple[Magnitude | None, Magnitude | None]:
         if self.numeric is None:
             problems.append(
