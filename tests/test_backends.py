@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import protocode
-from helpers import MINI, SEED
+from helpers import MINI, RULES, SEED
 from protocode.compile import Env, compile_protocol
 from protocode.compile.pycode import compile_fast
 from protocode.screen import overall
@@ -50,48 +50,6 @@ def test_generated_code_is_plain_python_without_protocol_identifiers() -> None:
 
 
 # ---- random well-typed rules over the mini protocol, run by both backends
-
-N = st.integers(0, 120).map(str)
-ATOMS = st.one_of(
-    st.sampled_from(
-        [
-            "flag",
-            "other",
-            'sex == "female"',
-            "ecog in {0, 1, 2}",
-            "ecog not in {3}",
-            "weight is known",
-            "ecog is missing",
-            "ever chemo",
-            "no chemo before enrollment",
-            "latest ast within 7 days before enrollment <= 3 x ULN",
-            "latest ast within 7 days before enrollment > LLN",
-            "enrollment - 14 days > birth_date",
-            "screening + 1 months >= enrollment",
-        ]
-    ),
-    N.map(lambda n: f"weight > {n} kg"),
-    N.map(lambda n: f"weight between {n} kg and {int(n) + 30} kg"),
-    N.map(lambda n: f"crcl >= {n} mL/min"),
-    N.map(lambda n: f"age >= {n} years"),
-    N.map(lambda n: f"latest creatinine within 7 days before enrollment <= {n} umol/L"),
-    N.map(lambda n: f"any chemo within {n} days before enrollment"),
-    N.map(lambda n: f"count chemo within {n} days of enrollment >= 1"),
-    N.map(lambda n: f"days_between(birth_date, enrollment) > {n} days"),
-    N.map(lambda n: f"min(weight, 50 kg) < {n} kg"),
-    N.map(lambda n: f"(weight as kg) * 2 - abs(ecog) > {n}"),
-    N.map(lambda n: f"round(weight / 3, 1) >= {n} kg"),
-)
-RULES = st.recursive(
-    ATOMS,
-    lambda inner: st.one_of(
-        st.tuples(inner, inner).map(lambda p: f"({p[0]} and {p[1]})"),
-        st.tuples(inner, inner).map(lambda p: f"({p[0]} or {p[1]})"),
-        inner.map(lambda p: f"not ({p})"),
-        st.tuples(inner, inner, inner).map(lambda p: f"(if {p[0]} then {p[1]} else {p[2]})"),
-    ),
-    max_leaves=6,
-)
 
 
 @given(rule=RULES, data=st.data())

@@ -1,0 +1,360 @@
+"""Semantic comparison of two protocol versions, criterion by criterion and overall.
+
+A criterion's *effect* on a patient is block < unknown < pass (an inclusion passes when
+met, an exclusion when not met). Version B is *broader* than A for a criterion when some
+patient fares better under B and none worse, *narrower* in the opposite case,
+*incomparable* when both happen, *equivalent* when neither can. Each direction is one
+satisfiability question to z3 over a shared symbolic patient; a satisfiable one yields a
+witness patient, decoded into a real record and re-checked with the reference backend, so
+a reported witness is never wrong. Where the encoding does not reach (or z3 gives up), a
+hypothesis search over generated records decides instead, and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import z3
+
+from protocode.check import CheckedCriterion
+from protocode.screen import Protocol
+from protocode.smt.encode import (
+    Encoder,
+    ObsSlot,
+    OccSlot,
+    Patient,
+    Strings,
+    SymDate,
+    Unsupported,
+    decoded_number,
+)
+from protocode.smt.search import search
+from protocode.smt.verdict import Comparison, Direction, Witness, relation
+
+SLOTS = 2
+TIMEOUT_MS = 10_000
+PREFERENCE_TIMEOUT_MS = 2_000
+SEARCH_EXAMPLES = 400
+
+
+class _Versions:
+    """Both versions encoded over one symbolic patient."""
+
+    def __init__(self, old: Protocol, new: Protocol, slots: int = SLOTS) -> None:
+        self.old, self.new = old, new
+        items = {**old.checked.items, **new.checked.items}
+        types = {**old.checked.item_types, **new.checked.item_types}
+        self.patient = Patient(items, types, Strings(), slots)
+        self.old_encoder = Encoder(self.patient, old.checked.definitions)
+        self.new_encoder = Encoder(self.patient, new.checked.definitions)
+
+    def effect(self, encoder: Encoder, c: CheckedCriterion | None) -> z3.ArithRef:
+        """0 block, 1 unknown, 2 pass; an absent criterion passes everyone."""
+        if c is None:
+            return z3.IntVal(2)
+        v = (
+            self.patient.attestation(c.attestation or "")
+            if c.rule is None
+            else encoder.encode(c.rule)
+        )
+        holds_blocks = c.kind == "exclusion"
+        blocks = z3.And(v.known, v.value if holds_blocks else z3.Not(v.value))
+        return z3.If(blocks, 0, z3.If(v.known, 2, 1))
+
+    def status(self, encoder: Encoder, protocol: Protocol) -> z3.ArithRef:
+        """0 ineligible, 1 indeterminate, 2 eligible."""
+        effects = [self.effect(encoder, c) for c in protocol.criteria]
+        if not effects:
+            return z3.IntVal(2)
+        return z3.If(
+            z3.Or([e == 0 for e in effects]), 0, z3.If(z3.Or([e == 1 for e in effects]), 1, 2)
+        )
+
+    # ---- questions
+
+    def ask(self, question: z3.BoolRef, contrast: z3.BoolRef) -> tuple[str, z3.ModelRef | None]:
+        """Decide `question`; when satisfiable, find as telling a witness as is quick.
+
+        The decision never depends on the preferences: they only choose among witnesses,
+        preferring a stark contrast (one version passes, the other blocks) and a realistic
+        patient (recent dates, no lab-specific reference range).
+        """
+        solver = z3.Solver()
+        solver.set("timeout", TIMEOUT_MS)
+        solver.add(*self.patient.constraints)
+        solver.add(question)
+        result = solver.check()
+        if result != z3.sat:
+            return ("unsat" if result == z3.unsat else "unknown"), None
+        model = solver.model()
+        realism = self.patient.realism()
+        solver.set("timeout", PREFERENCE_TIMEOUT_MS)
+        for preference in ([contrast, *realism], realism, [contrast]):
+            solver.push()
+            solver.add(*preference)
+            if solver.check() == z3.sat:
+                model = solver.model()
+                solver.pop()
+                break
+            solver.pop()
+        return "sat", self._decimal_model(solver, model)
+
+    def _decimal_model(self, solver: z3.Solver, model: z3.ModelRef) -> z3.ModelRef:
+        """A model whose numbers are short decimals, so the witness is a writable record."""
+        pins = []
+        for var in _real_vars(self.patient):
+            value = model.eval(var, model_completion=True)
+            f = decoded_number(value)
+            if not _terminates(f):
+                pins.append(var == z3.Q(*_rounded(f)))
+        if pins:
+            solver.push()
+            solver.add(
+                *pins,
+                *[
+                    var == model.eval(var, model_completion=True)
+                    for var in _bool_and_int_vars(self.patient)
+                ],
+            )
+            if solver.check() == z3.sat:
+                model = solver.model()
+            solver.pop()
+        return model
+
+    def record(self, model: z3.ModelRef) -> dict[str, Any]:
+        """The model as a patient record in the documented format."""
+        return _decode(self.patient, model)
+
+
+def _terminates(f: Fraction) -> bool:
+    d = f.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _rounded(f: Fraction, places: int = 4) -> tuple[int, int]:
+    scaled = round(f * 10**places)
+    return int(scaled), 10**places
+
+
+def _bool_and_int_vars(patient: Patient) -> list[Any]:
+    """Everything but the reals: kept as they were while the reals are pinned to decimals."""
+    out: list[Any] = []
+    for val in patient.facts.values():
+        out.append(val.known)
+        if isinstance(val.value, SymDate):
+            out.append(val.value.day)
+        elif not (z3.is_arith(val.value) and val.value.is_real()):
+            out.append(val.value)
+    for h in [*patient.series.values(), *patient.events.values()]:
+        out.append(h.present)
+        for s in h.slots:
+            out += [s.exists, s.dated, s.date.day]
+            if isinstance(s, ObsSlot):
+                out += [s.low_known, s.high_known]
+            else:
+                out += [s.has_end, s.end.day]
+    return out
+
+
+def _real_vars(patient: Patient) -> list[z3.ArithRef]:
+    out: list[z3.ArithRef] = []
+    for val in patient.facts.values():
+        if z3.is_arith(val.value) and val.value.is_real():
+            out.append(val.value)
+    for h in patient.series.values():
+        for s in h.slots:
+            if z3.is_arith(s.value) and s.value.is_real():
+                out.append(s.value)
+            out += [s.low, s.high]
+    return out
+
+
+def _decode(patient: Patient, model: z3.ModelRef) -> dict[str, Any]:
+    def ev(term: Any) -> Any:
+        return model.eval(term, model_completion=True)
+
+    def is_true(term: Any) -> bool:
+        return bool(z3.is_true(ev(term)))
+
+    def date(d: SymDate) -> str:
+        return (_EPOCH + dt.timedelta(days=ev(d.day).as_long())).isoformat()
+
+    def scalar(name: str, value: Any) -> Any:
+        if isinstance(value, SymDate):
+            return date(value)
+        v = ev(value)
+        if z3.is_bool(v):
+            return z3.is_true(v)
+        item = patient.items[name]
+        if item.type in {"code", "text"}:
+            return patient.strings.text(v.as_long())
+        return _number(decoded_number(v))
+
+    record: dict[str, Any] = {"id": "witness"}
+    for name, val in patient.facts.items():
+        if is_true(val.known):
+            record[name] = scalar(name, val.value)
+    for name, h in patient.series.items():
+        if not is_true(h.present):
+            continue
+        entries = []
+        for s in h.slots:
+            assert isinstance(s, ObsSlot)
+            if not is_true(s.exists):
+                break
+            entry: dict[str, Any] = {"value": scalar(name, s.value)}
+            entry["date"] = date(s.date) if is_true(s.dated) else None
+            limits = {}
+            if is_true(s.low_known):
+                limits["low"] = _number(decoded_number(ev(s.low)))
+            if is_true(s.high_known):
+                limits["high"] = _number(decoded_number(ev(s.high)))
+            if limits:
+                entry["reference_range"] = limits
+            entries.append(entry)
+        record[name] = entries
+    for name, h in patient.events.items():
+        if not is_true(h.present):
+            continue
+        occurrences = []
+        for s in h.slots:
+            assert isinstance(s, OccSlot)
+            if not is_true(s.exists):
+                break
+            occ: dict[str, Any] = {"date": date(s.date) if is_true(s.dated) else None}
+            if is_true(s.has_end):
+                occ["end"] = date(s.end)
+            occurrences.append(occ)
+        record[name] = occurrences
+    attestations = {
+        name: is_true(val.value) for name, val in patient.attestations.items() if is_true(val.known)
+    }
+    if attestations:
+        record["attestations"] = attestations
+    return record
+
+
+def _number(f: Fraction) -> int | Decimal | Fraction:
+    """Exact and JSON-friendly: int, terminating decimal, or (rarely) a fraction."""
+    if f.denominator == 1:
+        return f.numerator
+    if _terminates(f):
+        return Decimal(f.numerator) / Decimal(f.denominator)
+    return f
+
+
+def _verdict_of(protocol: Protocol, record: dict[str, Any], c: CheckedCriterion | None) -> str:
+    if c is None:
+        return "absent"
+    return protocol.screen(record).verdict(c.id)
+
+
+def _effect_of(verdict: str, c: CheckedCriterion | None) -> int:
+    if c is None or verdict == "absent":
+        return 2
+    if verdict == "unknown":
+        return 1
+    blocks = (verdict == "met") == (c.kind == "exclusion")
+    return 0 if blocks else 2
+
+
+def compare_criterion(
+    old: Protocol, new: Protocol, old_c: CheckedCriterion | None, new_c: CheckedCriterion | None
+) -> Comparison:
+    """The semantic relation of one criterion across versions (either side may be absent)."""
+    try:
+        v = _Versions(old, new)
+        a = v.effect(v.old_encoder, old_c)
+        b = v.effect(v.new_encoder, new_c)
+    except Unsupported as exc:
+        return _search_criterion(old, new, old_c, new_c, str(exc))
+
+    def check(record: dict[str, Any], direction: Direction) -> Witness | None:
+        ov, nv = _verdict_of(old, record, old_c), _verdict_of(new, record, new_c)
+        ea, eb = _effect_of(ov, old_c), _effect_of(nv, new_c)
+        ok = eb > ea if direction == "broader" else eb < ea
+        return Witness(direction, record, ov, nv) if ok else None
+
+    return _decide(v, a, b, check, lambda: _search_criterion(old, new, old_c, new_c, ""))
+
+
+def compare_eligibility(old: Protocol, new: Protocol) -> Comparison:
+    """The semantic relation of overall eligibility across versions."""
+    try:
+        v = _Versions(old, new)
+        a, b = v.status(v.old_encoder, old), v.status(v.new_encoder, new)
+    except Unsupported as exc:
+        return _search_status(old, new, str(exc))
+
+    def check(record: dict[str, Any], direction: Direction) -> Witness | None:
+        sa, sb = old.screen(record).status, new.screen(record).status
+        ra, rb = _STATUS_RANK[sa], _STATUS_RANK[sb]
+        ok = rb > ra if direction == "broader" else rb < ra
+        return Witness(direction, record, sa, sb) if ok else None
+
+    return _decide(v, a, b, check, lambda: _search_status(old, new, ""))
+
+
+_STATUS_RANK = {"ineligible": 0, "indeterminate": 1, "eligible": 2}
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _decide(
+    v: _Versions,
+    a: z3.ArithRef,
+    b: z3.ArithRef,
+    check: Callable[[dict[str, Any], Direction], Witness | None],
+    fallback: Callable[[], Comparison],
+) -> Comparison:
+    """Ask both directions of `b` (new rank) against `a` (old rank)."""
+    witnesses: list[Witness] = []
+    found: dict[str, bool] = {}
+    questions: tuple[tuple[Direction, z3.BoolRef, z3.BoolRef], ...] = (
+        ("broader", b > a, z3.And(a == 0, b == 2)),
+        ("narrower", b < a, z3.And(a == 2, b == 0)),
+    )
+    for direction, question, contrast in questions:
+        answer, model = v.ask(question, contrast)
+        if answer == "unknown":
+            result: Comparison = fallback()
+            return result
+        found[direction] = answer == "sat"
+        if model is not None:
+            witness = check(v.record(model), direction)
+            if witness is None:
+                # The encoding and the reference backend disagree: trust neither proof.
+                result = fallback()
+                return result
+            witnesses.append(witness)
+    note = f"proved with z3 (histories bounded to {SLOTS} entries per item)"
+    verdict = relation(found["broader"], found["narrower"])
+    return Comparison(verdict, "proved", tuple(witnesses), note)
+
+
+def _search_criterion(
+    old: Protocol,
+    new: Protocol,
+    old_c: CheckedCriterion | None,
+    new_c: CheckedCriterion | None,
+    why: str,
+) -> Comparison:
+    def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
+        ov, nv = _verdict_of(old, record, old_c), _verdict_of(new, record, new_c)
+        return _effect_of(ov, old_c), _effect_of(nv, new_c), ov, nv
+
+    return search(old, new, effects, why)
+
+
+def _search_status(old: Protocol, new: Protocol, why: str) -> Comparison:
+    def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
+        sa, sb = old.screen(record).status, new.screen(record).status
+        return _STATUS_RANK[sa], _STATUS_RANK[sb], sa, sb
+
+    return search(old, new, effects, why)

@@ -1,0 +1,62 @@
+"""The fallback when a rule is outside the SMT encoding: a hypothesis search for witnesses.
+
+Its verdicts are weaker than proofs and say so: "no counterexample found in N examples".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+from protocode.screen import Protocol
+from protocode.smt.verdict import Comparison, Direction, Witness, relation
+from protocode.testing import records
+
+EXAMPLES = 400
+
+Effects = Callable[[dict[str, Any]], tuple[int, int, str, str]]
+
+
+def _both(old: Protocol, new: Protocol) -> st.SearchStrategy[dict[str, Any]]:
+    """Records valid for both versions: the union of both dictionaries' items."""
+    return st.tuples(records(old), records(new)).map(lambda p: {**p[0], **p[1]})
+
+
+def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparison:
+    """Search generated records for patients who fare better, and worse, under `new`."""
+    config = settings(
+        max_examples=EXAMPLES,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    strategy = _both(old, new)
+    witnesses = []
+    found = {}
+    directions: tuple[Direction, ...] = ("broader", "narrower")
+    for direction in directions:
+
+        def differs(record: dict[str, Any], direction: str = direction) -> bool:
+            a, b, _, _ = effects(record)
+            return b > a if direction == "broader" else b < a
+
+        try:
+            record = find(strategy, differs, settings=config)
+        except NoSuchExample:
+            found[direction] = False
+            continue
+        _, _, ov, nv = effects(record)
+        witnesses.append(Witness(direction, record, ov, nv))
+        found[direction] = True
+    reason = f" ({why})" if why else ""
+    note = (
+        f"searched: no counterexample found in {EXAMPLES} examples for the other direction{reason}"
+    )
+    return Comparison(
+        relation(found["broader"], found["narrower"]), "searched", tuple(witnesses), note
+    )
