@@ -250,10 +250,25 @@ def _number(f: Fraction) -> int | Decimal | Fraction:
     return f
 
 
+def restrict(protocol: Protocol, record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a record a protocol version knows (versions may add or drop items)."""
+    items = protocol.checked.items
+    out = {k: v for k, v in record.items() if k == "id" or k in items}
+    attested = record.get("attestations")
+    if isinstance(attested, dict):
+        known = set(protocol.checked.attestations)
+        out["attestations"] = {k: v for k, v in attested.items() if k in known}
+    return out
+
+
 def _verdict_of(protocol: Protocol, record: dict[str, Any], c: CheckedCriterion | None) -> str:
     if c is None:
         return "absent"
-    return protocol.screen(record).verdict(c.id)
+    return protocol.screen(restrict(protocol, record)).verdict(c.id)
+
+
+def _status_of(protocol: Protocol, record: dict[str, Any]) -> str:
+    return protocol.screen(restrict(protocol, record)).status
 
 
 def _effect_of(verdict: str, c: CheckedCriterion | None) -> int:
@@ -294,7 +309,7 @@ def compare_eligibility(old: Protocol, new: Protocol) -> Comparison:
         return _search_status(old, new, str(exc))
 
     def check(record: dict[str, Any], direction: Direction) -> Witness | None:
-        sa, sb = old.screen(record).status, new.screen(record).status
+        sa, sb = _status_of(old, record), _status_of(new, record)
         ra, rb = _STATUS_RANK[sa], _STATUS_RANK[sb]
         ok = rb > ra if direction == "broader" else rb < ra
         return Witness(direction, record, sa, sb) if ok else None
@@ -354,7 +369,7 @@ def _search_criterion(
 
 def _search_status(old: Protocol, new: Protocol, why: str) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
-        sa, sb = old.screen(record).status, new.screen(record).status
+        sa, sb = _status_of(old, record), _status_of(new, record)
         return _STATUS_RANK[sa], _STATUS_RANK[sb], sa, sb
 
     return search(old, new, effects, why)
