@@ -274,7 +274,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_find_case_files(tmp_path: Path) -> None:
-    assert find_case_files(SEED) == [(SEED_CASES, SEED / "v1.yaml")]
+    assert find_case_files(SEED) == [
+        (SEED_CASES, SEED / "v1.yaml"),
+        (SEED / "cases" / "v2.yaml", SEED / "v2.yaml"),
+    ]
     assert find_case_files(tmp_path) == []
     (tmp_path / "cases").mkdir()
     for name in ("v1.yaml", "v10.yml", "v2.yaml", "cases/v10.yaml", "cases/v2.yaml"):

@@ -105,7 +105,10 @@ def assert_summary_matches(text: str, results: list[dict[str, Any]]) -> None:
 def test_check_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "check", SEED)
     assert (status, err) == (0, "")
-    assert out == f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
+    assert out == (
+        f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
+        f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
+    )
 
 
 @pytest.mark.parametrize("name", ["syntax_error", "unknown_name", "unit_mismatch"])
@@ -143,17 +146,16 @@ def test_check_every_version_of_a_folder(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     seed = (ROOT / SEED / "v1.yaml").read_text(encoding="utf-8")
-    for n in (1, 2, 10):
+    for n in range(1, 11):
+        amends = f'\n  amends: "{n - 1}"' if n > 1 else ""
         (tmp_path / f"v{n}.yaml").write_text(
-            seed.replace('version: "1"', f'version: "{n}"'), encoding="utf-8"
+            seed.replace('version: "1"', f'version: "{n}"{amends}'), encoding="utf-8"
         )
     (tmp_path / "notes.yaml").write_text("not a protocol", encoding="utf-8")
     status, out, _ = run(capsys, "check", str(tmp_path))
     assert status == 0
     assert [line.split(", ")[1] for line in out.splitlines()] == [
-        "version 1",
-        "version 2",
-        "version 10",
+        f"version {n}" for n in range(1, 11)
     ]
 
 
@@ -507,9 +509,10 @@ def test_test_seed_cases(capsys: pytest.CaptureFixture[str]) -> None:
     """Every stored case of the seed protocol passes through the CLI."""
     status, out, _ = run(capsys, "test", SEED, "--format", "json")
     report = json.loads(out)
-    [suite] = report["suites"]
-    assert suite["total"] >= 40
-    assert (suite["passed"], suite["failed"]) == (suite["total"], 0)
+    assert [suite["version"] for suite in report["suites"]] == ["1", "2"]
+    for suite in report["suites"]:
+        assert suite["total"] >= 40
+        assert (suite["passed"], suite["failed"]) == (suite["total"], 0)
     assert report["ok"] is True
     assert status == 0
 
@@ -551,7 +554,10 @@ def test_python_m_protocode() -> None:
         timeout=120,
     )
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
+    assert done.stdout == (
+        f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
+        f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
+    )
 
 
 def test_closed_pipe_is_quiet(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The `protocode` command line: check protocols, screen and explain records, run cases.
+"""The `protocode` command line: check and release protocols, screen, explain, run cases.
 
 Every subcommand is one function taking the parsed arguments and returning the exit status.
 `main` only parses and turns errors into messages: a `ProtocodeError` is rendered on stderr
@@ -28,7 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 from protocode.cases import coverage, find_case_files, load_cases, run_cases
-from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError
+from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError, render
+from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
 from protocode.screen import Screening
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="protocode",
-        description="Clinical-trial protocols as code: check protocol files, screen patient "
-        "records for eligibility, explain verdicts, run stored test cases.",
+        description="Clinical-trial protocols as code: check protocol files, release versions, "
+        "screen patient records for eligibility, explain verdicts, run stored test cases.",
         epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,10 +116,16 @@ def _parser() -> argparse.ArgumentParser:
         _check,
         "Check protocol files for errors.",
         "Loads, checks and compiles each file. Prints one 'ok' line per good file; errors\n"
-        "go to stderr as path:line:col: code: message with the offending line.",
+        "go to stderr as path:line:col: code: message with the offending line.\n\n"
+        "For a folder, also checks its history: released versions unchanged since release\n"
+        f"({LOCK_NAME}), versions numbered 1, 2, 3, … each amending the one before, and\n"
+        "criterion ids kept stable unless a declared change says otherwise.",
     )
     check.add_argument(
-        "paths", nargs="+", metavar="PATH", help="protocol file, or folder (every vN.yaml in it)"
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="protocol file, or folder (every vN.yaml in it, and its history)",
     )
     check.add_argument(
         "--format",
@@ -182,6 +189,17 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--format", choices=("text", "json"), default="text")
 
     command(
+        "release",
+        _release,
+        "Record a protocol folder's newest version as released.",
+        "Checks the newest vN.yaml and the folder's history as 'check' does, then records the\n"
+        f"version with the SHA-256 of its file in {LOCK_NAME} (created if needed). A released\n"
+        "version is immutable: 'check' fails if its file changes afterwards.\n\n"
+        "Exits 0 when the version was released, 1 when it cannot be (already released, an\n"
+        "older version unreleased, or any error).",
+    ).add_argument("protocol_dir", metavar="PROTOCOL_DIR", type=Path, help="protocol folder")
+
+    command(
         "schema",
         _schema,
         "Print the JSON Schema of a patient record.",
@@ -219,6 +237,11 @@ def _check(args: argparse.Namespace) -> int:
                     f"ok {file} ({protocol.registry_id}, version {protocol.version}, "
                     f"{len(protocol.criteria)} criteria)"
                 )
+        if Path(path).is_dir():
+            problems = check_folder(Path(path))
+            found.extend(problems)
+            if problems and args.format == "text":
+                _error(render(problems))
     if args.format == "json":
         print(_dumps([d.to_json() for d in found]))
     return 1 if found else 0
@@ -524,6 +547,16 @@ def _test(args: argparse.Namespace) -> int:
             suites[-1]["coverage"] = covered.to_json()
     print("\n\n".join(texts) if args.format == "text" else _dumps({"ok": ok, "suites": suites}))
     return 0 if ok else 1
+
+
+# --- release -------------------------------------------------------------------------------
+
+
+def _release(args: argparse.Namespace) -> int:
+    """Record the newest version of a protocol folder in its lock file."""
+    version = release(args.protocol_dir)
+    print(f"released version {version} of {args.protocol_dir} in {args.protocol_dir / LOCK_NAME}")
+    return 0
 
 
 # --- schema --------------------------------------------------------------------------------

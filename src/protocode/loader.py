@@ -33,6 +33,8 @@ from yaml.scanner import Scanner
 
 from protocode.errors import Diagnostic, LoadError, did_you_mean
 from protocode.model import (
+    Change,
+    ChangeTargetKind,
     Criterion,
     CriterionKind,
     DataItem,
@@ -79,6 +81,8 @@ _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _QUANTITY = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?) +(\S+)")
 _QUANTITY_FIELDS = ("uln", "lln", "molar_mass")
 _CRITERION_KINDS: tuple[CriterionKind, ...] = ("inclusion", "exclusion")
+# Intents that compare eligible sets, which only a criterion decides.
+_SET_INTENTS = frozenset({"relaxed", "tightened"})
 # Sections whose keys are names chosen by the author, and what one entry is called.
 _NAMED_SECTIONS = {"data": "data item", "definitions": "definition"}
 
@@ -326,6 +330,8 @@ class _Loader:
             return
         self._check_names(doc)
         self._check_criteria(doc.get("criteria"))
+        if isinstance(doc.get("protocol"), dict):
+            self._check_changes(doc["protocol"])
         if isinstance(doc.get("data"), dict):
             for name, item in doc["data"].items():
                 if isinstance(item, dict):
@@ -396,6 +402,36 @@ class _Loader:
                         else self.span(node.value[0][0] if node.value else node)
                     )
                     self.error("criterion-rule", f"{label} needs a 'rule' or an 'attestation'", at)
+
+    def _check_changes(self, meta: dict[str, Any]) -> None:
+        changes = meta.get("changes")
+        if not isinstance(changes, list):
+            return
+        if changes and meta.get("amends") is None:
+            message = (
+                "'changes' declares what an amendment changes, but this version amends nothing"
+            )
+            self.error("change", message, self.key_span(("protocol", "changes")))
+        first_lines: dict[tuple[ChangeTargetKind, str], int] = {}
+        for index, change in enumerate(changes):
+            if not isinstance(change, dict) or not isinstance(change.get("target"), str):
+                continue
+            path = ("protocol", "changes", index)
+            target = change["target"]
+            key = _change_target(target)
+            span = self.value_span((*path, "target"))
+            if key in first_lines:
+                first = first_lines[key]
+                message = f"duplicate change target '{target}' (first declared on line {first})"
+                self.error("duplicate-change", message, span)
+            else:
+                first_lines[key] = span.line
+            if key[0] != "criterion" and change.get("intent") in _SET_INTENTS:
+                message = (
+                    "relaxed/tightened apply to criteria; a definition change is editorial"
+                    " or is declared on the criteria it affects"
+                )
+                self.error("change-intent", message, self.value_span((*path, "intent")))
 
     def _check_item(self, path: tuple[str, str], item: dict[str, Any]) -> None:
         for field in _QUANTITY_FIELDS:
@@ -468,6 +504,23 @@ class _Loader:
             effective_date=meta.get("effective_date", ""),
             amends=None if meta.get("amends") is None else self._raw((*path, "amends")),
             changelog=tuple(meta.get("changelog", ())),
+            illustrative=meta.get("illustrative", False),
+            changes=tuple(
+                self._change(index, change) for index, change in enumerate(meta.get("changes", ()))
+            ),
+            registry_id_span=self.value_span((*path, "registry_id")),
+            version_span=self.value_span((*path, "version")),
+            amends_span=self.value_span((*path, "amends")) if "amends" in meta else None,
+        )
+
+    def _change(self, index: int, change: dict[str, Any]) -> Change:
+        kind, target = _change_target(change["target"])
+        return Change(
+            target_kind=kind,
+            target=target,
+            intent=change["intent"],
+            rationale=change["rationale"],
+            span=self.value_span(("protocol", "changes", index, "target")),
         )
 
     def _data_item(self, name: str, item: dict[str, Any]) -> DataItem:
@@ -521,6 +574,16 @@ class _Loader:
             attestation=criterion.get("attestation"),
             note=criterion.get("note", ""),
         )
+
+
+def _change_target(target: str) -> tuple[ChangeTargetKind, str]:
+    """What a change's target names: ``definition crcl``, ``data ast``, else a criterion id."""
+    kind, _, name = target.partition(" ")
+    if kind == "definition" and name:
+        return "definition", name
+    if kind == "data" and name:
+        return "data", name
+    return "criterion", target
 
 
 def _default_type(kind: ItemKind, has_unit: bool) -> ValueType:

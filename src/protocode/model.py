@@ -14,6 +14,8 @@ from protocode.source import Source, Span
 ItemKind = Literal["anchor", "fact", "observation", "event"]
 ValueType = Literal["boolean", "integer", "number", "quantity", "date", "code", "text"]
 CriterionKind = Literal["inclusion", "exclusion"]
+ChangeTargetKind = Literal["criterion", "definition", "data"]
+ChangeIntent = Literal["editorial", "relaxed", "tightened", "added", "removed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +105,36 @@ class Criterion:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One declared intent of an amendment: what changing a criterion, definition or data item
+    is meant to do to the eligible population, and why.
+
+    `editorial`: same meaning; `relaxed`: the eligible set may only grow; `tightened`: it may
+    only shrink; `added` and `removed`: the target is new in this version, or gone from it.
+    `span` is the target as written in the ``changes`` list.
+    """
+
+    target_kind: ChangeTargetKind
+    target: str
+    intent: ChangeIntent
+    rationale: str
+    span: Span
+
+    @property
+    def label(self) -> str:
+        """The target as written: ``I2``, ``definition crcl`` or ``data ast``."""
+        return (
+            self.target if self.target_kind == "criterion" else f"{self.target_kind} {self.target}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Metadata:
-    """Who, what and which version."""
+    """Who, what and which version; for an amendment, what it changes.
+
+    `span` is the ``protocol`` key; the ``*_span`` fields are the values of those keys (None
+    when the key is absent).
+    """
 
     registry_id: str
     title: str
@@ -115,6 +145,11 @@ class Metadata:
     effective_date: str = ""
     amends: str | None = None
     changelog: tuple[str, ...] = ()
+    illustrative: bool = False
+    changes: tuple[Change, ...] = ()
+    registry_id_span: Span | None = None
+    version_span: Span | None = None
+    amends_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from protocode.check import check_protocol
 from protocode.errors import UsageError
+from protocode.history import version_in_force
 from protocode.loader import load_protocol_text
 from protocode.screen import Protocol
 
@@ -20,9 +21,16 @@ _VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 
 
 def protocol_file(path: str | Path) -> Path:
-    """The YAML file a path names: itself, or a protocol folder's latest `vN.yaml`."""
+    """The YAML file a path names: itself, or a protocol folder's version in force.
+
+    The version in force is the newest one released in the folder's lock file; a folder
+    without a lock has no release yet, and its newest `vN.yaml` is used.
+    """
     p = Path(path)
     if p.is_dir():
+        in_force = version_in_force(p)
+        if in_force is not None:
+            return in_force
         versions = sorted(
             (int(m.group(1)), f)
             for f in p.iterdir()
