@@ -1,0 +1,316 @@
+"""Amendments: the reviewer's semantic diff of two versions, and the check of declared intents.
+
+`diff(old, new)` compares every criterion (by stable id) and overall eligibility with the
+SMT backend, attaches the intent the amendment declares for each change, and, given a
+cohort, counts who changes status. `claim_problems(report)` turns every false or missing
+claim into a diagnostic pointing into the amendment's file, with a witness patient.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from protocode.check import CheckedCriterion
+from protocode.errors import Diagnostic, RecordError
+from protocode.model import Change
+from protocode.records import Record
+from protocode.screen import Protocol
+from protocode.smt import Comparison, Witness, compare_criterion, compare_eligibility
+
+Presence = Literal["both", "added", "removed"]
+
+# What each declared intent allows the semantic relation to be.
+_ALLOWED: dict[str, frozenset[str]] = {
+    "editorial": frozenset({"equivalent"}),
+    "relaxed": frozenset({"equivalent", "broader"}),
+    "tightened": frozenset({"equivalent", "narrower"}),
+    "added": frozenset({"equivalent", "broader", "narrower", "incomparable"}),
+    "removed": frozenset({"equivalent", "broader", "narrower", "incomparable"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionDiff:
+    """One criterion across two versions: text, rule, declared intent, semantic verdict."""
+
+    id: str
+    presence: Presence
+    kind: str
+    old: CheckedCriterion | None
+    new: CheckedCriterion | None
+    intent: Change | None
+    comparison: Comparison
+
+    @property
+    def text_changed(self) -> bool:
+        """Whether the registry text or the rule text differs."""
+        return _wording(self.old) != _wording(self.new)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the declared intent (or its absence) does not match the meaning, if it doesn't."""
+        relation = self.comparison.relation
+        if self.intent is None:
+            if relation == "equivalent" or self.presence != "both":
+                return None
+            return f"{self.id} changed meaning ({relation}) but the amendment declares no change"
+        if relation in _ALLOWED[self.intent.intent]:
+            return None
+        return f"{self.id} is declared {self.intent.intent}, but the change is {relation}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape of one criterion's change (see docs/amendments.md)."""
+        return {
+            "id": self.id,
+            "presence": self.presence,
+            "kind": self.kind,
+            "text": {"old": _text(self.old), "new": _text(self.new)},
+            "rule": {"old": _rule(self.old), "new": _rule(self.new)},
+            "text_changed": self.text_changed,
+            "intent": None
+            if self.intent is None
+            else {"intent": self.intent.intent, "rationale": self.intent.rationale},
+            "verdict": _comparison_json(self.comparison),
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CohortDiff:
+    """How a cohort's statuses move from the old version to the new one."""
+
+    total: int
+    errors: int
+    transitions: tuple[tuple[str, str, int], ...]
+    flipped: tuple[tuple[str, str, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Counts per (old, new) status pair, and every record whose status changed."""
+        return {
+            "total": self.total,
+            "errors": self.errors,
+            "transitions": [{"old": a, "new": b, "count": n} for a, b, n in self.transitions],
+            "flipped": [{"id": i, "old": a, "new": b} for i, a, b in self.flipped],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DiffReport:
+    """The reviewer's report of an amendment."""
+
+    registry_id: str
+    old_version: str
+    new_version: str
+    metadata: tuple[tuple[str, str, str], ...]
+    criteria: tuple[CriterionDiff, ...]
+    definitions: tuple[tuple[str, str, str, Change | None], ...]
+    eligibility: Comparison
+    cohort: CohortDiff | None
+    new_protocol: Protocol
+
+    @property
+    def problems(self) -> tuple[CriterionDiff, ...]:
+        """Criteria whose declared intent is false or missing."""
+        return tuple(c for c in self.criteria if c.problem is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented, versioned JSON shape of the whole report."""
+        return {
+            "format": 1,
+            "registry_id": self.registry_id,
+            "old_version": self.old_version,
+            "new_version": self.new_version,
+            "metadata": [{"field": f, "old": a, "new": b} for f, a, b in self.metadata],
+            "criteria": [c.to_json() for c in self.criteria],
+            "definitions": [
+                {
+                    "name": name,
+                    "old": a,
+                    "new": b,
+                    "intent": None if change is None else change.intent,
+                }
+                for name, a, b, change in self.definitions
+            ],
+            "eligibility": _comparison_json(self.eligibility),
+            "cohort": None if self.cohort is None else self.cohort.to_json(),
+            "problems": [c.problem for c in self.problems],
+        }
+
+
+def _text(c: CheckedCriterion | None) -> str | None:
+    return None if c is None else c.text
+
+
+def _rule(c: CheckedCriterion | None) -> str | None:
+    if c is None:
+        return None
+    return c.source if c.rule is not None else f"attestation: {c.attestation}"
+
+
+def _wording(c: CheckedCriterion | None) -> tuple[str | None, str | None, str | None]:
+    return (None, None, None) if c is None else (c.kind, c.text, _rule(c))
+
+
+def _comparison_json(c: Comparison) -> dict[str, Any]:
+    return {
+        "relation": c.relation,
+        "method": c.method,
+        "note": c.note,
+        "witnesses": [
+            {"direction": w.direction, "old": w.old, "new": w.new, "record": _jsonable(w.record)}
+            for w in c.witnesses
+        ],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """A witness record with exact numbers as JSON numbers (or "n/d" text if not decimal)."""
+    return json.loads(json.dumps(value, default=_number_json))
+
+
+def _number_json(value: Any) -> Any:
+    text = str(value)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _metadata_changes(old: Protocol, new: Protocol) -> tuple[tuple[str, str, str], ...]:
+    a, b = old.checked.doc.metadata, new.checked.doc.metadata
+    fields = ("title", "version", "phase", "sponsor", "effective_date", "amends")
+    out = []
+    for name in fields:
+        va, vb = str(getattr(a, name) or ""), str(getattr(b, name) or "")
+        if va != vb:
+            out.append((name, va, vb))
+    return tuple(out)
+
+
+def _definitions(old: Protocol, new: Protocol) -> tuple[tuple[str, str, str, Change | None], ...]:
+    def text(p: Protocol) -> dict[str, str]:
+        return {d.name: " ".join(d.rule.text.split()) for d in p.checked.doc.definitions}
+
+    a, b = text(old), text(new)
+    intents = _intents(new, "definition")
+    out = []
+    for name in dict.fromkeys([*a, *b]):
+        if a.get(name) != b.get(name):
+            out.append((name, a.get(name, ""), b.get(name, ""), intents.get(name)))
+    return tuple(out)
+
+
+def _intents(new: Protocol, kind: str) -> dict[str, Change]:
+    return {c.target: c for c in new.checked.doc.metadata.changes if c.target_kind == kind}
+
+
+def diff(
+    old: Protocol,
+    new: Protocol,
+    cohort: Iterable[Record | RecordError | Mapping[str, Any]] | None = None,
+) -> DiffReport:
+    """The semantic diff of `new` against `old` (optionally with a cohort's status flips)."""
+    old_by_id = {c.id: c for c in old.criteria}
+    new_by_id = {c.id: c for c in new.criteria}
+    intents = _intents(new, "criterion")
+    criteria = []
+    for cid in dict.fromkeys([*old_by_id, *new_by_id]):
+        a, b = old_by_id.get(cid), new_by_id.get(cid)
+        presence: Presence = "both" if a and b else ("added" if b else "removed")
+        either = b if b is not None else a
+        assert either is not None
+        kind = either.kind
+        criteria.append(
+            CriterionDiff(
+                cid, presence, kind, a, b, intents.get(cid), compare_criterion(old, new, a, b)
+            )
+        )
+    return DiffReport(
+        registry_id=new.registry_id,
+        old_version=old.version,
+        new_version=new.version,
+        metadata=_metadata_changes(old, new),
+        criteria=tuple(criteria),
+        definitions=_definitions(old, new),
+        eligibility=compare_eligibility(old, new),
+        cohort=None if cohort is None else _cohort(old, new, cohort),
+        new_protocol=new,
+    )
+
+
+def _cohort(
+    old: Protocol, new: Protocol, records: Iterable[Record | RecordError | Mapping[str, Any]]
+) -> CohortDiff:
+    counts: Counter[tuple[str, str]] = Counter()
+    flipped = []
+    errors = total = 0
+    for item in old.screen_many(records):
+        total += 1
+        if isinstance(item, RecordError):
+            errors += 1
+            continue
+        before, after = item.status, new.screen(item._record).status
+        counts[before, after] += 1
+        if before != after:
+            flipped.append((item.record_id, before, after))
+    transitions = tuple((a, b, n) for (a, b), n in sorted(counts.items()))
+    return CohortDiff(total, errors, transitions, tuple(flipped))
+
+
+def claim_problems(report: DiffReport) -> list[Diagnostic]:
+    """One diagnostic per false or missing claim, with a witness, in the amendment's file."""
+    out = []
+    for c in report.problems:
+        either = c.new if c.new is not None else c.old
+        assert either is not None
+        span = c.intent.span if c.intent is not None else either.span
+        witness = _worst_witness(c)
+        message = c.problem or ""
+        if witness is not None:
+            message += (
+                f"; witness: {json.dumps(_jsonable(witness.record), sort_keys=True)} "
+                f"is {witness.old} under v{report.old_version} and {witness.new} under "
+                f"v{report.new_version}"
+            )
+        code = "intent" if c.intent is not None else "undeclared-change"
+        out.append(Diagnostic(code, message, span))
+    doc = report.new_protocol.checked.doc
+    spans = {d.name: d.span for d in doc.definitions}
+    for name, _, _, change in report.definitions:
+        if change is None:
+            message = (
+                f"definition {name} changed but the amendment declares no change "
+                f"(declare 'definition {name}' in protocol.changes)"
+            )
+            out.append(Diagnostic("undeclared-change", message, spans.get(name, doc.metadata.span)))
+    return out
+
+
+def _worst_witness(c: CriterionDiff) -> Witness | None:
+    """The witness that contradicts the claim: the narrower one for a relaxed claim, etc."""
+    wanted = {"relaxed": "narrower", "tightened": "broader"}.get(
+        c.intent.intent if c.intent else ""
+    )
+    for w in c.comparison.witnesses:
+        if wanted is None or w.direction == wanted:
+            return w
+    return None
+
+
+def unified(old: str | None, new: str | None) -> list[str]:
+    """A word-level diff of two texts, for reports: ``[-old-]{+new+}`` marks."""
+    a, b = (old or "").split(), (new or "").split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b).get_opcodes():
+        if op == "equal":
+            out.append(" ".join(a[i1:i2]))
+        if op in ("delete", "replace"):
+            out.append("[-" + " ".join(a[i1:i2]) + "-]")
+        if op in ("insert", "replace"):
+            out.append("{+" + " ".join(b[j1:j2]) + "+}")
+    return out
