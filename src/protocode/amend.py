@@ -209,12 +209,8 @@ def _intents(new: Protocol, kind: str) -> dict[str, Change]:
     return {c.target: c for c in new.checked.doc.metadata.changes if c.target_kind == kind}
 
 
-def diff(
-    old: Protocol,
-    new: Protocol,
-    cohort: Iterable[Record | RecordError | Mapping[str, Any]] | None = None,
-) -> DiffReport:
-    """The semantic diff of `new` against `old` (optionally with a cohort's status flips)."""
+def criterion_diffs(old: Protocol, new: Protocol) -> tuple[CriterionDiff, ...]:
+    """Every criterion of either version, compared semantically, with its declared intent."""
     old_by_id = {c.id: c for c in old.criteria}
     new_by_id = {c.id: c for c in new.criteria}
     intents = _intents(new, "criterion")
@@ -225,17 +221,23 @@ def diff(
         either = b if b is not None else a
         assert either is not None
         kind = either.kind
-        criteria.append(
-            CriterionDiff(
-                cid, presence, kind, a, b, intents.get(cid), compare_criterion(old, new, a, b)
-            )
-        )
+        comparison = compare_criterion(old, new, a, b)
+        criteria.append(CriterionDiff(cid, presence, kind, a, b, intents.get(cid), comparison))
+    return tuple(criteria)
+
+
+def diff(
+    old: Protocol,
+    new: Protocol,
+    cohort: Iterable[Record | RecordError | Mapping[str, Any]] | None = None,
+) -> DiffReport:
+    """The semantic diff of `new` against `old` (optionally with a cohort's status flips)."""
     return DiffReport(
         registry_id=new.registry_id,
         old_version=old.version,
         new_version=new.version,
         metadata=_metadata_changes(old, new),
-        criteria=tuple(criteria),
+        criteria=criterion_diffs(old, new),
         definitions=_definitions(old, new),
         eligibility=compare_eligibility(old, new),
         cohort=None if cohort is None else _cohort(old, new, cohort),
@@ -262,10 +264,25 @@ def _cohort(
     return CohortDiff(total, errors, transitions, tuple(flipped))
 
 
+def check_claims(old: Protocol, new: Protocol) -> list[Diagnostic]:
+    """Every false or missing claim of amendment `new` of `old`, as diagnostics."""
+    criteria = criterion_diffs(old, new)
+    return _claims(criteria, _definitions(old, new), old.version, new)
+
+
 def claim_problems(report: DiffReport) -> list[Diagnostic]:
     """One diagnostic per false or missing claim, with a witness, in the amendment's file."""
+    return _claims(report.criteria, report.definitions, report.old_version, report.new_protocol)
+
+
+def _claims(
+    criteria: Iterable[CriterionDiff],
+    definitions: Iterable[tuple[str, str, str, Change | None]],
+    old_version: str,
+    new: Protocol,
+) -> list[Diagnostic]:
     out = []
-    for c in report.problems:
+    for c in (c for c in criteria if c.problem is not None):
         either = c.new if c.new is not None else c.old
         assert either is not None
         span = c.intent.span if c.intent is not None else either.span
@@ -274,14 +291,13 @@ def claim_problems(report: DiffReport) -> list[Diagnostic]:
         if witness is not None:
             message += (
                 f"; witness: {json.dumps(_jsonable(witness.record), sort_keys=True)} "
-                f"is {witness.old} under v{report.old_version} and {witness.new} under "
-                f"v{report.new_version}"
+                f"is {witness.old} under v{old_version} and {witness.new} under v{new.version}"
             )
         code = "intent" if c.intent is not None else "undeclared-change"
         out.append(Diagnostic(code, message, span))
-    doc = report.new_protocol.checked.doc
+    doc = new.checked.doc
     spans = {d.name: d.span for d in doc.definitions}
-    for name, _, _, change in report.definitions:
+    for name, _, _, change in definitions:
         if change is None:
             message = (
                 f"definition {name} changed but the amendment declares no change "

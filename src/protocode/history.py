@@ -192,9 +192,36 @@ def check_folder(folder: Path) -> list[Diagnostic]:
     """Every problem of a protocol folder beyond each file's own, sorted by position.
 
     This is what ``protocode check`` adds for a folder and what `release` requires to be
-    empty: the structural rules of `check_history`.
+    empty: the structural rules of `check_history`, then, once the history is sound, every
+    amendment's declared intents checked against what its changes really mean.
     """
-    return sorted(check_history(load_history(folder)), key=Diagnostic.sort_key)
+    history = load_history(folder)
+    found = check_history(history)
+    if not found:
+        found = _check_claims(history)
+    return sorted(found, key=Diagnostic.sort_key)
+
+
+def _check_claims(history: History) -> list[Diagnostic]:
+    # Imported here: proving claims needs z3, which `import protocode` should not load.
+    from protocode.amend import check_claims  # noqa: PLC0415
+    from protocode.check import check_protocol  # noqa: PLC0415
+    from protocode.screen import Protocol  # noqa: PLC0415
+
+    compiled: dict[int, Protocol] = {}
+    for version in history.versions:
+        if version.doc is None:
+            continue
+        try:
+            compiled[version.number] = Protocol(check_protocol(version.doc))
+        except ProtocodeError:
+            continue  # the file's own check reports it
+    found: list[Diagnostic] = []
+    for number, protocol in sorted(compiled.items()):
+        previous = compiled.get(number - 1)
+        if previous is not None:
+            found += check_claims(previous, protocol)
+    return found
 
 
 def check_history(history: History) -> list[Diagnostic]:

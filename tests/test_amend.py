@@ -1,0 +1,101 @@
+"""Amendments: the seed's illustrative v2 diff, and false claims caught with witnesses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+import protocode
+from helpers import FIXTURES, SEED
+from protocode.amend import check_claims, diff
+from protocode.cli import main
+from protocode.library import completed_years
+
+V1 = protocode.load(SEED / "v1.yaml")
+V2 = protocode.load(SEED / "v2.yaml")
+REPORT = diff(V1, V2)
+BY_ID = {c.id: c for c in REPORT.criteria}
+
+
+def test_every_declared_intent_of_the_illustrative_amendment_holds() -> None:
+    assert check_claims(V1, V2) == []
+    assert REPORT.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("cid", "relation"),
+    [
+        ("I2", "broader"),
+        ("I5", "narrower"),
+        ("I3", "equivalent"),
+        ("E12", "equivalent"),
+        ("E13", "broader"),
+        ("E15", "narrower"),
+        ("I1", "equivalent"),
+    ],
+)
+def test_seed_amendment_verdicts_are_proved(cid: str, relation: str) -> None:
+    comparison = BY_ID[cid].comparison
+    assert (comparison.relation, comparison.method) == (relation, "proved")
+
+
+def test_wider_age_bound_witness_is_aged_over_70_and_at_most_75() -> None:
+    (witness,) = BY_ID["I2"].comparison.witnesses
+    record = witness.record
+    age = completed_years(
+        dt.date.fromisoformat(record["birth_date"]), dt.date.fromisoformat(record["enrollment"])
+    )
+    assert 70 < age <= 75
+
+
+def test_overall_eligibility_is_incomparable_with_both_witnesses() -> None:
+    assert REPORT.eligibility.relation == "incomparable"
+    directions = {(w.direction, w.old, w.new) for w in REPORT.eligibility.witnesses}
+    assert {d for d, _, _ in directions} == {"broader", "narrower"}
+
+
+def test_cohort_flips_are_counted() -> None:
+    lines = (SEED / "examples" / "patients.jsonl").read_text(encoding="utf-8").splitlines()
+    cohort = [json.loads(line) for line in lines]
+    report = diff(V1, V2, cohort)
+    assert report.cohort is not None
+    assert report.cohort.total == len(cohort)
+    assert sum(n for _, _, n in report.cohort.transitions) + report.cohort.errors == len(cohort)
+    for record_id, before, after in report.cohort.flipped:
+        record = next(r for r in cohort if r["id"] == record_id)
+        assert V1.screen(record).status == before
+        assert before != after
+
+
+@pytest.mark.parametrize(
+    ("folder", "cid", "claim"),
+    [
+        ("relaxed_but_excludes", "I1", "declared relaxed"),
+        ("editorial_changes_meaning", "I2", "declared editorial"),
+        ("tightened_but_admits", "I3", "declared tightened"),
+        ("undeclared_change", "E2", "declares no change"),
+    ],
+)
+def test_false_claims_fail_check_with_a_witness(
+    folder: str, cid: str, claim: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIXTURES / "amendments" / folder
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}/v2.yaml:" in err
+    assert f"{cid} " in err and claim in err
+    found = re.search(
+        r"witness: (\{.*?\}) is (met|not met|unknown) under v1 and "
+        r"(met|not met|unknown) under v2",
+        err,
+    )
+    assert found is not None, err
+    record, before, after = json.loads(found.group(1)), found.group(2), found.group(3)
+    old = protocode.load(path / "v1.yaml")
+    new = protocode.load(path / "v2.yaml")
+    # The witness in the message is a real record that shows the claim false.
+    assert old.screen(record).verdict(cid) == before
+    assert new.screen(record).verdict(cid) == after
