@@ -71,26 +71,33 @@ def _months_back(d: dt.date, months: int) -> dt.date:
 
 
 def _latest(series: Sequence[Observation] | None) -> Observation | None:
-    """The most recent dated observation (or the last undated one if none is dated)."""
-    if not series:
+    """The most recent observation; None if an undated value or a same-day tie leaves it open."""
+    if not series or series[-1].date is None:
         return None
-    for obs in reversed(series):
-        if obs.date is not None:
-            return obs
-    return series[-1]
+    obs = series[-1]
+    if len(series) > 1 and series[-2].date == obs.date and series[-2] != obs:
+        return None
+    return obs
 
 
 def _latest_in(
     series: Sequence[Observation] | None, lo: dt.date, hi: dt.date
 ) -> Observation | None:
-    """The most recent observation dated within [lo, hi], or None."""
-    if series:
-        # Sorted by date with undated ones last: walk back from the newest dated value.
-        for obs in reversed(series):
-            d = obs.date
-            if d is None or d > hi:
-                continue
-            return obs if d >= lo else None
+    """The most recent observation dated within [lo, hi]; None if absent or not determined."""
+    if not series or series[-1].date is None:
+        return None
+    # Sorted by date: walk back from the newest value.
+    for i in range(len(series) - 1, -1, -1):
+        obs = series[i]
+        d = obs.date
+        assert d is not None
+        if d > hi:
+            continue
+        if d < lo:
+            return None
+        if i > 0 and series[i - 1].date == d and series[i - 1] != obs:
+            return None
+        return obs
     return None
 
 

@@ -203,3 +203,24 @@ def test_generated_records_screen_and_explain_consistently(record: dict[str, Any
         assert explanation.missing, "an indeterminate result must name what would decide it"
     else:
         assert result.missing == ()
+
+
+def test_an_undated_value_leaves_the_latest_unknown() -> None:
+    # Dating the 500 U/L value inside the window would make I3 not met: until then the
+    # latest value is not known, so neither is the verdict.
+    ast = [{"value": 32, "date": "2024-02-28"}, {"value": 500}]
+    result = MINI_PROTOCOL.screen(patient(ast=ast))
+    assert result.verdict("I3") == "unknown"
+    assert "ast has an undated value" in result.explain().to_text()
+    dated = [{"value": 32, "date": "2024-02-28"}, {"value": 500, "date": "2024-02-29"}]
+    assert verdict("I3", ast=dated) == "not met"
+
+
+def test_two_different_values_on_the_latest_day_are_ambiguous() -> None:
+    same_day = [{"value": 1.05, "date": "2024-02-28"}, {"value": 2.0, "date": "2024-02-28"}]
+    assert verdict("I2", creatinine=same_day) == "unknown"
+    repeated = [{"value": 1.05, "date": "2024-02-28"}, {"value": 1.05, "date": "2024-02-28"}]
+    assert verdict("I2", creatinine=repeated) == "met"
+    # An older value on a day of its own does not matter.
+    older = [{"value": 9, "date": "2024-02-20"}, {"value": 1.05, "date": "2024-02-28"}]
+    assert verdict("I2", creatinine=older) == "met"

@@ -297,8 +297,10 @@ def _claims(
         out.append(Diagnostic(code, message, span))
     doc = new.checked.doc
     spans = {d.name: d.span for d in doc.definitions}
-    for name, _, _, change in definitions:
-        if change is None:
+    for name, before, after, change in definitions:
+        # A new or dropped definition changes nothing by itself: the criteria using it do,
+        # and they are checked. A definition rewritten in place must be declared.
+        if change is None and before and after:
             message = (
                 f"definition {name} changed but the amendment declares no change "
                 f"(declare 'definition {name}' in protocol.changes)"

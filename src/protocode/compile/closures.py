@@ -10,7 +10,6 @@ closures do only the work needed for the verdicts.
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,15 +132,16 @@ class _Compiler(ir.Visitor[Fn]):
         """The observation `latest`/`earliest` picks, or None (with a note when traced)."""
         item, earliest, windowed = node.item, node.earliest, node.window is not None
         bounds = self._window(node.window)
-        if not (self.trace and windowed):
+        if not self.trace:
             return lambda env: rt.pick(env.series.get(item), bounds(env), windowed, earliest)
-        key, describe = self._key(node), _window_note(node)
+        key = self._key(node)
+        window_text = f"; the window is {node.window.text}" if node.window is not None else ""
 
         def pick(env: Env) -> Observation | None:
             series, window = env.series.get(item), bounds(env)
             chosen = rt.pick(series, window, windowed, earliest)
-            if chosen is None and series and window is not None:
-                env.notes[key] = describe(series, *window)
+            if chosen is None and series and (window is not None or not windowed):
+                env.notes[key] = f"{item} {rt.pick_problem(series, window)}{window_text}"
             return chosen
 
         return pick
@@ -341,23 +341,3 @@ class _Compiler(ir.Visitor[Fn]):
             return a if a is not None and a == b else None
 
         return fn
-
-
-def _window_note(node: ir.Select) -> Callable[[tuple[Observation, ...], dt.date, dt.date], str]:
-    window = node.window
-    assert window is not None
-
-    def describe(series: tuple[Observation, ...], lo: dt.date, hi: dt.date) -> str:
-        dates = [o.date for o in series if o.date is not None]
-        if not dates:
-            return f"{node.item} has no dated value; the window is {window.text}"
-        nearest = min(dates, key=lambda d: min(abs((d - lo).days), abs((d - hi).days)))
-        if nearest < lo:
-            where = f"{(lo - nearest).days} days before the window opens ({lo.isoformat()})"
-        else:
-            where = f"{(nearest - hi).days} days after the window closes ({hi.isoformat()})"
-        return (
-            f"{node.item} measured on {nearest.isoformat()}, {where}; the window is {window.text}"
-        )
-
-    return describe

@@ -86,20 +86,54 @@ def window_bounds(anchor: dt.date | None, kind: str, amount: int, months: bool) 
 def pick(
     series: tuple[Observation, ...] | None, bounds: Bounds | None, windowed: bool, earliest: bool
 ) -> Observation | None:
-    """The observation `latest` (or `earliest`) selects: in the window, or overall."""
-    if not series:
+    """The observation `latest` (or `earliest`) selects: in the window, or overall.
+
+    Unknown (None) when the choice is not determined by the data: an undated value could
+    be the latest (records keep undated values last), and two different values on the
+    latest day leave it open which one counts. Dating a value or dropping a duplicate then
+    only turns this unknown into a decision, never flips a decision.
+    """
+    if not series or series[-1].date is None:
         return None
     if not windowed:
-        dated = [o for o in series if o.date is not None] or list(series)
-        return dated[0] if earliest else dated[-1]
-    if bounds is None:
-        return None
-    lo, hi = bounds
-    for o in series if earliest else reversed(series):
-        date = o.date
-        if date is not None and lo <= date <= hi:
-            return o
-    return None
+        index = 0 if earliest else len(series) - 1
+    else:
+        if bounds is None:
+            return None
+        lo, hi = bounds
+        order = range(len(series)) if earliest else range(len(series) - 1, -1, -1)
+        index = next((i for i in order if lo <= series[i].date <= hi), -1)  # type: ignore[operator]
+        if index < 0:
+            return None
+    chosen = series[index]
+    for neighbour in (index - 1, index + 1):
+        if 0 <= neighbour < len(series):
+            other = series[neighbour]
+            if other.date == chosen.date and other != chosen:
+                return None
+    return chosen
+
+
+def pick_problem(series: tuple[Observation, ...], bounds: Bounds | None) -> str:
+    """Why `pick` found nothing to pick in a non-empty series, for explanations."""
+    if series[-1].date is None:
+        return "has an undated value, so which value is the latest is unknown"
+    dates = [o.date for o in series if o.date is not None]
+    same_day = len(set(dates)) < len(dates)
+    if bounds is not None:
+        lo, hi = bounds
+        inside = [d for d in dates if lo <= d <= hi]
+        if inside:
+            return "has different values on the same day, so which one counts is unknown"
+        nearest = min(dates, key=lambda d: min(abs((d - lo).days), abs((d - hi).days)))
+        if nearest < lo:
+            where = f"{(lo - nearest).days} days before the window opens ({lo.isoformat()})"
+        else:
+            where = f"{(nearest - hi).days} days after the window closes ({hi.isoformat()})"
+        return f"measured on {nearest.isoformat()}, {where}"
+    if same_day:
+        return "has different values on the same day, so which one counts is unknown"
+    return "has no value to pick"
 
 
 def events(

@@ -374,6 +374,10 @@ def _same(a: Any, b: Any) -> z3.BoolRef:
     return a == b
 
 
+def _differ(a: Any, b: Any) -> z3.BoolRef:
+    return z3.Not(_same(a, b))
+
+
 def _ite(c: z3.BoolRef, a: Any, b: Any) -> Any:
     if isinstance(a, SymDate):
         # A chosen date has no calendar fields of its own (calendar ops on it: unsupported).
@@ -443,35 +447,42 @@ class Encoder(ir.Visitor[Val]):
         return anchor.known, lo, hi
 
     def _pick(self, node: ir.Select) -> tuple[z3.BoolRef, list[tuple[z3.BoolRef, ObsSlot]]]:
-        """Whether an observation is picked, and which: (condition, slot) pairs."""
-        h = self.patient.history(node.item)
-        slots: list[ObsSlot] = h.slots
-        if node.window is None:
-            # Latest dated value (earliest: first dated); with none dated, the last (first)
-            # entry, as `runtime.pick` does.
-            choices: list[tuple[z3.BoolRef, ObsSlot]] = []
-            taken: list[z3.BoolRef] = []
-            for s in slots if node.earliest else list(reversed(slots)):
-                cond = z3.And(s.exists, s.dated, *[z3.Not(t) for t in taken])
-                choices.append((cond, s))
-                taken.append(z3.And(s.exists, s.dated))
-            none_dated = z3.Not(z3.Or(taken))
-            fallback = list(slots if node.earliest else reversed(slots))
-            for i, s in enumerate(fallback):
-                later = [z3.Not(t.exists) for t in fallback[:i]] if not node.earliest else []
-                choices.append((z3.And(none_dated, s.exists, *later), s))
-                if node.earliest:
-                    break
-            return z3.Or([c for c, _ in choices]), choices
+        """Whether an observation is picked, and which: (condition, slot) pairs.
+
+        As `runtime.pick`: unknown when any value is undated, or when the picked day holds
+        two different observations.
+        """
+        slots: list[ObsSlot] = self.patient.history(node.item).slots
         known, lo, hi = self._window(node.window)
-        choices = []
-        taken = []
-        order = slots if node.earliest else list(reversed(slots))
-        for s in order:
-            inside = z3.And(s.exists, s.dated, lo <= s.date.day, s.date.day <= hi)
+        choices: list[tuple[z3.BoolRef, ObsSlot]] = []
+        taken: list[z3.BoolRef] = []
+        for s in slots if node.earliest else list(reversed(slots)):
+            inside = z3.And(s.exists, s.dated)
+            if node.window is not None:
+                inside = z3.And(inside, lo <= s.date.day, s.date.day <= hi)
             choices.append((z3.And(inside, *[z3.Not(t) for t in taken]), s))
             taken.append(inside)
-        return z3.And(known, z3.Or(taken)), choices
+        undated = z3.Or([z3.And(s.exists, z3.Not(s.dated)) for s in slots])
+        clear = [z3.And(cond, z3.Not(self._tied(s, slots))) for cond, s in choices]
+        return z3.And(known, z3.Not(undated), z3.Or(clear)), choices
+
+    @staticmethod
+    def _tied(chosen: ObsSlot, slots: Sequence[ObsSlot]) -> z3.BoolRef:
+        """Another, different observation on the same day as `chosen`."""
+        ties = []
+        for other in slots:
+            if other is chosen:
+                continue
+            differs = z3.Or(
+                _differ(other.value, chosen.value),
+                other.low_known != chosen.low_known,
+                z3.And(other.low_known, other.low != chosen.low),
+                other.high_known != chosen.high_known,
+                z3.And(other.high_known, other.high != chosen.high),
+            )
+            same_day = z3.And(other.exists, other.dated, other.date.day == chosen.date.day)
+            ties.append(z3.And(same_day, differs))
+        return z3.Or(ties) if ties else FALSE
 
     def select(self, node: ir.Select) -> Val:
         known, choices = self._pick(node)
