@@ -81,6 +81,13 @@ def test_between_lowers_to_two_inclusive_comparisons() -> None:
         ("years_between(weight, enrollment) > 1 a", "type", "expects two dates", 1),
         ("(if flag then 1 kg else 2 mL) > 1 kg", "unit", "incompatible units", 25),
         ("enrollment + weight > birth_date", "type", "a date can be moved only", 1),
+        ("latest lvef >= 50", "unit", "write the unit, e.g. '60 %'", 16),
+        ("ecog >= 1 %", "unit", "plain number with a quantity in %", 9),
+        ("round(weight, 100) > 1 kg", "type", "whole number of digits from 0 to 12", 15),
+        ("round(weight, 1.5) > 1 kg", "type", "whole number of digits", 15),
+        ("enrollment + 300 years > birth_date", "unit", "limited to 200 years", 14),
+        ("ecog in {}", "type", "an empty set", 1),
+        ("weight between 70 kg and 50 kg", "type", "the range is empty", 1),
     ],
 )
 def test_rule_errors(rule: str, code: str, fragment: str, col: int) -> None:
@@ -194,3 +201,16 @@ def test_any_text_checks_or_fails_with_a_span_inside_it(text: str) -> None:
 @given(st.lists(RULE_TOKENS, min_size=1, max_size=12).map(" ".join))
 def test_rule_soup_checks_or_fails_with_a_span_inside_it(text: str) -> None:
     compiles_or_fails_inside(text)
+
+
+def test_contradictions_inside_data_items_are_errors() -> None:
+    text = MINI.replace(
+        "  weight: {unit: kg}\n",
+        "  weight: {unit: kg, minimum: 300, maximum: 20}\n  odd: {type: boolean, unit: kg}\n",
+    ).replace("molar_mass: 113.12 g/mol", "molar_mass: 0 g/mol")
+    with pytest.raises(CheckError) as info:
+        check_protocol(load_protocol_text(text, "items.yaml"))
+    messages = " | ".join(d.message for d in info.value.diagnostics)
+    assert "minimum 300 is above maximum 20" in messages
+    assert "molar_mass must be positive" in messages
+    assert "'odd' has a unit but is of type boolean" in messages

@@ -8,6 +8,7 @@ the first problem, so one typo does not cascade into a page of follow-on errors.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -272,12 +273,23 @@ class _Checker:
             raise _fail("type", f"{fn.signature} {exc}", n.span) from None
         if n.func in {"min", "max"}:
             args = tuple(self._convert(a, args[0].type, a.span) for a in args)
+        if n.func == "round" and len(args) == 2:
+            digits = args[1]
+            if not (
+                isinstance(digits, ir.Const)
+                and isinstance(digits.value, int)
+                and not isinstance(digits.value, bool)
+                and 0 <= digits.value <= _MAX_DIGITS
+            ):
+                message = f"round() takes a whole number of digits from 0 to {_MAX_DIGITS}"
+                raise _fail("type", message, n.args[1].span)
         return ir.Call(n.func, args, result, n.span)
 
     def _convert(self, node: ir.Expr, to: Type, span: Span) -> ir.Expr:
         """`node` in the unit of `to` (both quantities of one dimension)."""
         if isinstance(node.type, NumType) and isinstance(to, NumType):
             src, dst = node.type.unit, to.unit
+            _same_plainness(src, dst, span)
             if not src.convertible(dst):
                 raise _fail("unit", _unit_mismatch(src, dst), span)
             return _scale(node, conversion_factor(src, dst), to)
@@ -291,6 +303,7 @@ class _Checker:
         if not isinstance(lt, NumType) or not isinstance(rt, NumType):
             raise _fail("type", f"cannot apply '{n.op}' to a {lt} and a {rt}", n.span)
         if n.op in {"+", "-"}:
+            _same_plainness(lt.unit, rt.unit, n.span)
             if not lt.unit.convertible(rt.unit):
                 raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), n.span)
             right = _scale(right, conversion_factor(rt.unit, lt.unit), lt)
@@ -338,6 +351,7 @@ class _Checker:
         lt, rt = left.type, right.type
         ordered = op not in {"==", "!="}
         if isinstance(lt, NumType) and isinstance(rt, NumType):
+            _same_plainness(lt.unit, rt.unit, unit_span or span)
             molar_mass = self._molar_mass(left) or self._molar_mass(right)
             try:
                 return _scale(right, conversion_factor(rt.unit, lt.unit, molar_mass), lt)
@@ -427,6 +441,8 @@ class _Checker:
         x, low, high = self.expr(n.operand), self.expr(n.low), self.expr(n.high)
         low = self._comparable(x, low, ">=", n.low.span)
         high = self._comparable(x, high, "<=", n.high.span)
+        if isinstance(low, ir.Const) and isinstance(high, ir.Const) and _above(low, high):
+            raise _fail("type", "the range is empty: the lower bound is above the upper", n.span)
         return ir.And(ir.Compare(">=", x, low, n.span), ir.Compare("<=", x, high, n.span), n.span)
 
     def _member(self, n: ast.Member) -> ir.Expr:
@@ -438,6 +454,8 @@ class _Checker:
             if constant is None:
                 raise _fail("type", "set members must be literals", item.span)
             values.add(constant)
+        if not values:
+            raise _fail("type", "an empty set: this test would always give the same answer", n.span)
         return ir.Member(x, frozenset(values), n.negated, n.span)
 
     def _is_known(self, n: ast.IsKnown) -> ir.Expr:
@@ -551,11 +569,50 @@ def _calendar(value: ir.Value, unit: Unit, span: Span) -> tuple[int, ir.Calendar
         months = Fraction(value) * (12 if unit.text == "a" else 1)
         if months.denominator != 1:
             raise _fail("unit", "calendar months and years must be whole numbers here", span)
+        if abs(months) > _MAX_SHIFT_MONTHS:
+            raise _fail("unit", "durations in date arithmetic are limited to 200 years", span)
         return int(months), "mo"
     days = Fraction(value) * conversion_factor(unit, parse_unit("d"))
     if days.denominator != 1:
         raise _fail("unit", "dates move in whole days; this duration is not a whole day", span)
+    if abs(days) > _MAX_SHIFT_DAYS:
+        raise _fail("unit", "durations in date arithmetic are limited to 200 years", span)
     return int(days), "d"
+
+
+_MAX_DIGITS = 12
+# Records hold dates from 1800 to 2200, so shifts within 200 years stay valid dates.
+_MAX_SHIFT_DAYS = 200 * 366
+_MAX_SHIFT_MONTHS = 200 * 12
+
+
+def _above(low: ir.Const, high: ir.Const) -> bool:
+    a, b = low.value, high.value
+    if isinstance(a, dt.date) and isinstance(b, dt.date):
+        return a > b
+    numbers = (int, Fraction)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return a > b
+    return False
+
+
+def _plain(unit: Unit) -> bool:
+    return unit.text == "1"
+
+
+def _same_plainness(a: Unit, b: Unit, span: Span) -> None:
+    """A plain number never silently meets a unit, not even a dimensionless one like %.
+
+    Otherwise `latest lvef >= 50` would compare 0.62 (62 %) with 50 and exclude everyone.
+    """
+    if _plain(a) != _plain(b):
+        unit = b if _plain(a) else a
+        raise _fail(
+            "unit",
+            f"cannot combine a plain number with a quantity in {unit.text} "
+            f"({unit.describe_dimension()}); write the unit, e.g. '60 {unit.text}'",
+            span,
+        )
 
 
 def _unit_mismatch(a: Unit, b: Unit) -> str:
@@ -599,6 +656,7 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
         except UnitError as exc:
             diagnostics.append(Diagnostic("unit", f"item '{item.name}': {exc.message}", item.span))
             types[item.name] = NUMBER
+    diagnostics += [d for item in doc.data for d in _item_problems(item)]
     checker = _Checker(items, types, {d.name: d for d in doc.definitions})
     for d in doc.definitions:
         checker.definition(d.name)
@@ -613,6 +671,25 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
         raise CheckError(_dedupe(diagnostics))
     ordered = {d.name: checker.checked[d.name] for d in doc.definitions}
     return CheckedProtocol(doc, items, types, ordered, tuple(criteria), tuple(attestations))
+
+
+def _item_problems(item: DataItem) -> list[Diagnostic]:
+    """Contradictions inside one data dictionary entry."""
+    out = []
+    low, high = item.minimum, item.maximum
+    if low is not None and high is not None and Fraction(low) > Fraction(high):
+        message = f"item '{item.name}': minimum {low} is above maximum {high}"
+        out.append(Diagnostic("item", message, item.span))
+    for label, q in (("molar_mass", item.molar_mass), ("uln", item.uln), ("lln", item.lln)):
+        if q is not None and Fraction(q.value) <= 0:
+            out.append(Diagnostic("item", f"item '{item.name}': {label} must be positive", q.span))
+    if item.unit is not None and item.type != "quantity" and item.kind != "event":
+        message = f"item '{item.name}' has a unit but is of type {item.type}; use type quantity"
+        out.append(Diagnostic("item", message, item.span))
+    if item.values and item.type != "code":
+        message = f"item '{item.name}' lists values but is of type {item.type}; use type code"
+        out.append(Diagnostic("item", message, item.span))
+    return out
 
 
 def _criterion(checker: _Checker, c: Criterion) -> CheckedCriterion:
