@@ -99,3 +99,26 @@ def test_false_claims_fail_check_with_a_witness(
     # The witness in the message is a real record that shows the claim false.
     assert old.screen(record).verdict(cid) == before
     assert new.screen(record).verdict(cid) == after
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
+def test_cli_diff_formats(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cohort = SEED / "examples" / "patients.jsonl"
+    argv = ["diff", str(SEED / "v1.yaml"), str(SEED / "v2.yaml"), "--cohort", str(cohort)]
+    assert main([*argv, "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        data = json.loads(out)
+        i2 = next(c for c in data["criteria"] if c["id"] == "I2")
+        assert i2["verdict"]["relation"] == "broader"
+        assert data["cohort"]["total"] == len(cohort.read_text().splitlines())
+    elif fmt == "html":
+        assert out.lstrip().startswith("<!DOCTYPE html>") and "<script" not in out
+    else:
+        assert "I2" in out and "broader" in out
+
+
+def test_cli_diff_of_a_false_claim_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = FIXTURES / "amendments" / "editorial_changes_meaning"
+    assert main(["diff", str(folder / "v1.yaml"), str(folder / "v2.yaml")]) == 1
+    assert "I2" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from protocode.check import CheckedCriterion
 from protocode.errors import Diagnostic, RecordError
 from protocode.model import Change
-from protocode.records import Record
+from protocode.records import Record, RecordReader, iter_records
 from protocode.screen import Protocol
 from protocode.smt import Comparison, Witness, compare_criterion, compare_eligibility
 
@@ -245,21 +245,29 @@ def diff(
     )
 
 
+def cohort_reader(old: Protocol, new: Protocol) -> RecordReader:
+    """A record reader for both versions: the union of their data dictionaries."""
+    items = {i.name: i for i in old.checked.doc.data} | {i.name: i for i in new.checked.doc.data}
+    attestations = dict.fromkeys([*old.checked.attestations, *new.checked.attestations])
+    return RecordReader(tuple(items.values()), tuple(attestations))
+
+
 def _cohort(
     old: Protocol, new: Protocol, records: Iterable[Record | RecordError | Mapping[str, Any]]
 ) -> CohortDiff:
+    # One reader for both versions: each evaluates only the items it knows.
     counts: Counter[tuple[str, str]] = Counter()
     flipped = []
     errors = total = 0
-    for item in old.screen_many(records):
+    for item in iter_records(records, cohort_reader(old, new)):
         total += 1
         if isinstance(item, RecordError):
             errors += 1
             continue
-        before, after = item.status, new.screen(item._record).status
+        before, after = old.status(item), new.status(item)
         counts[before, after] += 1
         if before != after:
-            flipped.append((item.record_id, before, after))
+            flipped.append((item.id, before, after))
     transitions = tuple((a, b, n) for (a, b), n in sorted(counts.items()))
     return CohortDiff(total, errors, transitions, tuple(flipped))
 

@@ -27,11 +27,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from protocode.amend import DiffReport, claim_problems, cohort_reader, diff
 from protocode.cases import coverage, find_case_files, load_cases, run_cases
 from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError, render
 from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
+from protocode.report import render_html, render_json, render_markdown, render_text
 from protocode.screen import Screening
 
 _EXIT_STATUS = """\
@@ -198,6 +200,27 @@ def _parser() -> argparse.ArgumentParser:
         "Exits 0 when the version was released, 1 when it cannot be (already released, an\n"
         "older version unreleased, or any error).",
     ).add_argument("protocol_dir", metavar="PROTOCOL_DIR", type=Path, help="protocol folder")
+
+    diff = command(
+        "diff",
+        _diff,
+        "Compare two versions of a protocol: the reviewer's report.",
+        "For every criterion (by id) and for overall eligibility: the textual change, the\n"
+        "declared intent, and the semantic verdict (equivalent, broader, narrower,\n"
+        "incomparable) proved with z3, with witness patients. With --cohort, how many\n"
+        "records change status in each direction, and which.\n\n"
+        "Exits 0 when every declared intent holds, 1 when a claim is false or a change in\n"
+        "meaning is undeclared (the report lists them).",
+    )
+    diff.add_argument("old", metavar="OLD", type=Path, help="the earlier version's file")
+    diff.add_argument("new", metavar="NEW", type=Path, help="the amendment's file")
+    diff.add_argument("--cohort", metavar="RECORDS", type=Path, help="records to screen with both")
+    diff.add_argument(
+        "--format", choices=tuple(_REPORTS), default="text", help="report format (default text)"
+    )
+    diff.add_argument(
+        "--output", "-o", metavar="FILE", type=Path, help="write the report here, not stdout"
+    )
 
     command(
         "schema",
@@ -547,6 +570,31 @@ def _test(args: argparse.Namespace) -> int:
             suites[-1]["coverage"] = covered.to_json()
     print("\n\n".join(texts) if args.format == "text" else _dumps({"ok": ok, "suites": suites}))
     return 0 if ok else 1
+
+
+# --- diff ----------------------------------------------------------------------------------
+
+_REPORTS: dict[str, Callable[[DiffReport], str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "html": render_html,
+    "json": render_json,
+}
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Write the reviewer's report of NEW against OLD."""
+    old, new = load(args.old), load(args.new)
+    cohort = None
+    if args.cohort is not None:
+        cohort = list(read_records(args.cohort, cohort_reader(old, new)))
+    report = diff(old, new, cohort)
+    text = _REPORTS[args.format](report)
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 1 if claim_problems(report) else 0
 
 
 # --- release -------------------------------------------------------------------------------

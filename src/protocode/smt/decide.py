@@ -36,7 +36,7 @@ from protocode.smt.search import search
 from protocode.smt.verdict import Comparison, Direction, Witness, relation
 
 SLOTS = 2
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 30_000
 PREFERENCE_TIMEOUT_MS = 2_000
 SEARCH_EXAMPLES = 400
 
@@ -104,25 +104,27 @@ class _Versions:
         return "sat", self._decimal_model(solver, model)
 
     def _decimal_model(self, solver: z3.Solver, model: z3.ModelRef) -> z3.ModelRef:
-        """A model whose numbers are short decimals, so the witness is a writable record."""
-        pins = []
-        for var in _real_vars(self.patient):
-            value = model.eval(var, model_completion=True)
-            f = decoded_number(value)
-            if not _terminates(f):
-                pins.append(var == z3.Q(*_rounded(f)))
-        if pins:
+        """A model whose numbers are short decimals, so the witness is a writable record.
+
+        When some value has endless decimals (z3 likes 275/48), every number is asked to
+        be a multiple of 0.01, then 0.0001, …; dates and flags stay as they were.
+        """
+        reals = _real_vars(self.patient)
+        if all(_terminates(decoded_number(model.eval(v, model_completion=True))) for v in reals):
+            return model
+        fixed = [
+            var == model.eval(var, model_completion=True)
+            for var in _bool_and_int_vars(self.patient)
+        ]
+        for places in (2, 4, 6):
             solver.push()
-            solver.add(
-                *pins,
-                *[
-                    var == model.eval(var, model_completion=True)
-                    for var in _bool_and_int_vars(self.patient)
-                ],
-            )
-            if solver.check() == z3.sat:
+            solver.add(*fixed, *[z3.IsInt(var * 10**places) for var in reals])
+            found = solver.check() == z3.sat
+            if found:
                 model = solver.model()
             solver.pop()
+            if found:
+                break
         return model
 
     def record(self, model: z3.ModelRef) -> dict[str, Any]:
@@ -136,11 +138,6 @@ def _terminates(f: Fraction) -> bool:
         while d % p == 0:
             d //= p
     return d == 1
-
-
-def _rounded(f: Fraction, places: int = 4) -> tuple[int, int]:
-    scaled = round(f * 10**places)
-    return int(scaled), 10**places
 
 
 def _bool_and_int_vars(patient: Patient) -> list[Any]:
