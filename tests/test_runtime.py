@@ -224,3 +224,26 @@ def test_two_different_values_on_the_latest_day_are_ambiguous() -> None:
     # An older value on a day of its own does not matter.
     older = [{"value": 9, "date": "2024-02-20"}, {"value": 1.05, "date": "2024-02-28"}]
     assert verdict("I2", creatinine=older) == "met"
+
+
+def test_missing_lists_every_input_of_an_unknown_formula() -> None:
+    result = MINI_PROTOCOL.screen(patient(birth_date=None, weight=None, creatinine=None))
+    assert set(result.missing) == {"birth_date", "weight", "creatinine"}
+
+
+def test_generated_code_compiles_without_warnings() -> None:
+    import warnings
+
+    text = MINI.replace("rule: age >= 18 years}", 'rule: "(if flag then 1 else 2) > 1"}')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        protocol = protocode.load_text(text, "warn.yaml")
+    assert protocol.screen(patient(flag=True)).verdict("I1") == "not met"
+    assert protocol.screen(patient(flag=None)).verdict("I1") == "unknown"
+
+
+def test_a_repeated_record_id_is_reported_not_merged() -> None:
+    results = list(MINI_PROTOCOL.screen_many([patient(id="a"), patient(id="a")]))
+    assert len(results) == 2
+    assert isinstance(results[1], RecordError)
+    assert results[1].diagnostics[0].code == "duplicate-id"

@@ -198,3 +198,14 @@ ALPHABET = st.sampled_from(
 @given(st.lists(ALPHABET, max_size=14).map(" ".join))
 def test_token_soup_parses_or_fails_cleanly(text: str) -> None:
     parses_or_fails_with_span_inside(text)
+
+
+def test_very_deep_rules_are_refused_with_advice_not_a_crash() -> None:
+    long_or = " or ".join(f"ecog == {i}" for i in range(300))
+    with pytest.raises(RuleSyntaxError) as info:
+        parse(long_or)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "too-deep"
+    assert "x in {a, b, …}" in diag.message
+    with pytest.raises(RuleSyntaxError):
+        parse("not " * 1500 + "flag")

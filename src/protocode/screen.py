@@ -18,7 +18,7 @@ from protocode import ir
 from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import Env, Evaluator, compile_protocol
 from protocode.compile.pycode import compile_fast
-from protocode.errors import RecordError
+from protocode.errors import Diagnostic, RecordError
 from protocode.exact import is_rational, to_fraction
 from protocode.records import Record, RecordReader, iter_records
 from protocode.types import NumType, Type
@@ -252,9 +252,21 @@ class Protocol:
     def screen_many(
         self, records: Iterable[Record | RecordError | Mapping[str, Any]]
     ) -> Iterator[Screening | RecordError]:
-        """Screen many records; a bad record yields its `RecordError` and the batch goes on."""
-        for item in iter_records(records, self.reader):
-            yield item if isinstance(item, RecordError) else self.screen(item)
+        """Screen many records; a bad record yields its `RecordError` and the batch goes on.
+
+        A record whose id was already seen is an error too: results are reported by id, so
+        two patients under one id would be indistinguishable.
+        """
+        seen: dict[str, int] = {}
+        for n, item in enumerate(iter_records(records, self.reader), 1):
+            if isinstance(item, RecordError):
+                yield item
+            elif item.id in seen:
+                message = f"record id {item.id!r} already used by record {seen[item.id]}"
+                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
+            else:
+                seen[item.id] = n
+                yield self.screen(item)
 
     def trace(self, data: Record | Mapping[str, Any]) -> Trace:
         """Evaluate one record recording the value of every IR node (for coverage tools)."""

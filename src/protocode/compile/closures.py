@@ -177,20 +177,16 @@ class _Compiler(ir.Visitor[Fn]):
         if node.op == "/":
 
             def div(env: Env) -> Any:
-                a = left(env)
-                return None if a is None else rt.divide(a, right(env))
+                return rt.divide(left(env), right(env))
 
             return div
         op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op]
 
+        # Both operands are always evaluated (they have no effects): an explanation then
+        # names every missing input, not only the first one met.
         def arith(env: Env) -> Any:
-            a = left(env)
-            if a is None:
-                return None
-            b = right(env)
-            if b is None:
-                return None
-            return op(a, b)
+            a, b = left(env), right(env)
+            return None if a is None or b is None else op(a, b)
 
         return arith
 
@@ -226,13 +222,8 @@ class _Compiler(ir.Visitor[Fn]):
         impl = FUNCTIONS[node.func].impl
 
         def fn(env: Env) -> Any:
-            values = []
-            for arg in args:
-                v = arg(env)
-                if v is None:
-                    return None
-                values.append(v)
-            return impl(*values)
+            values = [arg(env) for arg in args]
+            return None if None in values else impl(*values)
 
         return fn
 
@@ -251,11 +242,8 @@ class _Compiler(ir.Visitor[Fn]):
             return against_constant
 
         def fn(env: Env) -> Any:
-            a = left(env)
-            if a is None:
-                return None
-            b = right(env)
-            return None if b is None else cmp(a, b)
+            a, b = left(env), right(env)
+            return None if a is None or b is None else cmp(a, b)
 
         return fn
 

@@ -290,16 +290,9 @@ class _Generator(ir.Visitor[ast.expr]):
         both: list[ast.stmt] = []
         t2 = self.temp(self.emit(node.then, both), both)
         e2 = self.temp(self.emit(node.orelse, both), both)
-        agree = ast.BoolOp(
-            ast.And(),
-            [
-                ast.Compare(t2, [ast.IsNot()], [ast.Constant(None)]),
-                ast.Compare(t2, [ast.Eq()], [e2]),
-            ],
-        )
-        both.append(
-            ast.Assign([_name(result, store=True)], ast.IfExp(agree, t2, ast.Constant(None)))
-        )
+        # `_is_none_any` leaves literals out, so no `1 is not None` reaches the compiler.
+        agree = ast.IfExp(ast.Compare(t2, [ast.Eq()], [e2]), t2, ast.Constant(None))
+        both.append(ast.Assign([_name(result, store=True)], _unknown_or(_is_none_any(t2), agree)))
         out.append(
             ast.If(
                 _is(c, True),

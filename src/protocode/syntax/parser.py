@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -29,6 +29,7 @@ from protocode.source import Span
 from protocode.syntax import ast
 
 GRAMMAR_FILE = "rules.lark"
+MAX_DEPTH = 64
 
 
 def grammar_text() -> str:
@@ -58,6 +59,14 @@ def parse_rule(rule: RuleText) -> ast.Expr:
         tree = rule_parser().parse(rule.text)
     except UnexpectedInput as exc:
         raise RuleSyntaxError([_syntax_diagnostic(rule, exc)]) from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        # Every later stage walks the tree recursively; a bound here keeps them all safe.
+        message = (
+            f"the rule nests {depth} levels deep (at most {MAX_DEPTH}); write a long list of "
+            "alternatives as `x in {a, b, …}`, or split the rule into definitions"
+        )
+        raise RuleSyntaxError.at("too-deep", message, rule.whole)
     try:
         return _ToAst(rule).transform(tree)
     except VisitError as exc:
@@ -131,6 +140,17 @@ def _syntax_diagnostic(rule: RuleText, exc: UnexpectedInput) -> Diagnostic:
     if expected:
         message += f"; expected {_expected(set(expected))}"
     return Diagnostic("syntax", message, rule.span(max(0, end - 1), end))
+
+
+def _depth(tree: Tree[Token]) -> int:
+    """The nesting depth of a parse tree, computed without recursion."""
+    deepest = 0
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return deepest
 
 
 def _decimal(token: Token) -> Fraction:
