@@ -584,3 +584,280 @@ def test_any_input_parses_or_raises_record_error(obj: object) -> None:
         assert isinstance(result, Record)
         for value in result.values.values():
             assert not isinstance(value, float)
+
+
+# --- review fixes: date range, date-times, duplicate keys, CSV decoding, messages -------------
+
+OUT_OF_RANGE = "is outside the supported range 1800-01-01 … 2200-12-31"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"enrollment": "0001-01-03"}, "enrollment"),
+        ({"enrollment": "1799-12-31"}, "enrollment"),
+        ({"birth_date": "2201-01-01"}, "birth_date"),
+        ({"birth_date": "9999-12-31T23:59:59Z"}, "birth_date"),
+        ({"creatinine": [{"value": 1, "date": "0001-01-03"}]}, "creatinine[0].date"),
+        ({"chemotherapy": ["0001-01-03"]}, "chemotherapy[0]"),
+        ({"chemotherapy": [{"date": "0001-01-03"}]}, "chemotherapy[0].date"),
+        ({"chemotherapy": [{"date": "2024-01-01", "end": "9999-12-31"}]}, "chemotherapy[0].end"),
+        ({"enrollment": dt.date(1, 1, 3)}, "enrollment"),
+    ],
+)
+def test_dates_outside_the_supported_range_are_field_errors(
+    reader: RecordReader, fields: dict[str, Any], field: str
+) -> None:
+    (problem,) = errors_of(reader, {"id": "P1", **fields})
+    assert problem[:2] == (field, "out-of-range")
+    assert problem[2].startswith("date ") and problem[2].endswith(OUT_OF_RANGE)
+    if fields.get("enrollment") in ("0001-01-03", dt.date(1, 1, 3)):
+        assert problem[2] == f"date 0001-01-03 {OUT_OF_RANGE}"
+
+
+def test_dates_at_the_ends_of_the_range_are_accepted(reader: RecordReader) -> None:
+    r = reader.parse(
+        {
+            "id": "P1",
+            "enrollment": "1800-01-01",
+            "birth_date": "2200-12-31",
+            "chemotherapy": [{"date": "1800-01-01", "end": "2200-12-31"}],
+        }
+    )
+    assert r.values == {"enrollment": dt.date(1800, 1, 1), "birth_date": dt.date(2200, 12, 31)}
+    assert r.events["chemotherapy"] == (Occurrence(dt.date(1800, 1, 1), dt.date(2200, 12, 31)),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-03-05T10:00",
+        "2024-03-05T10:00:00",
+        "2024-03-05T10:00:00Z",
+        "2024-03-05T10:00:00.123Z",
+        "2024-03-05T10:00:00+08:00",
+        # Late in the day west of UTC: still the 5th as written, no conversion to UTC.
+        "2024-03-05T23:30:00-05:00",
+        "2024-03-05T00:30+14:00",
+        "2024-03-05T23:59:60Z",
+    ],
+)
+def test_iso_date_times_keep_the_calendar_date_as_written(reader: RecordReader, text: str) -> None:
+    r = reader.parse(
+        {
+            "id": "P1",
+            "enrollment": text,
+            "creatinine": [{"value": 1, "date": text}],
+            "chemotherapy": [text, {"date": text, "end": text}],
+        }
+    )
+    day = dt.date(2024, 3, 5)
+    assert r.values["enrollment"] == day
+    assert r.series["creatinine"][0].date == day
+    assert r.events["chemotherapy"] == (Occurrence(day), Occurrence(day, day))
+
+
+def test_python_datetime_keeps_its_date(reader: RecordReader) -> None:
+    eight = dt.timezone(dt.timedelta(hours=8))
+    r = reader.parse({"id": "P1", "enrollment": dt.datetime(2024, 3, 5, 1, 0, tzinfo=eight)})
+    assert r.values["enrollment"] == dt.date(2024, 3, 5)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-03-05T",
+        "2024-03-05 10:00",
+        "2024-03-05T25:00",
+        "2024-03-05T10:60",
+        "2024-03-05T10",
+        "2024-03-05T10:00+0800",
+        "2024-03-05T10:00+08:60",
+        "2024-03-05Z",
+        "2024-02-30T10:00",
+        "20240305T1000",
+    ],
+)
+def test_malformed_date_times_are_refused(reader: RecordReader, text: str) -> None:
+    assert errors_of(reader, {"id": "P1", "enrollment": text}) == [
+        ("enrollment", "bad-value", f"expected a date YYYY-MM-DD, got '{text}'")
+    ]
+
+
+def test_schema_accepts_date_times_and_refuses_unsupported_years(reader: RecordReader) -> None:
+    validator = jsonschema.Draft202012Validator(reader.schema())
+    assert validator.is_valid({"id": "A", "enrollment": "2024-03-05T10:00:00+08:00"})
+    assert validator.is_valid({"id": "A", "chemotherapy": ["2024-03-05T10:00Z"]})
+    assert not validator.is_valid({"id": "A", "enrollment": "0001-01-03"})
+    assert not validator.is_valid({"id": "A", "enrollment": "2024-03-05 10:00"})
+
+
+def test_duplicate_keys_in_jsonl_are_field_errors(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "dup.jsonl"
+    path.write_text(
+        '{"id":"H","enrollment":"2024-03-08","enrollment":"2024-03-09"}\n'
+        '{"id":"I","lvef":0.1,"creatinine":[{"value":1.05,"value":2}],'
+        '"attestations":{"contraception":true,"contraception":false}}\n'
+        '{"id":"J","lvef":0.1}\n'
+        '{"enrollment":"2024-13-01","enrollment":"2024-03-09"}\n',
+        encoding="utf-8",
+    )
+    h, i, j, k = read_records(path, reader)
+    assert isinstance(h, RecordError)
+    assert [(d.record_id, d.field, d.code, d.message) for d in h.diagnostics] == [
+        ("H", "enrollment", "duplicate-field", "duplicate field 'enrollment'")
+    ]
+    assert isinstance(i, RecordError)
+    assert [(d.field, d.message) for d in i.diagnostics] == [
+        ("attestations.contraception", "duplicate field 'contraception'"),
+        ("creatinine[0].value", "duplicate field 'value'"),
+    ]
+    # Other records are unaffected, and decimals stay exact.
+    assert isinstance(j, Record)
+    assert j.values["lvef"] == Fraction(1, 10)
+    # Duplicates are reported alongside the record's other problems.
+    assert isinstance(k, RecordError)
+    assert [(d.record_id, d.field, d.code) for d in k.diagnostics] == [
+        ("line 4", "enrollment", "duplicate-field"),
+        ("line 4", "id", "missing-id"),
+    ]
+
+
+def test_duplicate_keys_in_a_json_file(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "dup.json"
+    path.write_text(
+        '[{"id": "A", "lvef": 0.1},\n'
+        ' {"id": "B", "weight": {"value": 70, "unit": "g", "unit": "kg"}}]',
+        encoding="utf-8",
+    )
+    a, b = read_records(path, reader)
+    assert isinstance(a, Record) and a.values["lvef"] == Fraction(1, 10)
+    assert isinstance(b, RecordError)
+    assert [(d.record_id, d.field, d.message) for d in b.diagnostics] == [
+        ("B", "weight.unit", "duplicate field 'unit'")
+    ]
+    path.write_text('{"id": "A", "id": "B"}', encoding="utf-8")
+    (one,) = read_records(path, reader)
+    assert isinstance(one, RecordError)
+    assert one.diagnostics[0].field == "id"
+
+
+def test_csv_bad_utf8_in_a_data_row_is_that_rows_error(
+    tmp_path: Path, reader: RecordReader
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        b"id,enrollment,diagnosis\r\n"
+        b"A,2024-03-01,B-ALL\r\n"
+        b"B,2024-03-02,Lymphom\xe9\r\n"
+        b'C,2024-03-03,"two\r\nlines \xff"\r\n'
+        b"D,2024-03-04,\r\n"
+    )
+    a, b, c, d = read_records(path, reader)
+    assert isinstance(a, Record) and a.id == "A"
+    assert isinstance(b, RecordError)
+    assert [(x.record_id, x.message) for x in b.diagnostics] == [
+        ("line 3", "not UTF-8 text (byte 0xe9 at offset 20)")
+    ]
+    assert isinstance(c, RecordError)
+    assert [(x.record_id, x.message) for x in c.diagnostics] == [
+        ("line 4", "not UTF-8 text in line 5 (byte 0xff at offset 6)")
+    ]
+    assert isinstance(d, Record) and d.id == "D"
+
+
+def test_csv_bad_utf8_in_the_header_is_a_file_error(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "header.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,s\xe9x\nA,male\n")
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, reader))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "unreadable"
+    assert diag.message.endswith(
+        "cannot read the CSV header: not UTF-8 text (byte 0xe9 at offset 7)"
+    )
+
+
+def test_csv_old_mac_line_ends(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"id,sex\rA,male\rB,female\r")
+    assert [r.id for r in read_records(path, reader) if isinstance(r, Record)] == ["A", "B"]
+
+
+def test_csv_header_diagnostics_point_at_the_column(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "cols.csv"
+    path.write_text('\ufeffid, sexx ,"weight",sexx\nP1,male,70,\n', encoding="utf-8")
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, reader))
+    first, second = info.value.diagnostics
+    assert first.message == "unknown column 'sexx' (did you mean 'sex'?)"
+    assert second.message == "duplicate column 'sexx'"
+    assert first.span is not None and second.span is not None
+    assert (first.span.line, first.span.col, first.span.text) == (1, 5, "sexx")
+    assert (second.span.col, second.span.text) == (20, "sexx")
+    assert first.render().splitlines()[1:] == [
+        '   1 | id, sexx ,"weight",sexx',
+        "     |     ^^^^",
+    ]
+    path.write_text("sex\nmale\n", encoding="utf-8")
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, reader))
+    assert info.value.diagnostics[0].render().splitlines()[1:] == ["   1 | sex", "     | ^^^"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"ecog": 10**300}, "1e300 is outside the plausible range 0 to 5"),
+        ({"ecog": -(10**300)}, "-1e300 is outside the plausible range 0 to 5"),
+        ({"lvef": Fraction(25, 10**32)}, None),
+        ({"lvef": -Fraction(25, 10**32)}, "-2.5e-31 is outside the plausible range 0 to 100"),
+        ({"lvef": Fraction(10**300 + 1)}, "≈1e300 is outside the plausible range 0 to 100"),
+        ({"lvef": 10**21 + 5}, "≈1e21 is outside"),
+        ({"lvef": Fraction(10**7, 3)}, "≈3.33333e6 is outside the plausible range 0 to 100"),
+        ({"lvef": Fraction(301, 3)}, "≈100.333 is outside the plausible range 0 to 100"),
+        ({"lvef": Fraction(-1, 3 * 10**9)}, "≈-3.33333e-10 is outside"),
+        ({"lvef": 10**20}, "100000000000000000000 is outside"),
+        (
+            {"lvef": Fraction("100.000000000000000000000000001")},
+            "100.000000000000000000000000001 is outside",
+        ),
+        ({"weight": {"value": Fraction("1e-300"), "unit": "g"}}, "1e-303 kg is outside"),
+    ],
+)
+def test_huge_and_tiny_values_are_shown_briefly(
+    reader: RecordReader, fields: dict[str, Any], message: str | None
+) -> None:
+    if message is None:
+        # Exactly compared: a positive value, however tiny, is above the minimum 0.
+        assert reader.parse({"id": "P1", **fields}).values["lvef"] == Fraction(25, 10**32)
+        return
+    ((_, code, text),) = errors_of(reader, {"id": "P1", **fields})
+    assert code == "out-of-range"
+    assert text.startswith(message)
+
+
+def test_huge_json_numbers_in_messages(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "huge.jsonl"
+    path.write_text('{"id": "A", "ecog": 1e300, "lvef": 1.5E+300}\n', encoding="utf-8")
+    (r,) = read_records(path, reader)
+    assert isinstance(r, RecordError)
+    assert [d.message for d in r.diagnostics] == [
+        "1e300 is outside the plausible range 0 to 5",
+        "1.5e300 is outside the plausible range 0 to 100",
+    ]
+
+
+def test_not_utf8_names_the_byte_and_its_offset(tmp_path: Path, reader: RecordReader) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'\xe9{"id": "A"}')
+    with pytest.raises(RecordError, match=r"not UTF-8 text \(byte 0xe9 at offset 0\)"):
+        list(read_records(path, reader))
+    path.write_bytes(b'\xef\xbb\xbf{"id": "\xff"}')
+    with pytest.raises(RecordError, match=r"not UTF-8 text \(byte 0xff at offset 11\)"):
+        list(read_records(path, reader))
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"id": "A"}\n\xe9\n')
+    _, bad = read_records(path, reader)
+    assert isinstance(bad, RecordError)
+    assert bad.diagnostics[0].message == "not UTF-8 text (byte 0xe9 at offset 0)"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import io
 import json
 import math
 import re
@@ -93,7 +92,18 @@ class Record:
 # decimal exponent anywhere near this bound.
 _MAX_DECIMAL_EXPONENT = 400
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A calendar date, optionally followed by an ISO 8601 time of day and UTC offset (FHIR
+# dateTime/instant). Only the date as written is kept: the time and offset are checked for
+# form, never applied.
+_DATE_RE = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:T(?P<h>[0-9]{2}):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.[0-9]+)?)?"
+    r"(?:Z|[+-](?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))?)?"
+)
+# Dates far outside any clinical range overflow date arithmetic (a window subtracting days
+# from 0001-01-03); records accept only these.
+_MIN_DATE: Final = dt.date(1800, 1, 1)
+_MAX_DATE: Final = dt.date(2200, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,33 +150,75 @@ def _magnitude(raw: object) -> Magnitude | None:
     return None
 
 
+# Messages show magnitudes at or beyond this in scientific notation (1e300, not 301 digits).
+_SCIENTIFIC_FROM: Final = 10**21
+# Beyond this many bits a number is described, not printed (str() of a huge int is slow).
+_SHOW_BITS: Final = 10_000
+# Significant digits shown of a value that has no short exact form.
+_APPROX_DIGITS: Final = 6
+
+
 def _fmt(x: Magnitude) -> str:
-    """A magnitude as people write it: exact decimal when it terminates."""
-    if isinstance(x, int) or x.denominator == 1:
-        return _show_int(int(x))
-    den = x.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
+    """A magnitude as people write it, computed exactly (no floats).
+
+    A terminating decimal of moderate size is shown exactly (``1.05``, ``-3``); a very large
+    or very small one in scientific notation, exact when it has few significant digits
+    (``1e300``, ``2.5e-31``); anything else rounded, marked ``≈`` (``≈0.333333``).
+    """
+    num, den = int(x.numerator), int(x.denominator)
+    if den == 1 and abs(num) < _SCIENTIFIC_FROM:
+        return str(num)
+    if max(num.bit_length(), den.bit_length()) > _SHOW_BITS:
+        if den == 1:
+            return f"a {num.bit_length()}-bit integer"
+        return "a number too large to show"
+    rest, twos, fives = den, 0, 0
+    while rest % 2 == 0:
+        rest //= 2
         twos += 1
-    while den % 5 == 0:
-        den //= 5
+    while rest % 5 == 0:
+        rest //= 5
         fives += 1
-    digits = max(twos, fives)
-    if den != 1 or digits > 30:
-        try:
-            return f"≈{float(x):.6g}"
-        except OverflowError:
-            return "a number too large to show"
-    scaled = abs(x.numerator) * 10**digits // x.denominator
-    whole, frac = divmod(scaled, 10**digits)
-    sign = "-" if x < 0 else ""
-    return f"{sign}{_show_int(whole)}.{frac:0{digits}d}"
+    digits = max(twos, fives)  # decimal places of a terminating decimal
+    sign = "-" if num < 0 else ""
+    size = abs(Fraction(num, den))
+    if rest == 1 and digits <= 30 and size < _SCIENTIFIC_FROM:
+        scaled = abs(num) * 10**digits // den
+        whole, frac = divmod(scaled, 10**digits)
+        return f"{sign}{whole}.{frac:0{digits}d}"
+    exponent = _exponent(size)
+    if rest == 1:
+        # A terminating decimal: its significand is an integer once scaled.
+        significand = str(abs(num) * 10**digits // den).rstrip("0")
+        if len(significand) <= 17:
+            return f"{sign}{_point(significand, 1)}e{exponent}"
+    # Rounded to _APPROX_DIGITS significant digits (half to even, exactly).
+    rounded = round(size * Fraction(10) ** (_APPROX_DIGITS - 1 - exponent))
+    if rounded >= 10**_APPROX_DIGITS:
+        rounded //= 10
+        exponent += 1
+    text = str(rounded)
+    if -4 <= exponent < _APPROX_DIGITS:
+        # Positional where %g would be: 0.333333, 33.3333, 0.000123457.
+        if exponent < 0:
+            body = "0." + "0" * (-exponent - 1) + text.rstrip("0")
+        else:
+            body = _point(text, exponent + 1)
+        return f"≈{sign}{body}"
+    return f"≈{sign}{_point(text, 1)}e{exponent}"
 
 
-def _show_int(n: int) -> str:
-    # str() refuses ints beyond sys.int_info.str_digits_check_threshold digits.
-    return str(n) if n.bit_length() < 1000 else f"a {n.bit_length()}-bit integer"
+def _exponent(size: Fraction) -> int:
+    """The decimal exponent e of a positive number: 10**e <= size < 10**(e + 1)."""
+    guess = len(str(size.numerator)) - len(str(size.denominator))
+    return guess if size >= Fraction(10) ** guess else guess - 1
+
+
+def _point(digits: str, whole: int) -> str:
+    """`digits` with a decimal point after the first `whole`; trailing zeros of the fraction
+    dropped."""
+    head, tail = digits[:whole], digits[whole:].rstrip("0")
+    return f"{head}.{tail}" if tail else head
 
 
 def _show(raw: object) -> str:
@@ -223,14 +275,38 @@ _Scalar: TypeAlias = Callable[[object], object]
 
 
 def _parse_date(raw: object) -> dt.date:
-    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
-        return raw
-    if isinstance(raw, str) and _DATE_RE.fullmatch(raw):
-        try:
-            return dt.date.fromisoformat(raw)
-        except ValueError:
-            pass
-    raise _FieldError(f"expected a date YYYY-MM-DD, got {_show(raw)}")
+    """A date field: ``YYYY-MM-DD``, or an ISO date-time whose calendar date is kept as
+    written (no time-zone conversion), within `_MIN_DATE` … `_MAX_DATE`."""
+    date: dt.date | None = None
+    if isinstance(raw, dt.datetime):
+        date = raw.date()
+    elif isinstance(raw, dt.date):
+        date = raw
+    elif isinstance(raw, str):
+        date = _date_text(raw)
+    if date is None:
+        raise _FieldError(f"expected a date YYYY-MM-DD, got {_show(raw)}")
+    if not _MIN_DATE <= date <= _MAX_DATE:
+        raise _FieldError(
+            f"date {date.isoformat()} is outside the supported range {_MIN_DATE} … {_MAX_DATE}",
+            "out-of-range",
+        )
+    return date
+
+
+def _date_text(text: str) -> dt.date | None:
+    match = _DATE_RE.fullmatch(text)
+    if match is None:
+        return None
+    h, m, s, oh, om = match.group("h", "m", "s", "oh", "om")
+    if h is not None and (int(h) > 23 or int(m) > 59 or (s is not None and int(s) > 60)):
+        return None  # second 60 is a leap second, as FHIR allows
+    if oh is not None and (int(oh) > 23 or int(om) > 59):
+        return None
+    try:
+        return dt.date.fromisoformat(match["date"])
+    except ValueError:
+        return None
 
 
 def _parse_bool(raw: object) -> bool:
@@ -755,8 +831,8 @@ class RecordReader:
     def schema(self) -> dict[str, Any]:
         """A JSON Schema (draft 2020-12) of a valid record for this data dictionary.
 
-        It checks shapes, types, code sets and date syntax; unit convertibility and
-        calendar validity of dates are left to `parse`.
+        It checks shapes, types, code sets, date syntax and the supported years; unit
+        convertibility and calendar validity of dates are left to `parse`.
         """
         properties: dict[str, Any] = {
             "id": {
@@ -786,8 +862,12 @@ class RecordReader:
 
 _DATE_SCHEMA: Final[dict[str, Any]] = {
     "type": "string",
-    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-    "format": "date",
+    "description": "YYYY-MM-DD (years 1800-2200), optionally with an ISO time and UTC offset",
+    # The shape of _DATE_RE, with the supported years.
+    "pattern": (
+        r"^(?:1[89][0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}"
+        r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+    ),
 }
 
 
@@ -895,9 +975,92 @@ def _item_schema(item: DataItem) -> dict[str, Any]:
 # --- files ----------------------------------------------------------------------------------
 
 
-def _json_loads(text: str) -> Any:
-    """Parse JSON with every number exact: decimals as Fraction, NaN/Infinity unreadable."""
-    return json.loads(text, parse_float=_exact_decimal, parse_constant=_Unreadable)
+class _Duplicated(dict[str, Any]):
+    """A JSON object that repeats keys: holds the last value of each, and which were repeated."""
+
+    __slots__ = ("duplicates",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        repeated: dict[str, None] = {}
+        for key, _ in pairs:
+            if key in seen:
+                repeated[key] = None
+            seen.add(key)
+        self.duplicates: tuple[str, ...] = tuple(repeated)
+
+
+def _json_loads(text: str) -> tuple[Any, bool]:
+    """Parse JSON with every number exact: decimals as Fraction, NaN/Infinity unreadable.
+
+    Also says whether any object repeated a key; such objects are `_Duplicated`.
+    """
+    duplicated = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicated
+        obj = dict(items)
+        if len(obj) == len(items):
+            return obj
+        duplicated = True
+        return _Duplicated(items)
+
+    doc = json.loads(
+        text, parse_float=_exact_decimal, parse_constant=_Unreadable, object_pairs_hook=pairs
+    )
+    return doc, duplicated
+
+
+def _duplicate_fields(obj: object) -> list[tuple[str, str]]:
+    """(field path, key) of every repeated key in a record as parsed, at any depth."""
+    out: list[tuple[str, str]] = []
+    # Iterative: a record may nest as deep as the JSON parser allows.
+    stack: list[tuple[str, object]] = [("", obj)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            prefix = f"{path}." if path else ""
+            if isinstance(value, _Duplicated):
+                out.extend((prefix + key, key) for key in value.duplicates)
+            stack.extend((prefix + str(key), v) for key, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return out
+
+
+def _parse_json_record(
+    reader: RecordReader, obj: object, where: str, duplicated: bool
+) -> Record | RecordError:
+    """`reader.parse` of a record read from JSON text; `duplicated` says that the text
+    repeated a key somewhere, which is an error of the record it is in."""
+    try:
+        record = reader.parse(obj, where=where)
+    except RecordError as exc:
+        if not duplicated:
+            return exc
+        found: Record | RecordError = exc
+        diagnostics = list(exc.diagnostics)
+        shown = diagnostics[0].record_id
+    else:
+        if not duplicated:
+            return record
+        found, diagnostics, shown = record, [], record.id
+    repeated = _duplicate_fields(obj)
+    if not repeated:
+        return found
+    diagnostics.extend(
+        Diagnostic("duplicate-field", f"duplicate field '{key}'", record_id=shown, field=path)
+        for path, key in repeated
+    )
+    return RecordError(diagnostics)
+
+
+def _bad_byte(exc: UnicodeDecodeError, data: bytes) -> str:
+    """Where `data` stops being UTF-8: ``byte 0xe9 at offset 3`` (offset into `data`)."""
+    # A utf-8-sig decode reports positions after the byte-order mark it dropped.
+    skipped = len(data) - len(exc.object)
+    return f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start + skipped}"
 
 
 def iter_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Record | RecordError]:
@@ -962,9 +1125,9 @@ def _read_json(path: Path, reader: RecordReader) -> Iterator[Record | RecordErro
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _file_error(path, "unreadable", f"not UTF-8 text (byte {exc.start})") from None
+        raise _file_error(path, "unreadable", f"not UTF-8 text ({_bad_byte(exc, data)})") from None
     try:
-        doc = _json_loads(text)
+        doc, duplicated = _json_loads(text)
     except json.JSONDecodeError as exc:
         raise _file_error(path, "malformed", f"not valid JSON: {exc.msg}", text, exc.pos) from None
     except (ValueError, RecursionError) as exc:
@@ -975,7 +1138,8 @@ def _read_json(path: Path, reader: RecordReader) -> Iterator[Record | RecordErro
         raise _file_error(
             path, "malformed", "expected a record object or an array of records", text
         )
-    yield from iter_records(doc, reader)
+    for n, obj in enumerate(doc, 1):
+        yield _parse_json_record(reader, obj, f"#{n}", duplicated)
 
 
 def _read_jsonl(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
@@ -1001,22 +1165,19 @@ def read_jsonl_lines(
         try:
             line = raw_line.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            yield _line_error(where, f"not UTF-8 text (byte {exc.start})")
+            yield _line_error(where, f"not UTF-8 text ({_bad_byte(exc, raw_line)})")
             continue
         if not line.strip():
             continue
         try:
-            obj = _json_loads(line)
+            obj, duplicated = _json_loads(line)
         except json.JSONDecodeError as exc:
             yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
             continue
         except (ValueError, RecursionError) as exc:
             yield _line_error(where, f"not valid JSON: {exc}")
             continue
-        try:
-            yield reader.parse(obj, where=where)
-        except RecordError as exc:
-            yield exc
+        yield _parse_json_record(reader, obj, where, duplicated)
 
 
 def _line_error(where: str, message: str) -> RecordError:
@@ -1057,7 +1218,7 @@ class _ObsColumns:
 class _CsvLayout:
     """What each column of a CSV header means; unknown columns are a file-level error."""
 
-    def __init__(self, header: list[str], reader: RecordReader, path: Path) -> None:
+    def __init__(self, header: list[str], reader: RecordReader, path: Path, text: str = "") -> None:
         self.width = len(header)
         self.reader = reader
         names = [h.strip() for h in header]
@@ -1121,9 +1282,19 @@ class _CsvLayout:
         if self.id_col is None:
             problems.append((-1, "missing column 'id'"))
         if problems:
+            # Each problem points at its column in the header line (`text`).
+            source = Source(str(path), text)
+            spans = _cell_spans(text)
+            first_line = len(text.partition("\n")[0])
             raise RecordError(
-                Diagnostic("csv-header", p, Source(str(path), "").whole)
-                for _, p in sorted(problems)
+                Diagnostic(
+                    "csv-header",
+                    p,
+                    source.span(*spans[col])
+                    if 0 <= col < len(spans)
+                    else source.span(0, first_line),
+                )
+                for col, p in sorted(problems)
             )
 
     def _unknown(self, name: str) -> str:
@@ -1215,6 +1386,89 @@ def _split_companion(name: str) -> tuple[str, str]:
     return name, ""
 
 
+# Splits a line read up to b"\n" after each lone b"\r" (old Mac line ends), as the csv module
+# expects lines; neither byte can occur inside a UTF-8 multi-byte character.
+_LONE_CR: Final = re.compile(rb"(?<=\r)(?!\n)")
+
+
+class _CsvLines:
+    """The lines of a CSV file, decoded one at a time for `csv.reader`.
+
+    A line that is not UTF-8 spoils only the row it belongs to: it is passed on with
+    replacement characters (which keep the row's cells apart as written) and remembered, so
+    that the row is reported instead of parsed. The header's lines are kept for diagnostics.
+    """
+
+    def __init__(self, handle: Iterable[bytes]) -> None:
+        self._lines = self._decode(handle)
+        self._bad: dict[int, str] = {}  # line number -> what is wrong with it
+        self._header: list[str] | None = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def _decode(self, handle: Iterable[bytes]) -> Iterator[str]:
+        n = 0
+        for chunk in handle:
+            for raw in _LONE_CR.split(chunk) if b"\r" in chunk else (chunk,):
+                if not raw:
+                    continue
+                n += 1
+                encoding = "utf-8-sig" if n == 1 else "utf-8"
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    self._bad[n] = _bad_byte(exc, raw)
+                    text = raw.decode(encoding, errors="replace")
+                if self._header is not None:
+                    self._header.append(text)
+                yield text
+
+    def undecodable(self, first: int, last: int) -> str | None:
+        """What is not UTF-8 in lines `first`..`last` (one row), forgetting those lines."""
+        if not self._bad:
+            return None
+        found = [(n, self._bad.pop(n)) for n in range(first, last + 1) if n in self._bad]
+        if not found:
+            return None
+        n, where = found[0]
+        return (
+            f"not UTF-8 text ({where})" if n == first else f"not UTF-8 text in line {n} ({where})"
+        )
+
+    def header_text(self) -> str:
+        """The text of the header row (read so far), without its line end."""
+        kept, self._header = self._header or [], None
+        return "".join(kept).rstrip("\r\n")
+
+
+def _cell_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each cell of one CSV row's text (default dialect), blanks trimmed."""
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(text)
+    while True:
+        start = i
+        if i < n and text[i] == '"':
+            i += 1
+            while i < n:
+                if text[i] == '"':
+                    if text[i + 1 : i + 2] != '"':
+                        break
+                    i += 1
+                i += 1
+        while i < n and text[i] != ",":
+            i += 1
+        a, b = start, i
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        spans.append((a, b))
+        if i >= n:
+            return spans
+        i += 1
+
+
 def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
     try:
         handle = path.open("rb")
@@ -1223,15 +1477,18 @@ def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError
             path, "unreadable", f"cannot read records: {exc.strerror or exc}"
         ) from None
     with handle:
-        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-        rows = csv.reader(text)
+        lines = _CsvLines(handle)
+        rows = csv.reader(lines)
         try:
             header = next(rows, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise _file_error(path, "malformed", f"cannot read the CSV header: {exc}") from None
         if header is None:
             raise _file_error(path, "malformed", "empty CSV file: expected a header row")
-        layout = _CsvLayout(header, reader, path)
+        undecodable = lines.undecodable(1, rows.line_num)
+        if undecodable:
+            raise _file_error(path, "unreadable", f"cannot read the CSV header: {undecodable}")
+        layout = _CsvLayout(header, reader, path, lines.header_text())
         line = rows.line_num
         while True:
             start = line + 1
@@ -1245,15 +1502,16 @@ def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError
                         path, "malformed", f"unreadable CSV at {where}: {exc}"
                     ) from None
                 line = rows.line_num
-                yield _line_error(where, f"malformed CSV row: {exc}")
+                undecodable = lines.undecodable(start, line)
+                yield _line_error(where, undecodable or f"malformed CSV row: {exc}")
                 continue
-            except UnicodeDecodeError as exc:
-                raise _file_error(
-                    path, "unreadable", f"not UTF-8 text near line {start}: {exc.reason}"
-                ) from None
             if row is None:
                 return
             line = rows.line_num
+            undecodable = lines.undecodable(start, line)
+            if undecodable:
+                yield _line_error(where, undecodable)
+                continue
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != layout.width:
