@@ -12,6 +12,9 @@ records (eligible / ineligible / indeterminate) and explains every verdict.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from protocode.errors import (
     CheckError,
     Diagnostic,
@@ -25,6 +28,20 @@ from protocode.pipeline import load, load_text, protocol_file
 from protocode.records import Record
 from protocode.screen import Explanation, Protocol, Screening
 
+if TYPE_CHECKING:
+    from protocode.amend import DiffReport
+
+
+def diff(old: Protocol, new: Protocol, cohort: Iterable[Any] | None = None) -> DiffReport:
+    """The semantic diff of two protocol versions (see `protocode.amend.diff`).
+
+    Imported on first use: it needs the z3 solver, which screening alone does not.
+    """
+    from protocode.amend import diff as semantic_diff  # noqa: PLC0415
+
+    return semantic_diff(old, new, cohort)
+
+
 __all__ = [
     "CheckError",
     "Diagnostic",
@@ -37,6 +54,7 @@ __all__ = [
     "RuleSyntaxError",
     "Screening",
     "UsageError",
+    "diff",
     "load",
     "load_text",
     "protocol_file",
