@@ -20,6 +20,7 @@ from typing import Any
 
 import z3
 
+from protocode import ir
 from protocode.check import CheckedCriterion
 from protocode.screen import Protocol
 from protocode.smt.encode import (
@@ -83,27 +84,29 @@ class _Versions:
         preferring a stark contrast (one version passes, the other blocks) and a realistic
         patient (recent dates, no lab-specific reference range).
         """
-        solver = z3.Solver()
-        solver.set("timeout", TIMEOUT_MS)
-        solver.add(*self.patient.constraints)
-        solver.add(question)
-        result = solver.check()
-        if result != z3.sat:
-            return ("unsat" if result == z3.unsat else "unknown"), None
-        model = solver.model()
+        result, model = self._solve([question], TIMEOUT_MS)
+        if model is None:
+            return result, None
         realism = self.patient.realism()
-        solver.set("timeout", PREFERENCE_TIMEOUT_MS)
         for preference in ([contrast, *realism], realism, [contrast]):
-            solver.push()
-            solver.add(*preference)
-            if solver.check() == z3.sat:
-                model = solver.model()
-                solver.pop()
+            _, preferred = self._solve([question, *preference], PREFERENCE_TIMEOUT_MS)
+            if preferred is not None:
+                model = preferred
                 break
-            solver.pop()
-        return "sat", self._decimal_model(solver, model)
+        return "sat", self._decimal_model(question, model)
 
-    def _decimal_model(self, solver: z3.Solver, model: z3.ModelRef) -> z3.ModelRef:
+    def _solve(self, facts: list[z3.BoolRef], timeout: int) -> tuple[str, z3.ModelRef | None]:
+        # Simplifying and eliminating the many definitional equalities (day numbers, picks)
+        # before search makes these problems several times faster than the default solver.
+        solver = z3.Then("simplify", "propagate-values", "solve-eqs", "smt").solver()
+        solver.set("timeout", timeout)
+        solver.add(*self.patient.constraints, *facts)
+        result = solver.check()
+        if result == z3.sat:
+            return "sat", solver.model()
+        return ("unsat" if result == z3.unsat else "unknown"), None
+
+    def _decimal_model(self, question: z3.BoolRef, model: z3.ModelRef) -> z3.ModelRef:
         """A model whose numbers are short decimals, so the witness is a writable record.
 
         When some value has endless decimals (z3 likes 275/48), every number is asked to
@@ -117,14 +120,10 @@ class _Versions:
             for var in _bool_and_int_vars(self.patient)
         ]
         for places in (2, 4, 6):
-            solver.push()
-            solver.add(*fixed, *[z3.IsInt(var * 10**places) for var in reals])
-            found = solver.check() == z3.sat
-            if found:
-                model = solver.model()
-            solver.pop()
-            if found:
-                break
+            decimals = [z3.IsInt(var * 10**places) for var in reals]
+            _, found = self._solve([question, *fixed, *decimals], PREFERENCE_TIMEOUT_MS)
+            if found is not None:
+                return found
         return model
 
     def record(self, model: z3.ModelRef) -> dict[str, Any]:
@@ -281,6 +280,8 @@ def compare_criterion(
     old: Protocol, new: Protocol, old_c: CheckedCriterion | None, new_c: CheckedCriterion | None
 ) -> Comparison:
     """The semantic relation of one criterion across versions (either side may be absent)."""
+    if old_c is not None and new_c is not None and same_meaning_by_text(old, new, old_c, new_c):
+        return Comparison("equivalent", "proved", (), _IDENTICAL)
     try:
         v = _Versions(old, new)
         a = v.effect(v.old_encoder, old_c)
@@ -295,6 +296,66 @@ def compare_criterion(
         return Witness(direction, record, ov, nv) if ok else None
 
     return _decide(v, a, b, check, lambda: _search_criterion(old, new, old_c, new_c, ""))
+
+
+_IDENTICAL = "identical: the same rule over the same definitions and data items"
+
+
+def same_meaning_by_text(
+    old: Protocol, new: Protocol, old_c: CheckedCriterion, new_c: CheckedCriterion
+) -> bool:
+    """Whether two criteria are written identically, down to every definition and data item
+    they read: then they mean the same, and no solver is needed (most of an amendment)."""
+    if (old_c.kind, old_c.source, old_c.attestation) != (
+        new_c.kind,
+        new_c.source,
+        new_c.attestation,
+    ):
+        return False
+    if old_c.rule is None or new_c.rule is None:
+        return old_c.rule is None and new_c.rule is None
+    names_old, names_new = _names(old, old_c.rule), _names(new, new_c.rule)
+    if names_old != names_new:
+        return False
+    old_defs = {d.name: " ".join(d.rule.text.split()) for d in old.checked.doc.definitions}
+    new_defs = {d.name: " ".join(d.rule.text.split()) for d in new.checked.doc.definitions}
+    for name in names_old:
+        if name in old_defs or name in new_defs:
+            if old_defs.get(name) != new_defs.get(name):
+                return False
+        elif _item_key(old, name) != _item_key(new, name):
+            return False
+    return True
+
+
+def _names(protocol: Protocol, node: ir.Expr) -> frozenset[str]:
+    """Every data item and definition a rule reads, through definitions."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        name = getattr(n, "item", None) if isinstance(n, ir.Fact | ir.Select | ir.Events) else None
+        if isinstance(n, ir.DefRef):
+            name = n.name
+            if name not in found:
+                stack.append(protocol.checked.definitions[name])
+        if name is not None:
+            found.add(name)
+        if isinstance(n, ir.RefCompare):
+            found.add(n.select.item)
+        stack.extend(ir.children(n))
+    return frozenset(found)
+
+
+def _item_key(protocol: Protocol, name: str) -> tuple[object, ...] | None:
+    item = protocol.checked.items.get(name)
+    if item is None:
+        return None
+    quantities = tuple(
+        None if q is None else (q.value, q.unit) for q in (item.uln, item.lln, item.molar_mass)
+    )
+    fields = (item.kind, item.type, item.unit, item.values, item.minimum, item.maximum)
+    return (*fields, quantities)
 
 
 def compare_eligibility(old: Protocol, new: Protocol) -> Comparison:
