@@ -88,12 +88,13 @@ class _Versions:
         if model is None:
             return result, None
         realism = self.patient.realism()
+        facts = [question]
         for preference in ([contrast, *realism], realism, [contrast]):
             _, preferred = self._solve([question, *preference], PREFERENCE_TIMEOUT_MS)
             if preferred is not None:
-                model = preferred
+                model, facts = preferred, [question, *preference]
                 break
-        return "sat", self._decimal_model(question, model)
+        return "sat", self._decimal_model(facts, model)
 
     def _solve(self, facts: list[z3.BoolRef], timeout: int) -> tuple[str, z3.ModelRef | None]:
         # Simplifying and eliminating the many definitional equalities (day numbers, picks)
@@ -106,7 +107,7 @@ class _Versions:
             return "sat", solver.model()
         return ("unsat" if result == z3.unsat else "unknown"), None
 
-    def _decimal_model(self, question: z3.BoolRef, model: z3.ModelRef) -> z3.ModelRef:
+    def _decimal_model(self, facts: list[z3.BoolRef], model: z3.ModelRef) -> z3.ModelRef:
         """A model whose numbers are short decimals, so the witness is a writable record.
 
         When some value has endless decimals (z3 likes 275/48), every number is asked to
@@ -121,7 +122,7 @@ class _Versions:
         ]
         for places in (2, 4, 6):
             decimals = [z3.IsInt(var * 10**places) for var in reals]
-            _, found = self._solve([question, *fixed, *decimals], PREFERENCE_TIMEOUT_MS)
+            _, found = self._solve([*facts, *fixed, *decimals], PREFERENCE_TIMEOUT_MS)
             if found is not None:
                 return found
         return model
