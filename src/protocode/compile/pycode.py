@@ -11,6 +11,7 @@ that both backends agree on every criterion of generated records.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,42 +125,55 @@ class _Generator(ir.Visitor[ast.expr]):
         return self.constant(node.value)
 
     def fact(self, node: ir.Fact, out: list[ast.stmt]) -> ast.expr:
-        get = ast.Attribute(_name("V"), "get", ast.Load())
-        return self.temp(ast.Call(get, [ast.Constant(node.item)], []), out)
+        get = ast.Call(ast.Attribute(_name("V"), "get", ast.Load()), [ast.Constant(node.item)], [])
+        return self.temp(get, out)
+
+    def _memo(self, local: str, body: list[ast.stmt], out: list[ast.stmt]) -> ast.expr:
+        """`local`, computed by `body` only where it is still unset."""
+        self.locals_used.add(local)
+        out.append(ast.If(ast.Compare(_name(local), [ast.Is()], [_name("_UNSET")]), body, []))
+        return _name(local)
 
     def def_ref(self, node: ir.DefRef, out: list[ast.stmt]) -> ast.expr:
         # Definitions are computed at most once per record: a local starts unset and is
         # filled at the first use on the path actually taken.
         local = f"_d_{node.name}"
-        self.locals_used.add(local)
         call = _call(f"_def_{node.name}", *(_name(p) for p in _PARAMS))
-        out.append(
-            ast.If(
-                ast.Compare(_name(local), [ast.Is()], [_name("_UNSET")]),
-                [ast.Assign([_name(local, store=True)], call)],
-                [],
-            )
-        )
-        return _name(local)
+        return self._memo(local, [ast.Assign([_name(local, store=True)], call)], out)
 
     def _bounds(self, w: ir.Window | None, out: list[ast.stmt]) -> ast.expr:
         if w is None:
             return ast.Constant(None)
         # Several labs share one window ("within 7 days before enrollment"): compute it once
         # per record, like a definition.
-        anchor_id = w.anchor.item if isinstance(w.anchor, ir.Fact) else f"def:{w.anchor.span}"
-        if isinstance(w.anchor, ir.DefRef):
-            anchor_id = f"def:{w.anchor.name}"
-        key = (anchor_id, w.kind, w.amount, w.unit)
-        local = self.windows.setdefault(key, f"_w{len(self.windows)}")
-        self.locals_used.add(local)
+        anchor = w.anchor
+        assert isinstance(anchor, ir.Fact | ir.DefRef)
+        anchor_id = anchor.item if isinstance(anchor, ir.Fact) else f"def:{anchor.name}"
+        local = self.windows.setdefault(
+            (anchor_id, w.kind, w.amount, w.unit), f"_w{len(self.windows)}"
+        )
         body: list[ast.stmt] = []
-        anchor = self.emit(w.anchor, body)
-        args = [anchor, ast.Constant(w.kind), ast.Constant(w.amount), ast.Constant(w.unit == "mo")]
-        call = _call(self.helper("_window", rt.window_bounds), *args)
-        body.append(ast.Assign([_name(local, store=True)], call))
-        out.append(ast.If(ast.Compare(_name(local), [ast.Is()], [_name("_UNSET")]), body, []))
-        return _name(local)
+        at = self.temp(self.emit(anchor, body), body)
+        body.append(ast.Assign([_name(local, store=True)], self._window_value(w, at)))
+        return self._memo(local, body, out)
+
+    def _window_value(self, w: ir.Window, at: ast.expr) -> ast.expr:
+        """The (first, last) day tuple; day windows inline, calendar months via the runtime."""
+        if w.unit == "mo":
+            args = [at, ast.Constant(w.kind), ast.Constant(w.amount), ast.Constant(True)]
+            return _call(self.helper("_window", rt.window_bounds), *args)
+        span = self.constant(dt.timedelta(days=w.amount))
+        day = self.constant(dt.timedelta(days=1))
+        minus, plus = ast.BinOp(at, ast.Sub(), span), ast.BinOp(at, ast.Add(), span)
+        pairs = {
+            "within_before": (minus, at),
+            "within_after": (at, plus),
+            "within_of": (minus, plus),
+            "before": (self.constant(rt.DATE_MIN), ast.BinOp(at, ast.Sub(), day)),
+            "after": (ast.BinOp(at, ast.Add(), day), self.constant(rt.DATE_MAX)),
+        }
+        pair = ast.Tuple(list(pairs[w.kind]), ast.Load())
+        return _unknown_or(_is_none_any(at), pair)
 
     def _pick(self, node: ir.Select, out: list[ast.stmt]) -> ast.expr:
         bounds = self._bounds(node.window, out)

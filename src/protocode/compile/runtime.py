@@ -95,22 +95,31 @@ def pick(
     """
     if not series or series[-1].date is None:
         return None
+    last = len(series) - 1
     if not windowed:
-        index = 0 if earliest else len(series) - 1
+        index = 0 if earliest else last
+    elif bounds is None:
+        return None
     else:
-        if bounds is None:
-            return None
+        # Sorted by date (all dated here): walk in from the near end of the window.
         lo, hi = bounds
-        order = range(len(series)) if earliest else range(len(series) - 1, -1, -1)
-        index = next((i for i in order if lo <= series[i].date <= hi), -1)  # type: ignore[operator]
-        if index < 0:
-            return None
-    chosen = series[index]
-    for neighbour in (index - 1, index + 1):
-        if 0 <= neighbour < len(series):
-            other = series[neighbour]
-            if other.date == chosen.date and other != chosen:
+        if earliest:
+            index = 0
+            while index <= last and series[index].date < lo:  # type: ignore[operator]
+                index += 1
+            if index > last or series[index].date > hi:  # type: ignore[operator]
                 return None
+        else:
+            index = last
+            while index >= 0 and series[index].date > hi:  # type: ignore[operator]
+                index -= 1
+            if index < 0 or series[index].date < lo:  # type: ignore[operator]
+                return None
+    chosen = series[index]
+    if index > 0 and series[index - 1].date == chosen.date and series[index - 1] != chosen:
+        return None
+    if index < last and series[index + 1].date == chosen.date and series[index + 1] != chosen:
+        return None
     return chosen
 
 
