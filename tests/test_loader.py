@@ -750,3 +750,15 @@ def test_every_schema_property_has_a_description() -> None:
     assert undocumented_properties(protocol_schema()) == []
     assert undocumented_properties({"properties": {"x": {}}}) == ["/properties/x"]
     assert undocumented_properties({"if": {"properties": {"x": {}}}}) == []
+
+
+def test_alias_bombs_are_refused() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 8):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    text = MINIMAL.replace("protocol:", "\n".join(lines) + "\nprotocol:", 1)
+    with pytest.raises(LoadError) as info:
+        load_protocol_text(text, "bomb.yaml")
+    assert info.value.diagnostics[0].code == "yaml-alias"
+    assert "aliases expand" in info.value.diagnostics[0].message

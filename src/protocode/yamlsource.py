@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from protocode.errors import Diagnostic, LoadError
@@ -70,7 +70,37 @@ def compose(source: Source, what: str) -> Node:
         raise LoadError([Diagnostic("yaml-syntax", message, span)]) from None
     if root is None:
         raise LoadError([Diagnostic("schema", f"{what} is empty", source.whole)])
+    size = _expanded_size(root, {}, set())
+    if size > MAX_EXPANDED_NODES:
+        # Nested aliases can multiply a small file into billions of values ("billion
+        # laughs"); every later pass would walk them all.
+        message = (
+            f"aliases expand {what} to {size:,} values (at most {MAX_EXPANDED_NODES:,} allowed)"
+        )
+        raise LoadError([Diagnostic("yaml-alias", message, source.whole)])
     return root
+
+
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(node: Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many nodes the tree holds with every alias expanded, counted without expanding."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        return 1  # a self-referencing alias; the loaders report it
+    open_.add(key)
+    size = 1
+    if isinstance(node, SequenceNode):
+        size += sum(_expanded_size(item, sizes, open_) for item in node.value)
+    elif isinstance(node, MappingNode):
+        for k, v in node.value:
+            size += _expanded_size(k, sizes, open_) + _expanded_size(v, sizes, open_)
+    open_.discard(key)
+    sizes[key] = min(size, MAX_EXPANDED_NODES + 1)
+    return sizes[key]
 
 
 def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:
