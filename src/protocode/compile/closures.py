@@ -279,33 +279,26 @@ class _Compiler(ir.Visitor[Fn]):
         operand, known = self.compile(node.operand), node.known
         return lambda env: (operand(env) is not None) == known
 
-    def and_(self, node: ir.And) -> Fn:
+    def _junction(self, node: ir.And | ir.Or, dominant: bool) -> Fn:
+        # Kleene and/or: the dominant value (false for and, true for or) decides at once.
         left, right = self.compile(node.left), self.compile(node.right)
 
         def fn(env: Env) -> Any:
             a = left(env)
-            if a is False:
-                return False
+            if a is dominant:
+                return dominant
             b = right(env)
-            if b is False:
-                return False
-            return None if a is None or b is None else True
+            if b is dominant:
+                return dominant
+            return None if a is None or b is None else not dominant
 
         return fn
+
+    def and_(self, node: ir.And) -> Fn:
+        return self._junction(node, False)
 
     def or_(self, node: ir.Or) -> Fn:
-        left, right = self.compile(node.left), self.compile(node.right)
-
-        def fn(env: Env) -> Any:
-            a = left(env)
-            if a is True:
-                return True
-            b = right(env)
-            if b is True:
-                return True
-            return None if a is None or b is None else False
-
-        return fn
+        return self._junction(node, True)
 
     def not_(self, node: ir.Not) -> Fn:
         operand = self.compile(node.operand)
