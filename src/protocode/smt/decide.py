@@ -39,14 +39,12 @@ from protocode.smt.verdict import Comparison, Direction, Witness, relation
 SLOTS = 2
 TIMEOUT_MS = 30_000
 PREFERENCE_TIMEOUT_MS = 2_000
-SEARCH_EXAMPLES = 400
 
 
 class _Versions:
     """Both versions encoded over one symbolic patient."""
 
     def __init__(self, old: Protocol, new: Protocol, slots: int = SLOTS) -> None:
-        self.old, self.new = old, new
         items = {**old.checked.items, **new.checked.items}
         types = {**old.checked.item_types, **new.checked.item_types}
         self.patient = Patient(items, types, Strings(), slots)
