@@ -222,3 +222,17 @@ def test_encoding_of_every_seed_criterion_matches_the_runtime(data: dict[str, An
         holds = z3.is_true(model.eval(value.value, model_completion=True))
         verdict = ("met" if holds else "not met") if known else "unknown"
         assert verdict == screening.verdict(c.id), (c.id, data)
+
+
+def test_outside_the_encoding_a_search_decides_and_says_so() -> None:
+    # Calendar years from a date computed in days are outside the encoding.
+    old_rule = "years_between(birth_date, enrollment + 1 days) >= 18"
+    old = protocode.load_text(_mini_with(old_rule + " years"), "old.yaml")
+    new = protocode.load_text(_mini_with(old_rule.replace("18", "17") + " years"), "new.yaml")
+    result = compare(old, new, "I1")
+    assert result.method == "searched"
+    assert result.relation in {"broader", "equivalent"}  # never narrower
+    assert "no counterexample found in" in result.note
+    for witness in result.witnesses:
+        assert witness.direction == "broader"
+        assert new.screen(witness.record).verdict("I1") == "met"

@@ -54,9 +54,10 @@ def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparis
         witnesses.append(Witness(direction, record, ov, nv))
         found[direction] = True
     reason = f" ({why})" if why else ""
-    note = (
-        f"searched: no counterexample found in {EXAMPLES} examples for the other direction{reason}"
-    )
+    unseen = [d for d in directions if not found[d]]
+    note = "searched, not proved" + reason
+    if unseen:
+        note += f"; no counterexample found in {EXAMPLES} examples ({' or '.join(unseen)})"
     return Comparison(
         relation(found["broader"], found["narrower"]), "searched", tuple(witnesses), note
     )
