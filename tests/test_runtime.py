@@ -247,3 +247,12 @@ def test_a_repeated_record_id_is_reported_not_merged() -> None:
     assert len(results) == 2
     assert isinstance(results[1], RecordError)
     assert results[1].diagnostics[0].code == "duplicate-id"
+
+
+def test_division_by_zero_is_unknown_and_explained() -> None:
+    text = MINI.replace("rule: age >= 18 years}", 'rule: "1 / (ecog - ecog) > 1"}')
+    protocol = protocode.load_text(text, "div.yaml")
+    result = protocol.screen(patient(ecog=1))
+    assert result.verdict("I1") == "unknown"
+    explanation = result.explain().to_text()
+    assert "division by zero" in explanation

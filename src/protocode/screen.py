@@ -114,7 +114,8 @@ class Explanation:
             if c.missing:
                 lines.append(f"      missing: {', '.join(c.missing)}")
         if self.status == "indeterminate":
-            lines.append(f"  would be decided by: {', '.join(self.missing)}")
+            deciding = ", ".join(self.missing) or "no missing item (see the notes above)"
+            lines.append(f"  would be decided by: {deciding}")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -429,10 +430,9 @@ class _Explainer:
                 self._missing(child, out)
 
     def _notes(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
-        if isinstance(node, ir.Select):
-            note = self.env.notes.get(self.ev.node_ids.get(id(node), -1))
-            if note:
-                out[note] = None
+        note = self.env.notes.get(self.ev.node_ids.get(id(node), -1))
+        if note:
+            out[note] = None
         if isinstance(node, ir.RefCompare):
             self._notes(node.select, out, seen)
         if isinstance(node, ir.DefRef) and node.name not in seen:

@@ -175,9 +175,13 @@ class _Compiler(ir.Visitor[Fn]):
     def arith(self, node: ir.Arith) -> Fn:
         left, right = self.compile(node.left), self.compile(node.right)
         if node.op == "/":
+            key, text = self._key(node), " ".join(node.span.text.split())
 
             def div(env: Env) -> Any:
-                return rt.divide(left(env), right(env))
+                a, b = left(env), right(env)
+                if b == 0 and env.trace is not None:
+                    env.notes[key] = f"{text}: division by zero, so the value is unknown"
+                return rt.divide(a, b)
 
             return div
         op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op]
