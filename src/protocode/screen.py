@@ -287,7 +287,9 @@ class Protocol:
         explained = []
         for c, v in zip(self.checked.criteria, values, strict=True):
             if c.rule is None:
-                findings: tuple[Finding, ...] = ()
+                recorded = "not recorded" if v is None else ("true" if v else "false")
+                finding = Finding(f"attestation {c.attestation}", recorded, ())
+                findings: tuple[Finding, ...] = (finding,)
                 missing: tuple[str, ...] = (
                     () if v is not None else (f"attestation '{c.attestation}'",)
                 )
