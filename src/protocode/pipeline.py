@@ -15,6 +15,7 @@ from protocode.errors import UsageError
 from protocode.history import version_in_force
 from protocode.loader import load_protocol_text
 from protocode.screen import Protocol
+from protocode.yamlsource import read_source
 
 _CACHE: dict[tuple[str, str], Protocol] = {}
 _VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
@@ -45,13 +46,9 @@ def protocol_file(path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> Protocol:
-    """Load, check and compile a protocol file (or a protocol folder's latest version)."""
+    """Load, check and compile a protocol file (or a folder's version in force)."""
     file = protocol_file(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError.at("io", f"{file}: cannot read: {exc}", None) from None
-    return load_text(text, str(file))
+    return load_text(read_source(file).text, str(file))
 
 
 def load_text(text: str, path: str = "<protocol>") -> Protocol:
