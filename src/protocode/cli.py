@@ -29,6 +29,7 @@ from rich.text import Text
 
 from protocode.amend import DiffReport, claim_problems, cohort_reader, diff
 from protocode.cases import coverage, find_case_files, load_cases, run_cases
+from protocode.dosing import DosingReader, PlannedDose, plan, schedules
 from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError, render
 from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
@@ -117,8 +118,9 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         _check,
         "Check protocol files for errors.",
-        "Loads, checks and compiles each file. Prints one 'ok' line per good file; errors\n"
-        "go to stderr as path:line:col: code: message with the offending line.\n\n"
+        "Loads, checks and compiles each file, dosing schedules included. Prints one 'ok'\n"
+        "line per good file; errors go to stderr as path:line:col: code: message with the\n"
+        "offending line.\n\n"
         "For a folder, also checks its history: released versions unchanged since release\n"
         f"({LOCK_NAME}), versions numbered 1, 2, 3, … each amending the one before, and\n"
         "criterion ids kept stable unless a declared change says otherwise.",
@@ -222,6 +224,31 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", metavar="FILE", type=Path, help="write the report here, not stdout"
     )
 
+    dosing = commands.add_parser(
+        "dosing",
+        help="Dosing: a patient's planned calendar.",
+        description="Dosing schedules of a protocol (its 'dosing' section): the planned\n"
+        "calendar of each patient record.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dosing_commands = dosing.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    dosing_plan = dosing_commands.add_parser(
+        "plan",
+        help="List every planned administration of each record, with its window.",
+        description="For each record: every planned dose of every schedule, its date, the\n"
+        "allowed time window (earliest inclusive, latest exclusive), the dose (per-kg and\n"
+        "per-m2 doses resolved from the record) and the route. A record that cannot be\n"
+        "planned (a missing anchor or body measure) is reported and the batch goes on.\n\n"
+        "Exits 0 when every record was planned, 1 when any had an error.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dosing_plan.set_defaults(command=_dosing_plan)
+    dosing_plan.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    dosing_plan.add_argument("records", metavar="RECORDS", help=records_help)
+    dosing_plan.add_argument("--format", choices=("table", "json"), default="table")
+
     command(
         "schema",
         _schema,
@@ -250,6 +277,7 @@ def _check(args: argparse.Namespace) -> int:
         for file in _version_files(Path(path)):
             try:
                 protocol = load(file)
+                schedules(protocol)
             except ProtocodeError as exc:
                 found.extend(exc.diagnostics)
                 if args.format == "text":
@@ -615,3 +643,62 @@ def _schema(args: argparse.Namespace) -> int:
     protocol = load(args.protocol)
     print(_dumps(protocol.reader.schema()))
     return 0
+
+
+# --- dosing --------------------------------------------------------------------------------
+
+
+def _dosing_plan(args: argparse.Namespace) -> int:
+    """Print the planned calendar of every record."""
+    protocol = load(args.protocol)
+    schedules(protocol)
+    results: list[tuple[str, list[PlannedDose] | RecordError]] = []
+    for item in _read(args.records, DosingReader(protocol)):
+        if isinstance(item, RecordError):
+            results.append((_name(item), item))
+            continue
+        try:
+            results.append((item.id, plan(protocol, item)))
+        except RecordError as exc:
+            results.append((item.id, exc))
+    if args.format == "json":
+        print(_dumps([_plan_json(rid, result) for rid, result in results]))
+    else:
+        _plan_table(results)
+    return 1 if any(isinstance(result, RecordError) for _, result in results) else 0
+
+
+def _plan_json(rid: str, result: list[PlannedDose] | RecordError) -> dict[str, Any]:
+    if isinstance(result, RecordError):
+        return {"id": rid, "errors": [d.to_json() for d in result.diagnostics]}
+    return {"id": rid, "planned": [dose.to_json() for dose in result]}
+
+
+def _plan_table(results: list[tuple[str, list[PlannedDose] | RecordError]]) -> None:
+    table = Table()
+    for column in ("id", "schedule", "dose #", "date", "from", "before", "dose", "route"):
+        table.add_column(column, no_wrap=True)
+    errors: list[str] = []
+    for rid, result in results:
+        if isinstance(result, RecordError):
+            table.add_row(rid, Text("error", style="bold red"), "", "", "", "", "", "")
+            errors.extend(f"{d.location}: {d.code}: {d.message}" for d in result.diagnostics)
+            continue
+        for dose in result:
+            table.add_row(
+                rid,
+                dose.schedule,
+                str(dose.number),
+                dose.date.isoformat(),
+                _when(dose.earliest),
+                _when(dose.latest),
+                dose.dose_text,
+                dose.route,
+            )
+    Console(width=max(Console().width, 120)).print(table)
+    for line in errors:
+        print(line)
+
+
+def _when(moment: Any) -> str:
+    return str(moment.strftime("%Y-%m-%d %H:%M"))

@@ -133,6 +133,18 @@ class UsageError(ProtocodeError):
     """The caller asked for something that cannot be done (missing file, bad option)."""
 
 
+def unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics without repeats (same place, same message), in their first order."""
+    seen: set[tuple[str, int, str]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.span.source.path if d.span else "", d.span.start if d.span else -1, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
 def render(diagnostics: Sequence[Diagnostic], limit: int = 20) -> str:
     """Render diagnostics in order, showing at most `limit` of them."""
     shown = [d.render() for d in diagnostics[:limit]]

@@ -41,9 +41,11 @@ from protocode.model import (
     Definition,
     ItemKind,
     Metadata,
+    Name,
     ProtocolDoc,
     Quantity,
     RuleText,
+    Schedule,
     ValueType,
 )
 from protocode.source import Source, Span
@@ -336,6 +338,37 @@ class _Loader:
             for name, item in doc["data"].items():
                 if isinstance(item, dict):
                     self._check_item(("data", name), item)
+        if isinstance(doc.get("dosing"), list):
+            self._check_dosing(doc["dosing"])
+
+    def _check_dosing(self, schedules: list[Any]) -> None:
+        first_lines: dict[str, int] = {}
+        for index, schedule in enumerate(schedules):
+            if not isinstance(schedule, dict):
+                continue
+            path = ("dosing", index)
+            schedule_id = schedule.get("id")
+            label = "schedule"
+            if isinstance(schedule_id, str):
+                label = f"schedule '{schedule_id}'"
+                span = self.value_span((*path, "id"))
+                if schedule_id in first_lines:
+                    first = first_lines[schedule_id]
+                    message = f"duplicate schedule id '{schedule_id}' (first used on line {first})"
+                    self.error("duplicate-id", message, span)
+                else:
+                    first_lines[schedule_id] = span.line
+            if "doses" in schedule and "duration" in schedule:
+                message = f"{label} has both 'doses' and 'duration'; give exactly one"
+                self.error("schedule", message, self.key_span((*path, "duration")))
+            elif "doses" not in schedule and "duration" not in schedule:
+                _, node = self.locate(path)
+                at = (
+                    self.value_span((*path, "id"))
+                    if "id" in schedule
+                    else self.span(node.value[0][0] if node.value else node)
+                )
+                self.error("schedule", f"{label} needs 'doses' or 'duration'", at)
 
     def _check_names(self, doc: dict[str, Any]) -> None:
         item_lines: dict[str, int] = {}
@@ -474,6 +507,10 @@ class _Loader:
                 for kind in _CRITERION_KINDS
                 for index, criterion in enumerate(criteria.get(kind, []))
             ),
+            dosing=tuple(
+                self._schedule(index, schedule)
+                for index, schedule in enumerate(doc.get("dosing", ()))
+            ),
         )
 
     def _raw(self, path: Sequence[str | int]) -> str:
@@ -573,6 +610,44 @@ class _Loader:
             rule=self._rule_text((*path, "rule")) if "rule" in criterion else None,
             attestation=criterion.get("attestation"),
             note=criterion.get("note", ""),
+        )
+
+    def _schedule(self, index: int, schedule: dict[str, Any]) -> Schedule:
+        path = ("dosing", index)
+        tolerance = schedule.get("tolerance", {})
+
+        def text(*keys: str) -> RuleText | None:
+            present = schedule if len(keys) == 1 else tolerance
+            return self._rule_text((*path, *keys)) if keys[-1] in present else None
+
+        def name(key: str) -> Name | None:
+            if key not in schedule:
+                return None
+            return Name(schedule[key], self.value_span((*path, key)))
+
+        dose, start = text("dose"), text("start")
+        assert dose is not None and start is not None, "the schema requires dose and start"
+        return Schedule(
+            id=schedule["id"],
+            arm=schedule["arm"],
+            drug=schedule["drug"],
+            span=self.value_span((*path, "id")),
+            dose=dose,
+            route=schedule["route"],
+            frequency=schedule["frequency"],
+            frequency_span=self.value_span((*path, "frequency")),
+            start=start,
+            per=schedule.get("per"),
+            codes=tuple(
+                (system, self._raw((*path, "codes", system)))
+                for system in schedule.get("codes", {})
+            ),
+            doses=schedule.get("doses"),
+            duration=text("duration"),
+            ends_before=name("ends_before"),
+            starts_after=name("starts_after"),
+            dose_tolerance=text("tolerance", "dose"),
+            time_tolerance=text("tolerance", "time"),
         )
 
 

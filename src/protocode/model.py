@@ -16,6 +16,8 @@ ValueType = Literal["boolean", "integer", "number", "quantity", "date", "code", 
 CriterionKind = Literal["inclusion", "exclusion"]
 ChangeTargetKind = Literal["criterion", "definition", "data"]
 ChangeIntent = Literal["editorial", "relaxed", "tightened", "added", "removed"]
+Route = Literal["intravenous", "subcutaneous", "oral", "intramuscular", "intrathecal"]
+BodyMeasure = Literal["weight", "bsa"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,42 @@ class Metadata:
 
 
 @dataclass(frozen=True, slots=True)
+class Name:
+    """A name as written in the YAML file (e.g. the anchor of ``ends_before``)."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """One dosing schedule as written: a drug given to an arm (see ``docs/dosing.md``).
+
+    Texts that later stages parse (`dose`, `duration`, `start`, the tolerances) keep their
+    source positions; `protocode.dosing` checks them against the data dictionary. Exactly
+    one of `doses` and `duration` is set.
+    """
+
+    id: str
+    arm: str
+    drug: str
+    span: Span
+    dose: RuleText
+    route: Route
+    frequency: str
+    frequency_span: Span
+    start: RuleText
+    per: BodyMeasure | None = None
+    codes: tuple[tuple[str, str], ...] = ()
+    doses: int | None = None
+    duration: RuleText | None = None
+    ends_before: Name | None = None
+    starts_after: Name | None = None
+    dose_tolerance: RuleText | None = None
+    time_tolerance: RuleText | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolDoc:
     """A protocol version as loaded from YAML: structure validated, rules not yet parsed."""
 
@@ -161,3 +199,4 @@ class ProtocolDoc:
     data: tuple[DataItem, ...]
     definitions: tuple[Definition, ...]
     criteria: tuple[Criterion, ...]
+    dosing: tuple[Schedule, ...] = ()

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from protocode import ir
-from protocode.errors import CheckError, Diagnostic, ProtocodeError, did_you_mean
+from protocode.errors import CheckError, Diagnostic, ProtocodeError, did_you_mean, unique
 from protocode.library import FUNCTIONS, SignatureError
 from protocode.model import Criterion, DataItem, Definition, ProtocolDoc, Quantity, RuleText
 from protocode.source import Span
@@ -645,6 +645,19 @@ def check_rule(
     return node
 
 
+def check_expression(checked: CheckedProtocol, text: RuleText) -> ir.Expr:
+    """Check one expression of any type in a checked protocol's names (e.g. a dosing start).
+
+    Raises `CheckError` with every problem of the expression.
+    """
+    definitions = {d.name: d for d in checked.doc.definitions}
+    checker = _Checker(checked.items, checked.item_types, definitions)
+    node = checker.rule(text, want=None)
+    if node is None:
+        raise CheckError(unique(checker.diagnostics))
+    return node
+
+
 def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
     """Check every definition and criterion of a protocol; raise all problems at once."""
     diagnostics: list[Diagnostic] = []
@@ -668,7 +681,7 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
             attestations.append(c.attestation)
     diagnostics.extend(checker.diagnostics)
     if diagnostics:
-        raise CheckError(_dedupe(diagnostics))
+        raise CheckError(unique(diagnostics))
     ordered = {d.name: checker.checked[d.name] for d in doc.definitions}
     return CheckedProtocol(doc, items, types, ordered, tuple(criteria), tuple(attestations))
 
@@ -696,14 +709,3 @@ def _criterion(checker: _Checker, c: Criterion) -> CheckedCriterion:
     rule = checker.rule(c.rule) if c.rule is not None else None
     source = " ".join(c.rule.text.split()) if c.rule is not None else ""
     return CheckedCriterion(c.id, c.kind, c.text, c.span, rule, c.attestation, source)
-
-
-def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[tuple[str, int, str]] = set()
-    out = []
-    for d in diagnostics:
-        key = (d.span.source.path if d.span else "", d.span.start if d.span else 0, d.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out

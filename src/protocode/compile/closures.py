@@ -66,6 +66,11 @@ def compile_protocol(checked: CheckedProtocol, trace: bool = False) -> Evaluator
     return Evaluator(checked, tuple(fns), compiler.node_ids, trace)
 
 
+def compile_expression(checked: CheckedProtocol, node: ir.Expr) -> Fn:
+    """One IR expression of a protocol as a closure over `Env` (untraced)."""
+    return _Compiler(checked, False).compile(node)
+
+
 def _attestation(name: str) -> Fn:
     # Attestations live beside the data, not in the data dictionary; unknown until recorded.
     return lambda env: env.attestations.get(name)
