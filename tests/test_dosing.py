@@ -14,7 +14,18 @@ from hypothesis import strategies as st
 
 from helpers import FIXTURES, SEED
 from protocode.cli import main
-from protocode.dosing import check_dosing, mosteller_bsa, plan, schedules
+from protocode.dosing import (
+    ComplianceReader,
+    ComplianceResult,
+    DosedRecord,
+    PlannedDose,
+    check_dosing,
+    check_many,
+    compliance,
+    mosteller_bsa,
+    plan,
+    schedules,
+)
 from protocode.errors import CheckError, LoadError, ProtocodeError, RecordError
 from protocode.pipeline import load, load_text
 from protocode.screen import Protocol
@@ -353,3 +364,507 @@ def test_cli_check_reports_dosing_errors(
     assert main(["check", str(bad)]) == 1
     err = capsys.readouterr().err
     assert f"{bad}:" in err and "schedule: impossible schedule: 7 doses once daily" in err
+
+
+# --- stage 3: compliance ---------------------------------------------------------------------
+
+# Conditioning starts 2024-03-22, so the 7 doses are planned 2024-03-15 … 2024-03-21.
+COURSE_RECORD = {"id": "P1", "conditioning_start": "2024-03-22", "transplant": "2024-03-30"}
+
+
+def dose_on(day: int, hour: str = "09:00", **changes: object) -> dict[str, object]:
+    """One administration of blinatumomab on a day of March 2024 (28 ug IV unless changed)."""
+    out: dict[str, object] = {
+        "time": f"2024-03-{day:02d}T{hour}",
+        "drug": "blinatumomab",
+        "dose": 28,
+        "unit": "ug",
+        "route": "intravenous",
+    }
+    out.update(changes)
+    return out
+
+
+def course(*administrations: dict[str, object]) -> dict[str, object]:
+    return {**COURSE_RECORD, "administrations": list(administrations)}
+
+
+def kinds(result: ComplianceResult) -> list[str]:
+    return [d.kind for d in result.deviations]
+
+
+ON_TIME = [dose_on(day) for day in range(15, 22)]
+
+SEED_CASES = {
+    "exactly compliant": (ON_TIME, []),
+    "one missed day": ([a for a in ON_TIME if a["time"] != "2024-03-17T09:00"], ["missed"]),
+    "28 mg instead of 28 ug": (
+        [*ON_TIME[:2], dose_on(17, unit="mg"), *ON_TIME[3:]],
+        ["wrong_dose"],
+    ),
+    "an 8th dose": ([*ON_TIME, dose_on(21, "20:00")], ["extra"]),
+    "a dose running into conditioning": ([*ON_TIME[:6], dose_on(22)], ["wrong_order"]),
+    "a course started a day late": ([dose_on(day) for day in range(16, 23)], ["wrong_order"]),
+    "an 8th dose on the first day of conditioning": ([*ON_TIME, dose_on(22)], ["wrong_order"]),
+}
+
+
+@pytest.mark.parametrize("case", SEED_CASES)
+def test_seed_cases_give_exactly_the_expected_deviations(case: str) -> None:
+    administrations, expected = SEED_CASES[case]
+    result = compliance(load(SEED_V2), course(*administrations))
+    assert kinds(result) == expected
+    assert result.compliant is (not expected)
+    assert result.record_id == "P1"
+    assert all(d.severity == "major" for d in result.deviations)
+
+
+def test_seed_case_messages() -> None:
+    protocol = load(SEED_V2)
+    (wrong,) = compliance(protocol, course(*SEED_CASES["28 mg instead of 28 ug"][0])).deviations
+    assert wrong.message == "dose 3 on 2024-03-17: 28 mg given, 28 ug planned (1000× the dose)"
+    assert (wrong.schedule, wrong.number) == ("BLINA", 3)
+    assert wrong.administration is not None and wrong.administration.index == 2
+    (missed,) = compliance(protocol, course(*SEED_CASES["one missed day"][0])).deviations
+    assert missed.message == (
+        "dose 3 on 2024-03-17: missed (nothing given from 2024-03-16 22:00 before 2024-03-18 02:00)"
+    )
+    assert missed.administration is None
+    (extra,) = compliance(protocol, course(*SEED_CASES["an 8th dose"][0])).deviations
+    assert extra.message == (
+        "2024-03-21 20:00: 28 ug of blinatumomab given with no planned dose left for it"
+    )
+    assert (extra.schedule, extra.number) == ("BLINA", None)
+    late = compliance(protocol, course(*SEED_CASES["a dose running into conditioning"][0]))
+    (order,) = late.deviations
+    assert order.message == (
+        "dose 7 on 2024-03-21: given 2024-03-22 09:00, on or after conditioning_start (2024-03-22)"
+    )
+    assert late.summary == "1 deviation (1 major, 0 minor): 1 wrong_order"
+    ok = compliance(protocol, course(*ON_TIME))
+    assert ok.summary == "compliant: all 7 planned doses given as planned"
+
+
+def test_dose_tolerance_is_exact_and_inclusive() -> None:
+    protocol = load(SEED_V2)
+
+    def third(**changes: object) -> list[str]:
+        return kinds(
+            compliance(protocol, course(*ON_TIME[:2], dose_on(17, **changes), *ON_TIME[3:]))
+        )
+
+    # 10 % of 28 ug is 2.8 ug: exactly at the tolerance is fine, a hair beyond is not.
+    assert third(dose=Fraction("30.8")) == []
+    assert third(dose=Fraction("25.2")) == []
+    assert third(dose=Fraction("30.8001")) == ["wrong_dose"]
+    assert third(dose=Fraction("25.1999")) == ["wrong_dose"]
+    # Compared after unit conversion, exactly.
+    assert third(dose=Fraction("0.0308"), unit="mg") == []
+    assert third(dose=28000, unit="ng") == []
+    assert third(dose=28, unit="µg") == []
+    assert third(dose=Fraction("0.0309"), unit="mg") == ["wrong_dose"]
+    result = compliance(protocol, course(*ON_TIME[:2], dose_on(17, dose=31), *ON_TIME[3:]))
+    assert result.deviations[0].message == (
+        "dose 3 on 2024-03-17: 31 ug given, 28 ug planned "
+        "(≈10.7 % more than planned; tolerance 10 %)"
+    )
+
+
+def test_wrong_route_is_a_major_deviation() -> None:
+    result = compliance(
+        load(SEED_V2), course(*ON_TIME[:3], dose_on(18, route="subcutaneous"), *ON_TIME[4:])
+    )
+    (d,) = result.deviations
+    assert (d.kind, d.severity, d.number) == ("wrong_route", "major", 4)
+    assert d.message == "dose 4 on 2024-03-18: given subcutaneous, planned intravenous"
+
+
+def test_out_of_window_is_minor_within_a_day_of_the_window() -> None:
+    protocol = load(SEED_V2)
+    # Dose 3 given at 05:00 the next morning takes dose 4's window; dose 4's own
+    # administration is then left over and paired with dose 3, 7 hours after its window.
+    late = course(*ON_TIME[:2], dose_on(18, "05:00"), *ON_TIME[3:])
+    (d,) = compliance(protocol, late).deviations
+    assert (d.kind, d.severity, d.number) == ("out_of_window", "minor", 3)
+    assert d.message == (
+        "dose 3 on 2024-03-17: given 2024-03-18 09:00, 7 h after its window "
+        "2024-03-16 22:00 – 2024-03-18 02:00"
+    )
+    # The first dose given two days early: more than a day before its window.
+    early = course(dose_on(13), *ON_TIME[1:])
+    (d,) = compliance(protocol, early).deviations
+    assert (d.kind, d.severity, d.number) == ("out_of_window", "major", 1)
+    assert "1 day 13 h before its window" in d.message
+    # Just inside the time tolerance is no deviation.
+    assert compliance(protocol, course(dose_on(14, "22:00"), *ON_TIME[1:])).compliant
+
+
+def test_wrong_order_before_a_starts_after_anchor() -> None:
+    protocol = protocol_with((DOSING / "q12h_per_kg.yaml").read_text(encoding="utf-8"))
+    record: dict[str, object] = {
+        "id": "M1",
+        "transplant": "2024-04-15",
+        "conditioning_start": "2024-04-08",
+        "weight": 70,
+    }
+    doses = plan(protocol, record)
+    assert [d.dose_text for d in doses] == ["1050 mg"] * 6
+
+    def mesna(when: str, drug: str = "MESNA", dose: object = 1050, unit: str = "mg") -> object:
+        return {"time": when, "drug": drug, "dose": dose, "unit": unit, "route": "intravenous"}
+
+    # Doses 2-6 on time; the first given on transplant day, named by its ATC code, in g.
+    admins = [mesna((d.earliest + dt.timedelta(hours=2)).isoformat()) for d in doses[1:]]
+    admins.append(mesna("2024-04-15T22:30", "R05CB05", Fraction("1.05"), "g"))
+    result = compliance(protocol, {**record, "administrations": admins})
+    (d,) = result.deviations
+    assert (d.kind, d.number) == ("wrong_order", 1)
+    assert d.message.endswith("given 2024-04-15 22:30, on or before transplant (2024-04-15)")
+
+
+def test_a_schedule_named_by_an_administration() -> None:
+    protocol = load(SEED_V2)
+    result = compliance(protocol, course(*[{**a, "schedule": "BLINA"} for a in ON_TIME]))
+    assert result.compliant
+    bad = course(*ON_TIME[:6], {**ON_TIME[6], "schedule": "BLIN"})
+    with pytest.raises(RecordError) as caught:
+        compliance(protocol, bad)
+    (d,) = caught.value.diagnostics
+    assert (d.field, d.code) == ("administrations[6].schedule", "unknown-schedule")
+    assert "did you mean 'BLINA'?" in d.message
+
+
+def errors_of(*administrations: object, record: dict[str, object] | None = None) -> list[str]:
+    """'field: code: message' of every error of a seed record with these administrations."""
+    data = {**(record or COURSE_RECORD), "administrations": list(administrations)}
+    (result,) = check_many(load(SEED_V2), [data])
+    assert isinstance(result, RecordError)
+    assert {d.record_id for d in result.diagnostics} == {data.get("id", "#1")}
+    return [f"{d.field}: {d.code}: {d.message}" for d in result.diagnostics]
+
+
+def test_bad_administration_data_is_a_per_record_error_with_field_paths() -> None:
+    assert errors_of(*ON_TIME[:2], dose_on(17, unit="ugg")) == [
+        "administrations[2].unit: unknown-unit: unknown unit 'ugg'; did you mean 'ug'?"
+    ]
+    assert errors_of(dose_on(15, time="2024-03-15 morning")) == [
+        "administrations[0].time: bad-value: expected an ISO date-time like "
+        "2024-03-17T09:30, got '2024-03-15 morning'"
+    ]
+    assert errors_of(dose_on(15, time="2024-03-15")) == [
+        "administrations[0].time: bad-value: expected an ISO date-time like "
+        "2024-03-17T09:30, got '2024-03-15'"
+    ]
+    assert errors_of(dose_on(15, time="2024-02-30T09:00")) != []
+    assert errors_of(dose_on(15, drug="blinatumomb")) == [
+        "administrations[0].drug: unknown-drug: unknown drug 'blinatumomb': no schedule of the "
+        "protocol gives it (did you mean 'blinatumomab'?)"
+    ]
+    missing = dose_on(15)
+    del missing["route"]
+    assert errors_of(missing) == [
+        "administrations[0].route: missing-field: missing required field 'route'"
+    ]
+    assert errors_of(dose_on(15, route="iv")) == [
+        "administrations[0].route: bad-value: unknown route 'iv' (expected intravenous, "
+        "subcutaneous, oral, intramuscular, intrathecal)"
+    ]
+    assert errors_of(dose_on(15, unit="mL")) == [
+        "administrations[0].unit: bad-unit: a dose is a mass, an amount of substance or an "
+        "activity, but mL is a volume"
+    ]
+    assert errors_of(dose_on(15, unit="mmol")) == [
+        "administrations[0].unit: bad-unit: mmol cannot be compared with the planned dose of "
+        "BLINA in ug"
+    ]
+    assert errors_of(dose_on(15, dose=0)) == [
+        "administrations[0].dose: out-of-range: a dose must be positive, got 0"
+    ]
+    assert errors_of(dose_on(15, dose="28")) == [
+        "administrations[0].dose: bad-value: expected a number, got '28'"
+    ]
+    assert errors_of(dose_on(15, batch="A1")) == [
+        "administrations[0].batch: unknown-field: unknown field 'batch' (expected time, drug, "
+        "dose, unit, route, schedule)"
+    ]
+    assert errors_of("28 ug") == [
+        "administrations[0]: bad-value: expected an administration object (time, drug, dose, "
+        "unit, route), got '28 ug'"
+    ]
+
+
+def test_every_bad_field_is_reported_with_the_records_own_errors() -> None:
+    record = {**COURSE_RECORD, "weight": "heavy"}
+    found = errors_of(dose_on(15, unit="ugg"), dose_on(16, time="soon"), record=record)
+    assert [f.split(":")[0] for f in found] == [
+        "administrations[0].unit",
+        "administrations[1].time",
+        "weight",
+    ]
+    data = {**COURSE_RECORD, "administrations": {"time": "2024-03-15T09:00"}}
+    with pytest.raises(RecordError) as caught:
+        compliance(load(SEED_V2), data)
+    (d,) = caught.value.diagnostics
+    assert (d.record_id, d.field) == ("P1", "administrations")
+
+
+def test_check_many_goes_on_after_bad_records() -> None:
+    protocol = load(SEED_V2)
+    records: list[object] = [
+        course(*ON_TIME),
+        {**COURSE_RECORD, "id": "P2", "administrations": [dose_on(15, unit="ugg")]},
+        {"id": "P3", "transplant": "2024-03-30", "administrations": []},
+        {**course(*ON_TIME[1:]), "id": "P4"},
+        {"administrations": []},
+    ]
+    results = list(check_many(protocol, records))  # type: ignore[arg-type]
+    assert [type(r).__name__ for r in results] == [
+        "ComplianceResult",
+        "RecordError",
+        "RecordError",
+        "ComplianceResult",
+        "RecordError",
+    ]
+    second, third, _, fifth = results[1], results[2], results[3], results[4]
+    assert isinstance(second, RecordError) and second.diagnostics[0].field == (
+        "administrations[0].unit"
+    )
+    assert isinstance(third, RecordError)
+    assert (third.diagnostics[0].record_id, third.diagnostics[0].field) == (
+        "P3",
+        "conditioning_start",
+    )
+    assert isinstance(fifth, RecordError) and fifth.diagnostics[0].record_id == "#5"
+    fourth = results[3]
+    assert isinstance(fourth, ComplianceResult) and kinds(fourth) == ["missed"]
+
+
+def test_reader_gives_dosed_records_and_plain_records_have_nothing_given() -> None:
+    protocol = load(SEED_V2)
+    record = ComplianceReader(protocol).parse(course(*ON_TIME))
+    assert isinstance(record, DosedRecord)
+    assert [a.time.day for a in record.administrations] == list(range(15, 22))
+    assert record.administrations[0].to_json() == {
+        "index": 0,
+        "time": "2024-03-15T09:00:00",
+        "drug": "blinatumomab",
+        "dose": "28",
+        "unit": "ug",
+        "route": "intravenous",
+    }
+    assert compliance(protocol, record).compliant
+    # A UTC offset is checked for form, not applied: wall-clock times as written.
+    shifted = [{**a, "time": f"{a['time']}+08:00"} for a in ON_TIME]
+    assert compliance(protocol, course(*shifted)).compliant
+    plain = protocol.record(COURSE_RECORD)
+    assert kinds(compliance(protocol, plain)) == ["missed"] * 7
+    # plan() still ignores administrations, even bad ones.
+    assert len(plan(protocol, course(dose_on(15, unit="ugg")))) == 7
+
+
+# --- property tests ----------------------------------------------------------------------------
+
+PROPERTY_PROTOCOLS = {
+    "seed": (SEED_V2, {"conditioning_start": "2024-03-22", "transplant": "2024-03-30"}),
+    "q12h per kg": (
+        DOSING / "q12h_per_kg.yaml",
+        {"conditioning_start": "2024-03-01", "transplant": "2024-03-10", "weight": 70.3},
+    ),
+}
+_LOADED: dict[str, Protocol] = {}
+
+
+def property_protocol(name: str) -> tuple[Protocol, dict[str, object]]:
+    path, record = PROPERTY_PROTOCOLS[name]
+    if name not in _LOADED:
+        text = path.read_text(encoding="utf-8")
+        _LOADED[name] = load(path) if name == "seed" else protocol_with(text)
+    return _LOADED[name], {"id": "H1", **record}
+
+
+def cores(doses: list[PlannedDose]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The part of each dose's window that no other window overlaps."""
+    out = []
+    for k, d in enumerate(doses):
+        start = max([d.earliest, *(o.latest for o in doses[:k])])
+        end = min([d.latest, *(o.earliest for o in doses[k + 1 :])])
+        assert start < end
+        out.append((start, end))
+    return out
+
+
+def some_time(data: st.DataObject, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """A time in [start, end), to the second."""
+    seconds = int((end - start).total_seconds())
+    return start + dt.timedelta(seconds=data.draw(st.integers(0, seconds - 1)))
+
+
+UNITS = {"ug": Fraction(1, 1000), "mg": Fraction(1), "ng": Fraction(1, 10**6), "g": Fraction(1000)}
+
+
+def administration(
+    dose: PlannedDose, when: dt.datetime, amount: Fraction, unit: str
+) -> dict[str, object]:
+    """An administration of `amount` (in the planned dose's unit), written in `unit`."""
+    factor = UNITS[dose.unit] / UNITS[unit]
+    return {
+        "time": when.isoformat(),
+        "drug": dose.drug.upper(),
+        "dose": amount * factor,
+        "unit": unit,
+        "route": dose.route,
+    }
+
+
+def within(data: st.DataObject, planned: Fraction, tolerance: Fraction) -> Fraction:
+    """A dose within the tolerance of `planned`, bounds included."""
+    k = data.draw(st.integers(-1000, 1000))
+    return planned * (1 + tolerance * Fraction(k, 1000))
+
+
+def generated_course(
+    data: st.DataObject, name: str, *, core: bool
+) -> tuple[Protocol, dict[str, object], list[PlannedDose], list[dict[str, object]]]:
+    """A course from the plan: a random time in each window (or its core), doses within
+    tolerance, the right route, in a random unit, listed in a random order."""
+    protocol, record = property_protocol(name)
+    doses = plan(protocol, record)
+    (s,) = schedules(protocol)
+    spans = cores(doses) if core else [(d.earliest, d.latest) for d in doses]
+    admins = [
+        administration(
+            d,
+            some_time(data, *span),
+            within(data, d.dose, s.dose_tolerance),
+            data.draw(st.sampled_from(sorted(UNITS))),
+        )
+        for d, span in zip(doses, spans, strict=True)
+    ]
+    return protocol, record, doses, data.draw(st.permutations(admins))
+
+
+@given(st.data(), st.sampled_from(sorted(PROPERTY_PROTOCOLS)))
+def test_a_course_generated_from_the_plan_is_compliant(data: st.DataObject, name: str) -> None:
+    protocol, record, _, admins = generated_course(data, name, core=False)
+    result = compliance(protocol, {**record, "administrations": admins})
+    assert result.compliant, result.deviations
+
+
+@given(st.data(), st.sampled_from(sorted(PROPERTY_PROTOCOLS)))
+def test_an_administration_moved_out_of_its_window_is_flagged(
+    data: st.DataObject, name: str
+) -> None:
+    protocol, record, doses, admins = generated_course(data, name, core=True)
+    k = data.draw(st.integers(0, len(doses) - 1))
+    dose = doses[k]
+    (moved,) = [
+        a
+        for a in admins
+        if dose.earliest <= dt.datetime.fromisoformat(str(a["time"])) < dose.latest
+    ]
+    seconds = data.draw(st.integers(1, 3 * 86400))
+    if data.draw(st.booleans()):
+        when = dose.earliest - dt.timedelta(seconds=seconds)
+    else:
+        when = dose.latest + dt.timedelta(seconds=seconds - 1)
+    moved["time"] = when.isoformat()
+    result = compliance(protocol, {**record, "administrations": admins})
+    assert not result.compliant
+    assert set(kinds(result)) <= {"out_of_window", "missed", "extra", "wrong_order"}
+
+
+@given(st.data(), st.sampled_from(sorted(PROPERTY_PROTOCOLS)), st.booleans())
+def test_a_dose_outside_the_tolerance_is_flagged(
+    data: st.DataObject, name: str, above: bool
+) -> None:
+    protocol, record, doses, admins = generated_course(data, name, core=True)
+    (s,) = schedules(protocol)
+    k = data.draw(st.integers(0, len(doses) - 1))
+    beyond = s.dose_tolerance + Fraction(data.draw(st.integers(1, 10**6)), 10**7)
+    amount = doses[k].dose * (1 + beyond if above else 1 - beyond)
+    admins[k] = administration(
+        doses[k], dt.datetime.fromisoformat(str(admins[k]["time"])), amount, doses[k].unit
+    )
+    result = compliance(protocol, {**record, "administrations": admins})
+    assert kinds(result) == ["wrong_dose"]
+
+
+@given(st.data(), st.sampled_from(sorted(PROPERTY_PROTOCOLS)))
+def test_a_perturbation_inside_the_tolerances_is_never_flagged(
+    data: st.DataObject, name: str
+) -> None:
+    protocol, record, doses, admins = generated_course(data, name, core=True)
+    (s,) = schedules(protocol)
+    k = data.draw(st.integers(0, len(doses) - 1))
+    dose = doses[k]
+    (index,) = [
+        i
+        for i, a in enumerate(admins)
+        if dose.earliest <= dt.datetime.fromisoformat(str(a["time"])) < dose.latest
+    ]
+    # Anywhere in its window (the time tolerance included), any dose within the tolerance.
+    admins[index] = administration(
+        dose,
+        some_time(data, dose.earliest, dose.latest),
+        within(data, dose.dose, s.dose_tolerance),
+        dose.unit,
+    )
+    result = compliance(protocol, {**record, "administrations": admins})
+    assert result.compliant, result.deviations
+
+
+# --- the command line ------------------------------------------------------------------------
+
+ADMINISTRATIONS = SEED / "examples" / "administrations.jsonl"
+
+
+def test_cli_dosing_check_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dosing", "check", str(SEED_V2), str(ADMINISTRATIONS)]) == 1
+    out = capsys.readouterr().out
+    assert "│ ZJU-201 │ compliant " in out
+    assert "│ ZJU-202 │ missed      │ BLINA    │ 3      │ major    │ dose 3 on 2024-03-17" in out
+    assert "28 mg given, 28 ug planned (1000× the" in out
+    assert "│ ZJU-204 │ extra " in out
+    assert "│ ZJU-205 │ wrong_order " in out
+    assert "record ZJU-206, field administrations[2].unit: unknown-unit: unknown unit 'ugg'" in out
+    assert "record ZJU-206, field administrations[4].time: bad-value" in out
+    assert out.rstrip().endswith("6 records: 1 compliant, 4 with deviations, 1 with errors")
+
+
+def test_cli_dosing_check_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dosing", "check", str(SEED_V2), str(ADMINISTRATIONS), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"] == {
+        "records": 6,
+        "compliant": 1,
+        "with_deviations": 4,
+        "with_errors": 1,
+    }
+    by_id = {r["id"]: r for r in data["records"]}
+    assert list(by_id) == ["ZJU-201", "ZJU-202", "ZJU-203", "ZJU-204", "ZJU-205", "ZJU-206"]
+    assert by_id["ZJU-201"]["compliant"] is True
+    assert [d["kind"] for d in by_id["ZJU-203"]["deviations"]] == ["wrong_dose"]
+    wrong = by_id["ZJU-203"]["deviations"][0]
+    assert (wrong["severity"], wrong["number"], wrong["schedule"]) == ("major", 3, "BLINA")
+    assert wrong["administration"]["unit"] == "mg"
+    assert wrong["planned"]["dose"] == "28"
+    assert [d["kind"] for d in by_id["ZJU-205"]["deviations"]] == ["wrong_order"]
+    assert [e["field"] for e in by_id["ZJU-206"]["errors"]] == [
+        "administrations[2].unit",
+        "administrations[4].time",
+    ]
+
+
+def test_cli_dosing_check_exits_0_when_all_compliant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "ok.jsonl"
+    records.write_text(json.dumps(course(*ON_TIME)) + "\n", encoding="utf-8")
+    assert main(["dosing", "check", str(SEED_V2), str(records)]) == 0
+    assert (
+        capsys.readouterr()
+        .out.rstrip()
+        .endswith("1 record: 1 compliant, 0 with deviations, 0 with errors")
+    )
+    assert main(["dosing", "check", str(SEED_V2), str(records), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"][0]["compliant"] is True

@@ -27,14 +27,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from protocode.amend import DiffReport, claim_problems, cohort_reader, diff
 from protocode.cases import coverage, find_case_files, load_cases, run_cases
-from protocode.dosing import DosingReader, PlannedDose, plan, schedules
+from protocode.dosing import (
+    ComplianceReader,
+    ComplianceResult,
+    DosingReader,
+    PlannedDose,
+    check_many,
+    plan,
+    schedules,
+)
 from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError, render
 from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
-from protocode.report import render_html, render_json, render_markdown, render_text
 from protocode.screen import Screening
 
 _EXIT_STATUS = """\
@@ -218,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("new", metavar="NEW", type=Path, help="the amendment's file")
     diff.add_argument("--cohort", metavar="RECORDS", type=Path, help="records to screen with both")
     diff.add_argument(
-        "--format", choices=tuple(_REPORTS), default="text", help="report format (default text)"
+        "--format", choices=_REPORTS, default="text", help="report format (default text)"
     )
     diff.add_argument(
         "--output", "-o", metavar="FILE", type=Path, help="write the report here, not stdout"
@@ -226,9 +232,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dosing = commands.add_parser(
         "dosing",
-        help="Dosing: a patient's planned calendar.",
+        help="Dosing: a patient's planned calendar and compliance with it.",
         description="Dosing schedules of a protocol (its 'dosing' section): the planned\n"
-        "calendar of each patient record.",
+        "calendar of each patient record, and what was given compared with it.",
         epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -248,6 +254,23 @@ def _parser() -> argparse.ArgumentParser:
     dosing_plan.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
     dosing_plan.add_argument("records", metavar="RECORDS", help=records_help)
     dosing_plan.add_argument("--format", choices=("table", "json"), default="table")
+    dosing_check = dosing_commands.add_parser(
+        "check",
+        help="Compare each record's administrations with its planned calendar.",
+        description="For each record: its 'administrations' (time, drug, dose, unit, route)\n"
+        "matched to the planned doses, and every deviation with its kind (missed, extra,\n"
+        "wrong_dose, wrong_route, out_of_window, wrong_order) and severity (major, minor).\n"
+        "A record with bad administration data or that cannot be planned is reported and\n"
+        "the batch goes on. A summary counts the records compliant, with deviations and\n"
+        "with errors.\n\n"
+        "Exits 0 when every record is compliant, 1 when any has a deviation or an error.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dosing_check.set_defaults(command=_dosing_check)
+    dosing_check.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    dosing_check.add_argument("records", metavar="RECORDS", help=records_help)
+    dosing_check.add_argument("--format", choices=("table", "json"), default="table")
 
     command(
         "schema",
@@ -602,22 +625,27 @@ def _test(args: argparse.Namespace) -> int:
 
 # --- diff ----------------------------------------------------------------------------------
 
-_REPORTS: dict[str, Callable[[DiffReport], str]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "html": render_html,
-    "json": render_json,
-}
+_REPORTS = ("text", "markdown", "html", "json")
 
 
 def _diff(args: argparse.Namespace) -> int:
     """Write the reviewer's report of NEW against OLD."""
+    # Imported here: the semantic diff needs z3, which the other commands should not load.
+    from protocode import report as reports  # noqa: PLC0415
+    from protocode.amend import claim_problems, cohort_reader, diff  # noqa: PLC0415
+
     old, new = load(args.old), load(args.new)
     cohort = None
     if args.cohort is not None:
         cohort = list(read_records(args.cohort, cohort_reader(old, new)))
     report = diff(old, new, cohort)
-    text = _REPORTS[args.format](report)
+    render = {
+        "text": reports.render_text,
+        "markdown": reports.render_markdown,
+        "html": reports.render_html,
+        "json": reports.render_json,
+    }[args.format]
+    text = render(report)
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
     else:
@@ -702,3 +730,74 @@ def _plan_table(results: list[tuple[str, list[PlannedDose] | RecordError]]) -> N
 
 def _when(moment: Any) -> str:
     return str(moment.strftime("%Y-%m-%d %H:%M"))
+
+
+def _dosing_check(args: argparse.Namespace) -> int:
+    """Print every record's deviations from its planned calendar, and a summary."""
+    protocol = load(args.protocol)
+    schedules(protocol)
+    results = list(check_many(protocol, _read(args.records, ComplianceReader(protocol))))
+    counts = Counter(
+        "errors"
+        if isinstance(result, RecordError)
+        else "compliant"
+        if result.compliant
+        else "deviations"
+        for result in results
+    )
+    summary = {
+        "records": len(results),
+        "compliant": counts["compliant"],
+        "with_deviations": counts["deviations"],
+        "with_errors": counts["errors"],
+    }
+    if args.format == "json":
+        print(_dumps({"records": [_check_json(r) for r in results], "summary": summary}))
+    else:
+        _check_table(results)
+        print(
+            f"{len(results)} record{'' if len(results) == 1 else 's'}: "
+            f"{summary['compliant']} compliant, {summary['with_deviations']} with deviations, "
+            f"{summary['with_errors']} with errors"
+        )
+    return 0 if summary["compliant"] == len(results) else 1
+
+
+def _check_json(result: ComplianceResult | RecordError) -> dict[str, Any]:
+    if isinstance(result, RecordError):
+        return {"id": _name(result), "errors": [d.to_json() for d in result.diagnostics]}
+    return result.to_json()
+
+
+def _check_table(results: list[ComplianceResult | RecordError]) -> None:
+    table = Table()
+    for column in ("id", "result", "schedule", "dose #", "severity"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("deviation")
+    errors: list[str] = []
+    for result in results:
+        if isinstance(result, RecordError):
+            count = len(result.diagnostics)
+            message = f"{count} error{'' if count == 1 else 's'} (below)"
+            table.add_row(_name(result), Text("error", style="bold red"), "", "", "", message)
+            errors.extend(f"{d.location}: {d.code}: {d.message}" for d in result.diagnostics)
+            continue
+        if result.compliant:
+            table.add_row(
+                result.record_id, Text("compliant", style="green"), "", "", "", result.summary
+            )
+            continue
+        table.add_row(result.record_id, Text("deviations", style="red"), "", "", "", result.summary)
+        for d in result.deviations:
+            style = "red" if d.severity == "major" else "yellow"
+            table.add_row(
+                result.record_id,
+                Text(d.kind, style=style),
+                d.schedule or "",
+                "" if d.number is None else str(d.number),
+                d.severity,
+                d.message,
+            )
+    Console(width=max(Console().width, 120)).print(table)
+    for line in errors:
+        print(line)
