@@ -1,0 +1,358 @@
+"""Dosing schedules in a protocol, checked against its data dictionary (`check_dosing`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from protocode import ir
+from protocode.check.checker import CheckedProtocol, check_expression
+from protocode.compile.closures import Env, compile_expression
+from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.model import BodyMeasure, Name, RuleText, Schedule
+from protocode.screen import Protocol
+from protocode.source import Span
+from protocode.types import DATE
+from protocode.units import Unit, UnitError, conversion_factor, is_time, parse_unit
+
+ROUTES: tuple[str, ...] = ("intravenous", "subcutaneous", "oral", "intramuscular", "intrathecal")
+"""Routes a schedule (and an administration) may name."""
+
+_QUANTITY = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?) +(\S+)")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_EVERY = re.compile(r"every ([0-9]+) hours?")
+_DAY = dt.timedelta(days=1)
+
+# What a dose may measure, by dimension vector.
+_DOSE_DIMENSIONS = {
+    parse_unit("g").dims: "mass",
+    parse_unit("mol").dims: "amount of substance",
+    parse_unit("[IU]").dims: "activity in international units",
+    parse_unit("U").dims: "catalytic activity",
+}
+_PER_UNIT: dict[BodyMeasure, str] = {"weight": "kg", "bsa": "m2"}
+_KG, _CM, _HOUR = parse_unit("kg"), parse_unit("cm"), parse_unit("h")
+_BODY_ITEMS: dict[BodyMeasure, tuple[tuple[str, Unit, str], ...]] = {
+    "weight": (("weight", _KG, "mass"),),
+    "bsa": (("weight", _KG, "mass"), ("height", _CM, "length")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSchedule:
+    """A schedule whose every field was checked; what planning and compliance work from.
+
+    `amount` and `unit` are the dose as written (``15`` and ``mg/kg``); `dose_unit` is the
+    unit of one resolved dose (``mg``). `interval` is None for a single dose.
+    """
+
+    schedule: Schedule
+    amount: Fraction
+    unit: Unit
+    dose_unit: Unit
+    count: int
+    interval: dt.timedelta | None
+    start: ir.Expr
+    start_fn: Callable[[Env], Any]
+    anchors: tuple[str, ...]
+    dose_tolerance: Fraction
+    time_tolerance: dt.timedelta
+
+    @property
+    def id(self) -> str:
+        """The schedule id."""
+        return self.schedule.id
+
+
+class _Rejected(Exception):  # noqa: N818 - a signal: the diagnostic is already recorded
+    """This schedule has an error; stop checking it."""
+
+
+class _ScheduleChecker:
+    def __init__(self, checked: CheckedProtocol) -> None:
+        self.checked = checked
+        self.items = checked.items
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, code: str, message: str, span: Span) -> _Rejected:
+        self.diagnostics.append(Diagnostic(code, message, span))
+        return _Rejected()
+
+    def schedule(self, s: Schedule) -> CheckedSchedule | None:
+        # Each part is checked on its own, so one schedule reports all its problems.
+        parts: list[Any] = []
+        for part in (
+            lambda: self.dose(s),
+            lambda: self.frequency(s),
+            lambda: self.start(s),
+            lambda: self.anchor(s.ends_before),
+            lambda: self.anchor(s.starts_after),
+            lambda: self.tolerances(s),
+        ):
+            try:
+                parts.append(part())
+            except _Rejected:
+                parts.append(None)
+        if any(p is None for p in parts[:3]) or parts[5] is None:
+            return None
+        (amount, unit, dose_unit), (count, interval), (start, anchors), before, after, tol = parts
+        if before is False or after is False:
+            return None
+        try:
+            self.fits(s, start, count, interval)
+        except _Rejected:
+            return None
+        return CheckedSchedule(
+            s,
+            amount,
+            unit,
+            dose_unit,
+            count,
+            interval,
+            start,
+            compile_expression(self.checked, start),
+            anchors,
+            tol[0],
+            tol[1],
+        )
+
+    def quantity(self, text: RuleText, example: str) -> tuple[Fraction, Unit]:
+        match = _QUANTITY.fullmatch(text.text)
+        if match is None:
+            if _NUMBER.fullmatch(text.text):
+                message = f"'{text.text}' has no unit; write one, e.g. '{text.text} {example}'"
+                raise self.fail("unit", message, text.whole)
+            message = f"expected a decimal and a unit, like '28 {example}', not {text.text!r}"
+            raise self.fail("quantity", message, text.whole)
+        try:
+            unit = parse_unit(match[2])
+        except UnitError as exc:
+            at = match.start(2) + exc.offset
+            raise self.fail("unit", exc.message, text.span(at, at + exc.length)) from None
+        return Fraction(match[1]), unit
+
+    def dose(self, s: Schedule) -> tuple[Fraction, Unit, Unit]:
+        amount, unit = self.quantity(s.dose, "ug")
+        unit_span = s.dose.span(s.dose.text.index(" ") + 1, len(s.dose.text))
+        if amount <= 0:
+            raise self.fail("dose", "a dose must be positive", s.dose.whole)
+        per_text = unit.text.rpartition("/")[2] if "/" in unit.text else ""
+        per = next((m for m, u in _PER_UNIT.items() if parse_unit(u).text == per_text), None)
+        if s.per is None and per is not None:
+            message = f"a dose in {unit.text} is per {per_text}; say so with 'per: {per}'"
+            raise self.fail("dose", message, unit_span)
+        if s.per is not None and per != s.per:
+            wanted = _PER_UNIT[s.per]
+            message = (
+                f"a dose per {s.per} is written per {wanted}, e.g. '15 mg/{wanted}', "
+                f"not in {unit.text}"
+            )
+            raise self.fail("dose", message, unit_span)
+        dose_unit = unit if per is None else parse_unit(unit.text.rpartition("/")[0])
+        if dose_unit.dims not in _DOSE_DIMENSIONS:
+            message = (
+                f"a dose is a mass, an amount of substance or an activity"
+                f"{' per ' + _PER_UNIT[s.per] if s.per else ''}, but {unit.text} is "
+                f"{_a(unit.describe_dimension())}"
+            )
+            raise self.fail("unit", message, unit_span)
+        if s.per is not None:
+            self.body_items(s.per, s)
+        return amount, unit, dose_unit
+
+    def body_items(self, per: BodyMeasure, s: Schedule) -> None:
+        for name, unit, dimension in _BODY_ITEMS[per]:
+            item = self.items.get(name)
+            wanted = f"a fact with a unit of {dimension}, e.g. {unit.text}"
+            if item is None:
+                message = f"a dose per {_PER_UNIT[per]} needs the data item '{name}' ({wanted})"
+                raise self.fail("dose", message, s.dose.whole)
+            try:
+                ok = item.kind == "fact" and parse_unit(item.unit or "1").convertible(unit)
+            except UnitError:
+                ok = False
+            if not ok:
+                message = f"a dose per {_PER_UNIT[per]} reads '{name}', which must be {wanted}"
+                raise self.fail("dose", message, s.dose.whole)
+
+    def frequency(self, s: Schedule) -> tuple[int, dt.timedelta | None]:
+        if s.frequency == "once":
+            interval = None
+        elif s.frequency == "once daily":
+            interval = _DAY
+        else:
+            match = _EVERY.fullmatch(s.frequency)
+            assert match is not None, "the schema checks the frequency's form"
+            interval = dt.timedelta(hours=int(match[1]))
+        if s.doses is not None:
+            if interval is None and s.doses != 1:
+                message = f"a schedule given 'once' has 1 dose, not {s.doses}"
+                raise self.fail("schedule", message, s.frequency_span)
+            return s.doses, interval
+        assert s.duration is not None, "the loader requires doses or duration"
+        value, unit = self.quantity(s.duration, "days")
+        if not is_time(unit):
+            message = f"a duration is a time, but {unit.text} is {_a(unit.describe_dimension())}"
+            raise self.fail("unit", message, s.duration.whole)
+        if interval is None:
+            message = "a schedule given 'once' has no duration; write 'doses: 1'"
+            raise self.fail("schedule", message, s.duration.whole)
+        hours = value * conversion_factor(unit, _HOUR)
+        count = hours / Fraction(interval // dt.timedelta(hours=1))
+        if count.denominator != 1 or count < 1:
+            message = (
+                f"{s.duration.text} is not a whole number of intervals of "
+                f"{_hours(interval)} ({s.frequency})"
+            )
+            raise self.fail("schedule", message, s.duration.whole)
+        return int(count), interval
+
+    def start(self, s: Schedule) -> tuple[ir.Expr, tuple[str, ...]]:
+        try:
+            node = check_expression(self.checked, s.start)
+        except CheckError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            raise _Rejected() from None
+        if node.type != DATE:
+            message = f"a schedule starts on a date, but this is a {node.type}"
+            raise self.fail("type", message, node.span)
+        anchors: dict[str, None] = {}
+        for fact in _facts(node, self.checked.definitions):
+            item = self.items[fact.item]
+            if item.kind != "anchor":
+                message = (
+                    f"a schedule starts relative to anchors, but '{fact.item}' is "
+                    f"{_a(item.kind)}; declare it with 'kind: anchor'"
+                )
+                raise self.fail("anchor", message, fact.span)
+            anchors[fact.item] = None
+        return node, tuple(anchors)
+
+    def anchor(self, name: Name | None) -> bool:
+        if name is None:
+            return True
+        item = self.items.get(name.text)
+        if item is None:
+            known = [i.name for i in self.items.values() if i.kind == "anchor"]
+            message = f"unknown anchor '{name.text}'{did_you_mean(name.text, known, expected=True)}"
+            self.fail("anchor", message, name.span)
+            return False
+        if item.kind != "anchor":
+            message = f"'{name.text}' is {_a(item.kind)}, not an anchor (kind: anchor)"
+            self.fail("anchor", message, name.span)
+            return False
+        return True
+
+    def tolerances(self, s: Schedule) -> tuple[Fraction, dt.timedelta]:
+        dose, time = Fraction(0), dt.timedelta(0)
+        if s.dose_tolerance is not None:
+            value, unit = self.quantity(s.dose_tolerance, "%")
+            if unit.text != "%" or value < 0:
+                message = (
+                    f"a dose tolerance is a percentage like '10 %', not {s.dose_tolerance.text!r}"
+                )
+                raise self.fail("tolerance", message, s.dose_tolerance.whole)
+            dose = value / 100
+        if s.time_tolerance is not None:
+            value, unit = self.quantity(s.time_tolerance, "h")
+            seconds = value * conversion_factor(unit, parse_unit("s")) if is_time(unit) else None
+            if seconds is None or seconds < 0 or seconds.denominator != 1 or seconds > 86400 * 7:
+                message = (
+                    "a time tolerance is a duration of whole seconds up to 7 days, like '2 h', "
+                    f"not {s.time_tolerance.text!r}"
+                )
+                raise self.fail("tolerance", message, s.time_tolerance.whole)
+            time = dt.timedelta(seconds=int(seconds))
+        return dose, time
+
+    def fits(self, s: Schedule, start: ir.Expr, count: int, interval: dt.timedelta | None) -> None:
+        """The last dose's period must begin before the `ends_before` anchor, and the first
+        must come after the `starts_after` anchor, when the start is a fixed number of days
+        from that anchor."""
+        offset = _offset(start, self.checked.definitions)
+        if offset is None:
+            return
+        anchor, days = offset
+        last = (count - 1) * (interval or _DAY)
+        if s.ends_before is not None and s.ends_before.text == anchor:
+            gap = dt.timedelta(days=-days)
+            if last >= gap:
+                room = max(gap // (interval or _DAY), 0)
+                message = (
+                    f"impossible schedule: {count} doses {s.frequency} from "
+                    f"'{' '.join(s.start.text.split())}' cannot all be given before "
+                    f"{anchor} ({max(-days, 0)} days later; room for {room})"
+                )
+                raise self.fail("schedule", message, s.start.whole)
+        if s.starts_after is not None and s.starts_after.text == anchor and days < 1:
+            message = (
+                f"impossible schedule: it starts on or before {anchor}, but must start after it"
+            )
+            raise self.fail("schedule", message, s.start.whole)
+
+
+def _facts(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> Iterator[ir.Fact]:
+    """Every data item a checked expression reads directly or through definitions."""
+    if isinstance(node, ir.Fact):
+        yield node
+        return
+    if isinstance(node, ir.DefRef):
+        yield from _facts(definitions[node.name], definitions)
+        return
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        for child in value if isinstance(value, tuple) else (value,):
+            if isinstance(child, ir.Window):
+                yield from _facts(child.anchor, definitions)
+            elif isinstance(child, _EXPRESSIONS):
+                yield from _facts(child, definitions)
+
+
+_EXPRESSIONS = typing.get_args(ir.Expr)
+
+
+def _offset(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> tuple[str, int] | None:
+    """(anchor, days) when `node` is always `anchor + days`."""
+    if isinstance(node, ir.Fact):
+        return node.item, 0
+    if isinstance(node, ir.DefRef):
+        return _offset(definitions[node.name], definitions)
+    if isinstance(node, ir.DateShift) and node.unit == "d":
+        inner = _offset(node.operand, definitions)
+        return None if inner is None else (inner[0], inner[1] + node.amount)
+    return None
+
+
+def check_dosing(checked: CheckedProtocol) -> tuple[CheckedSchedule, ...]:
+    """Check every schedule of a checked protocol; raise one `CheckError` with all problems."""
+    checker = _ScheduleChecker(checked)
+    out = tuple(checker.schedule(s) for s in checked.doc.dosing)
+    if checker.diagnostics:
+        raise CheckError(unique(checker.diagnostics))
+    return tuple(s for s in out if s is not None)
+
+
+_SCHEDULES: dict[int, tuple[Protocol, tuple[CheckedSchedule, ...]]] = {}
+
+
+def schedules(protocol: Protocol) -> tuple[CheckedSchedule, ...]:
+    """The protocol's checked schedules (checked once per protocol object)."""
+    cached = _SCHEDULES.get(id(protocol))
+    if cached is None or cached[0] is not protocol:
+        cached = _SCHEDULES[id(protocol)] = (protocol, check_dosing(protocol.checked))
+    return cached[1]
+
+
+def _a(words: str) -> str:
+    return f"an {words}" if words[0] in "aeiou" else f"a {words}"
+
+
+def _hours(interval: dt.timedelta) -> str:
+    hours = interval // dt.timedelta(hours=1)
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
