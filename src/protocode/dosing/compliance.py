@@ -27,7 +27,6 @@ from protocode.records import Record, iter_records
 from protocode.screen import Protocol, format_number
 from protocode.units import UnitError, conversion_factor, parse_unit
 
-
 DeviationKind = Literal[
     "missed", "extra", "wrong_dose", "wrong_route", "out_of_window", "wrong_order"
 ]
