@@ -1,11 +1,12 @@
 """A hand-written screening function for NCT06125106: the yardstick protocode is measured by.
 
-`screen_baseline(record)` implements the 21 criteria of ``protocol/NCT06125106/v1.yaml``
-directly in Python, the way an engineer would write them for one trial when speed matters:
-no interpreter, no closures, cheap and frequently decisive checks first, an early return as
-soon as one criterion excludes the patient. It reads the same parsed `Record` the engine
-reads (dates are `datetime.date`, magnitudes `int`/`Fraction` in the item's unit, series
-sorted by date with undated observations last) and has the same semantics:
+`screen_baseline(record)` implements the 21 criteria of ``protocol/NCT06125106/v2.yaml``
+(the version in force; its criteria are those of ``v1.yaml``) directly in Python, the way an
+engineer would write them for one trial when speed matters: no interpreter, no closures,
+cheap and frequently decisive checks first, an early return as soon as one criterion
+excludes the patient. It reads the same parsed `Record` the engine reads (dates are
+`datetime.date`, magnitudes `int`/`Fraction` in the item's unit, series sorted by date with
+undated observations last) and has the same semantics:
 
 - three-valued logic: a missing item (or an empty window) makes a criterion unknown, never
   false; ``and``/``or`` are Kleene (``false and unknown`` is false, ``true or unknown`` true);
@@ -74,10 +75,17 @@ def _latest(series: Sequence[Observation] | None) -> Observation | None:
     """The most recent observation; None if an undated value or a same-day tie leaves it open."""
     if not series or series[-1].date is None:
         return None
-    obs = series[-1]
-    if len(series) > 1 and series[-2].date == obs.date and series[-2] != obs:
-        return None
-    return obs
+    return None if _tied(series, len(series) - 1) else series[-1]
+
+
+def _tied(series: Sequence[Observation], i: int) -> bool:
+    """Another, different value on the same day as series[i] (same-day values are adjacent)."""
+    j = i - 1
+    while j >= 0 and series[j].date == series[i].date:
+        if series[j] != series[i]:
+            return True
+        j -= 1
+    return False
 
 
 def _latest_in(
@@ -95,9 +103,7 @@ def _latest_in(
             continue
         if d < lo:
             return None
-        if i > 0 and series[i - 1].date == d and series[i - 1] != obs:
-            return None
-        return obs
+        return None if _tied(series, i) else obs
     return None
 
 

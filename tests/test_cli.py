@@ -108,6 +108,7 @@ def test_check_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == (
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
+        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
     )
 
 
@@ -509,7 +510,7 @@ def test_test_seed_cases(capsys: pytest.CaptureFixture[str]) -> None:
     """Every stored case of the seed protocol passes through the CLI."""
     status, out, _ = run(capsys, "test", SEED, "--format", "json")
     report = json.loads(out)
-    assert [suite["version"] for suite in report["suites"]] == ["1", "2"]
+    assert [suite["version"] for suite in report["suites"]] == ["1", "2", "3"]
     for suite in report["suites"]:
         assert suite["total"] >= 40
         assert (suite["passed"], suite["failed"]) == (suite["total"], 0)
@@ -557,6 +558,7 @@ def test_python_m_protocode() -> None:
     assert done.stdout == (
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
+        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
     )
 
 

@@ -110,6 +110,19 @@ def test_released_v1_has_no_dosing_and_stays_valid() -> None:
     assert schedules(protocol) == ()
 
 
+def test_the_seed_folder_doses_with_its_version_in_force() -> None:
+    # v2 is released; the illustrative draft v3 keeps its schedule unchanged.
+    assert load(SEED) is load(SEED_V2)
+    (in_force,) = schedules(load(SEED))
+    (draft,) = schedules(load(SEED / "v3.yaml"))
+    assert (draft.schedule.drug, draft.amount, draft.count, draft.anchors) == (
+        in_force.schedule.drug,
+        in_force.amount,
+        in_force.count,
+        in_force.anchors,
+    )
+
+
 def test_the_seed_schedule_checks() -> None:
     (blina,) = check_dosing(protocol_with(SEED_SCHEDULE).checked)
     assert blina.count == 7
@@ -829,6 +842,19 @@ def test_cli_dosing_check_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "record ZJU-206, field administrations[2].unit: unknown-unit: unknown unit 'ugg'" in out
     assert "record ZJU-206, field administrations[4].time: bad-value" in out
     assert out.rstrip().endswith("6 records: 1 compliant, 4 with deviations, 1 with errors")
+
+
+def test_cli_dosing_of_the_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    """The folder names its version in force, v2, which states the schedule."""
+    examples = str(SEED / "examples" / "dosing.jsonl")
+    assert main(["dosing", "plan", str(SEED), examples]) == 1
+    by_folder = capsys.readouterr().out
+    assert main(["dosing", "plan", str(SEED_V2), examples]) == 1
+    assert by_folder == capsys.readouterr().out
+    assert main(["dosing", "check", str(SEED), str(ADMINISTRATIONS)]) == 1
+    by_folder = capsys.readouterr().out
+    assert main(["dosing", "check", str(SEED_V2), str(ADMINISTRATIONS)]) == 1
+    assert by_folder == capsys.readouterr().out
 
 
 def test_cli_dosing_check_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ from protocode.history import (
     version_in_force,
 )
 from protocode.loader import load_protocol_text
+from protocode.model import Criterion
 
 AMENDMENTS = FIXTURES / "amendments"
 
@@ -260,19 +261,39 @@ def test_seed_history_is_clean() -> None:
     assert [(v.name, v.doc is not None) for v in history.versions] == [
         ("v1.yaml", True),
         ("v2.yaml", True),
+        ("v3.yaml", True),
     ]
-    assert [history.released(v) is not None for v in history.versions] == [True, False]
+    assert [history.released(v) is not None for v in history.versions] == [True, True, False]
     assert check_history(history) == []
     assert check_folder(SEED) == []
 
 
-def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> None:
-    v2 = load_history(SEED).versions[1]
-    assert v2.doc is not None
+def test_seed_real_amendment_adds_the_schedule_and_no_criterion_change() -> None:
+    v1, v2 = load_history(SEED).versions[:2]
+    assert v1.doc is not None and v2.doc is not None
     meta = v2.doc.metadata
-    assert (meta.version, meta.amends, meta.illustrative) == ("2", "1", True)
+    assert (meta.version, meta.amends, meta.illustrative) == ("2", "1", False)
+    assert "ILLUSTRATIVE" not in v2.path.read_text(encoding="utf-8")
+    assert {(c.label, c.intent) for c in meta.changes} == {
+        ("data conditioning_start", "added"),
+        ("data transplant", "added"),
+    }
+    assert all(c.rationale for c in meta.changes)
+
+    def written(c: Criterion) -> tuple[object, ...]:
+        return (c.id, c.kind, c.text, c.rule and c.rule.text, c.attestation, c.note)
+
+    assert [written(c) for c in v2.doc.criteria] == [written(c) for c in v1.doc.criteria]
+    assert [s.id for s in v2.doc.dosing] == ["BLINA"]
+
+
+def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> None:
+    v3 = load_history(SEED).versions[2]
+    assert v3.doc is not None
+    meta = v3.doc.metadata
+    assert (meta.version, meta.amends, meta.illustrative) == ("3", "2", True)
     assert "not an amendment of the real trial" in meta.changelog[0]
-    assert "ILLUSTRATIVE AMENDMENT" in v2.path.read_text(encoding="utf-8").split("protocode:")[0]
+    assert "ILLUSTRATIVE AMENDMENT" in v3.path.read_text(encoding="utf-8").split("protocode:")[0]
     assert {(c.label, c.intent) for c in meta.changes} == {
         ("I2", "relaxed"),
         ("I3", "editorial"),
@@ -287,7 +308,7 @@ def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> No
 
 
 def test_the_seed_in_force_is_its_released_version() -> None:
-    assert version_in_force(SEED) == SEED / "v1.yaml"
+    assert version_in_force(SEED) == SEED / "v2.yaml"
 
 
 # --- structural fixtures -------------------------------------------------------------------
@@ -719,14 +740,20 @@ def test_release_round_trip(tmp_path: Path) -> None:
     assert release(tmp_path) == "1"
     lock = (tmp_path / LOCK_NAME).read_text(encoding="utf-8")
     # The seed's own lock was written the same way, from the same bytes.
-    assert lock == (SEED / LOCK_NAME).read_text(encoding="utf-8")
     assert lock.endswith("}\n")
     assert list(json.loads(lock)) == ["format", "protocol", "released"]
     assert version_in_force(tmp_path) == tmp_path / "v1.yaml"
 
     shutil.copy(SEED / "v2.yaml", tmp_path / "v2.yaml")
+    assert release(tmp_path) == "2"
+    # The seed's own lock was written the same way, from the same bytes.
+    lock = (tmp_path / LOCK_NAME).read_text(encoding="utf-8")
+    assert lock == (SEED / LOCK_NAME).read_text(encoding="utf-8")
+    assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
+
+    shutil.copy(SEED / "v3.yaml", tmp_path / "v3.yaml")
     assert check_folder(tmp_path) == []
-    assert version_in_force(tmp_path) == tmp_path / "v1.yaml"
+    assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
 
     v1 = tmp_path / "v1.yaml"
     v1.write_text(

@@ -256,3 +256,13 @@ def test_division_by_zero_is_unknown_and_explained() -> None:
     assert result.verdict("I1") == "unknown"
     explanation = result.explain().to_text()
     assert "division by zero" in explanation
+
+
+def test_a_tie_anywhere_on_the_latest_day_is_ambiguous() -> None:
+    # Records sort stably by date; the differing value need not be next to the last one.
+    three = [
+        {"value": 2.0, "date": "2024-02-28"},
+        {"value": 1.05, "date": "2024-02-28"},
+        {"value": 1.05, "date": "2024-02-28"},
+    ]
+    assert verdict("I2", creatinine=three) == "unknown"

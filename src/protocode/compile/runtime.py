@@ -116,10 +116,13 @@ def pick(
             if index < 0 or series[index].date < lo:  # type: ignore[operator]
                 return None
     chosen = series[index]
-    if index > 0 and series[index - 1].date == chosen.date and series[index - 1] != chosen:
-        return None
-    if index < last and series[index + 1].date == chosen.date and series[index + 1] != chosen:
-        return None
+    # Same-day values sit next to each other (sorted): any different one makes it ambiguous.
+    for step in (-1, 1):
+        other = index + step
+        while 0 <= other <= last and series[other].date == chosen.date:
+            if series[other] != chosen:
+                return None
+            other += step
     return chosen
 
 
