@@ -894,3 +894,25 @@ def test_cli_dosing_check_exits_0_when_all_compliant(
     )
     assert main(["dosing", "check", str(SEED_V2), str(records), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"][0]["compliant"] is True
+
+
+# --- holds -------------------------------------------------------------------------------------
+
+
+def test_held_doses_within_the_allowance_are_minor() -> None:
+    protocol = protocol_with(SEED_SCHEDULE + "    holds: 1\n")
+    skipped_one = [a for a in ON_TIME if a["time"] != "2024-03-17T09:00"]
+    result = compliance(protocol, course(*skipped_one))
+    assert [(d.kind, d.severity) for d in result.deviations] == [("missed", "minor")]
+    assert "held (1 of 1 allowed)" in result.deviations[0].message
+    skipped_two = [a for a in skipped_one if a["time"] != "2024-03-18T09:00"]
+    result = compliance(protocol, course(*skipped_two))
+    assert [(d.kind, d.severity) for d in result.deviations] == [
+        ("missed", "minor"),
+        ("missed", "major"),
+    ]
+
+
+def test_a_schedule_cannot_allow_holding_every_dose() -> None:
+    found = problems(SEED_SCHEDULE + "    holds: 7\n")
+    assert any("holds: 7 of 7 doses may be held" in p for p in found)

@@ -648,6 +648,7 @@ class _Loader:
             starts_after=name("starts_after"),
             dose_tolerance=text("tolerance", "dose"),
             time_tolerance=text("tolerance", "time"),
+            holds=schedule.get("holds", 0),
         )
 
 

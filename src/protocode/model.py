@@ -188,6 +188,7 @@ class Schedule:
     starts_after: Name | None = None
     dose_tolerance: RuleText | None = None
     time_tolerance: RuleText | None = None
+    holds: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,8 +539,14 @@ class _Comparison:
                 continue
             open_doses.remove(dose)
             pairs.append((dose, a, False))
-        # 3. Planned doses left are missed.
-        out.extend(self.missed(p) for p in open_doses)
+        # 3. Planned doses left are missed; the first ones a schedule allows to hold are minor.
+        held: Counter[str] = Counter()
+        for p in sorted(open_doses, key=lambda p: (p.schedule, p.number)):
+            allowed = self.checked[p.schedule].schedule.holds
+            held[p.schedule] += 1
+            out.append(
+                self.missed(p, held[p.schedule] if held[p.schedule] <= allowed else 0, allowed)
+            )
         for p, a, in_window in pairs:
             if not in_window:
                 out.append(self.outside(p, a))
@@ -575,12 +581,15 @@ class _Comparison:
         return Deviation("extra", "major", message, None, a, ids[0] if ids else None)
 
     @staticmethod
-    def missed(p: PlannedDose) -> Deviation:
+    def missed(p: PlannedDose, hold: int = 0, allowed: int = 0) -> Deviation:
+        """A dose not given; `hold` > 0 numbers it among the `allowed` holds (minor)."""
         message = (
             f"{_dose_at(p)}: missed (nothing given from {_when(p.earliest)} before "
             f"{_when(p.latest)})"
         )
-        return Deviation("missed", "major", message, p, None)
+        if hold:
+            message += f"; held ({hold} of {allowed} allowed)"
+        return Deviation("missed", "minor" if hold else "major", message, p, None)
 
     def outside(self, p: PlannedDose, a: Administration) -> Deviation:
         why = self.forbidden(p.schedule, a.time)

@@ -108,6 +108,10 @@ class _ScheduleChecker:
             self.fits(s, start, count, interval)
         except _Rejected:
             return None
+        if s.holds >= count:
+            message = f"holds: {s.holds} of {count} doses may be held; a schedule must give some"
+            self.diagnostics.append(Diagnostic("schedule", message, s.span))
+            return None
         return CheckedSchedule(
             s,
             amount,
