@@ -160,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=tuple(_OUTPUTS),
         default="table",
-        help="table (default): id, status, criteria that excluded or are undecided; "
+        help="table (default): id, status, criteria that excluded or are undecided, and the "
+        "data that would decide an indeterminate record; "
         "json: a list of objects; jsonl: one object per line; csv: a column per criterion",
     )
     screen.add_argument(
@@ -450,23 +451,26 @@ class _TableOutput(_Output):
 
     def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
         super().__init__(out, criteria)
-        self.table = Table("id", "status", "excluded by", "undecided")
+        self.table = Table("id", "status", "excluded by", "undecided", "would be decided by")
 
     def add(self, result: Result) -> None:
         if isinstance(result, RecordError):
             _error(result.render())
             status = "error"
-            excluded = undecided = ""
+            excluded = undecided = missing = ""
         else:
             status = result.status
             excluded = ", ".join(c.id for c in result.criteria if c.blocks)
             undecided = ", ".join(c.id for c in result.criteria if c.verdict == "unknown")
+            # What to collect next: only indeterminate records pay for the traced re-run.
+            missing = ", ".join(result.missing)
         # Text cells: a record id like "[b]" must not be read as rich markup.
         self.table.add_row(
             Text(_name(result)),
             Text(status, style=_STATUS_STYLE[status]),
             Text(excluded),
             Text(undecided),
+            Text(missing),
         )
 
     def close(self) -> None:
