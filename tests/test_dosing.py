@@ -916,3 +916,176 @@ def test_held_doses_within_the_allowance_are_minor() -> None:
 def test_a_schedule_cannot_allow_holding_every_dose() -> None:
     found = problems(SEED_SCHEDULE + "    holds: 7\n")
     assert any("holds: 7 of 7 doses may be held" in p for p in found)
+
+
+# --- phases: named periods a schedule may be ordered by ----------------------------------------
+
+PHASES = (DOSING / "phases.yaml").read_text(encoding="utf-8")
+CONDITIONING = """\
+phases:
+  - id: conditioning
+    start: conditioning_start
+    end: transplant - 1 day
+"""
+
+
+def phase_problems(text: str) -> list[str]:
+    """Every diagnostic of the base fixture with `text` appended, as 'line:col: code: message'."""
+    return problems(text)
+
+
+def line_of(text: str, needle: str) -> int:
+    """The line of the base fixture with `text` appended that holds `needle`."""
+    combined = (BASE + text).splitlines()
+    return next(n for n, line in enumerate(combined, 1) if needle in line)
+
+
+def test_phases_load_with_their_dates() -> None:
+    protocol = protocol_with(PHASES)
+    (phase,) = protocol.checked.doc.phases
+    assert (phase.id, phase.start.text, phase.end is not None and phase.end.text) == (
+        "conditioning",
+        "conditioning_start",
+        "transplant - 1 day",
+    )
+    assert phase.description.startswith("The routine conditioning regimen")
+    (s,) = schedules(protocol)
+    assert s.before is not None and s.before.phase == "conditioning"
+    assert s.before.anchors == ("conditioning_start",)
+
+
+def test_a_phase_plan_matches_the_anchor_based_seed_plan() -> None:
+    by_phase = plan(protocol_with(PHASES), SEED_RECORD)
+    assert by_phase == plan(load(SEED_V2), SEED_RECORD)
+    assert by_phase[-1].latest == dt.datetime(2024, 4, 8)
+
+
+@pytest.mark.parametrize("case", SEED_CASES)
+def test_phase_compliance_matches_the_anchor_based_seed(case: str) -> None:
+    administrations, expected = SEED_CASES[case]
+    result = compliance(protocol_with(PHASES), course(*administrations))
+    assert kinds(result) == expected
+    assert kinds(result) == kinds(compliance(load(SEED_V2), course(*administrations)))
+
+
+def test_phase_wrong_order_message_names_the_phase() -> None:
+    administrations, _ = SEED_CASES["an 8th dose on the first day of conditioning"]
+    (d,) = compliance(protocol_with(PHASES), course(*administrations)).deviations
+    assert d.kind == "wrong_order"
+    assert d.message.endswith("on or after the start of conditioning (2024-03-22)")
+
+
+def test_starts_after_a_phase_is_after_its_end_or_its_start() -> None:
+    after = schedule(start="transplant", doses="3", ends_before="")
+    after = after.replace("tolerance:", "starts_after: conditioning\n    tolerance:")
+    protocol = protocol_with(CONDITIONING + after)
+    (s,) = schedules(protocol)
+    assert s.after is not None and s.after.label == "the end of conditioning"
+    doses = plan(protocol, SEED_RECORD)
+    # The phase ends the day before transplant, so the first window opens at its midnight.
+    assert doses[0].earliest == dt.datetime(2024, 4, 15)
+    late = {"time": "2024-04-14T23:00", "drug": "blinatumomab", "dose": 28, "unit": "ug"}
+    given = [{**late, "route": "intravenous"}]
+    result = compliance(protocol, {**SEED_RECORD, "administrations": given})
+    assert "on or before the end of conditioning (2024-04-14)" in result.deviations[0].message
+    # Without an end, a schedule starting after the phase starts after its start.
+    no_end = CONDITIONING.replace("    end: transplant - 1 day\n", "")
+    start = schedule(start="conditioning_start", ends_before="")
+    start = start.replace("tolerance:", "starts_after: conditioning\n    tolerance:")
+    text = no_end + start
+    assert phase_problems(text) == [
+        f"{line_of(text, 'doses: 7') + 1}:12: schedule: impossible schedule: it "
+        "starts on or before the start of conditioning, but must start after it"
+    ]
+
+
+def test_a_phase_can_make_a_schedule_impossible() -> None:
+    text = CONDITIONING + schedule(start="transplant - 10 days", ends_before="conditioning")
+    # The phase starts at conditioning_start, not a fixed distance from transplant: no check.
+    assert len(schedules(protocol_with(text))) == 1
+    text = CONDITIONING.replace("start: conditioning_start", "start: transplant - 7 days") + (
+        schedule(start="transplant - 12 days", ends_before="conditioning")
+    )
+    assert phase_problems(text) == [
+        f"{line_of(text, 'start: transplant - 12 days')}:12: schedule: impossible schedule: 7 "
+        "doses once daily from 'transplant - 12 days' cannot all be given before the start "
+        "of conditioning (5 days later; room for 5)"
+    ]
+
+
+def test_missing_phase_anchor_is_a_per_record_error() -> None:
+    text = CONDITIONING + schedule(start="transplant - 20 days", ends_before="conditioning")
+    with pytest.raises(RecordError) as caught:
+        plan(protocol_with(text), {"id": "P9", "transplant": "2024-04-15"})
+    (d,) = caught.value.diagnostics
+    assert (d.record_id, d.field) == ("P9", "conditioning_start")
+    assert d.message == (
+        "cannot plan schedule BLINA: anchor 'conditioning_start' (ends_before: conditioning) "
+        "is missing"
+    )
+    result = next(iter(check_many(protocol_with(text), [{"id": "P9", "transplant": "2024-04-15"}])))
+    assert isinstance(result, RecordError)
+
+
+def test_duplicate_phase_ids_and_names_clashing_with_data_or_definitions() -> None:
+    text = (
+        "phases:\n"
+        "  - {id: conditioning, start: conditioning_start}\n"
+        "  - {id: conditioning, start: transplant}\n"
+        "  - {id: transplant, start: transplant}\n"
+        "  - {id: day_minus_10, start: day_minus_10}\n"
+    )
+    first = line_of(text, "id: conditioning")
+    assert phase_problems(text) == [
+        f"{first + 1}:10: duplicate-id: duplicate phase id 'conditioning' (first used on line "
+        f"{first})",
+        f"{first + 2}:10: duplicate-name: phase 'transplant' has the same name as the data item "
+        f"on line {line_of(text, '  transplant: {kind: anchor}')}",
+        f"{first + 3}:10: duplicate-name: phase 'day_minus_10' has the same name as the "
+        f"definition on line {line_of(text, '  day_minus_10:')}",
+    ]
+
+
+def test_phase_dates_must_be_dates_over_anchors_with_known_names() -> None:
+    text = (
+        "phases:\n"
+        "  - id: a\n"
+        "    start: weight\n"
+        "  - id: b\n"
+        "    start: birth_date\n"
+        "  - id: c\n"
+        "    start: conditioning_start\n"
+        "    end: transplnt - 1 day\n"
+    )
+    found = phase_problems(text)
+    assert found[0].startswith(
+        f"{line_of(text, 'start: weight')}:12: type: a phase starts on a date, but this is a "
+    )
+    assert found[1] == (
+        f"{line_of(text, 'start: birth_date')}:12: anchor: a phase starts relative to anchors, "
+        "but 'birth_date' is a fact; declare it with 'kind: anchor'"
+    )
+    assert found[2].startswith(f"{line_of(text, 'end: transplnt')}:10: ")
+    assert "transplnt" in found[2] and "transplant" in found[2]
+    assert len(found) == 3
+
+
+def test_ends_before_an_unknown_name_suggests_phases() -> None:
+    text = CONDITIONING + schedule(ends_before="conditionin")
+    assert phase_problems(text) == [
+        f"{line_of(text, 'ends_before: conditionin')}:18: anchor: unknown anchor or phase "
+        "'conditionin' (did you mean 'conditioning'?)"
+    ]
+    text = CONDITIONING + schedule(ends_before="weight")
+    assert phase_problems(text) == [
+        f"{line_of(text, 'ends_before: weight')}:18: anchor: 'weight' is a fact, not an anchor "
+        "(kind: anchor) or a phase"
+    ]
+
+
+def test_a_schedule_ordered_by_a_bad_phase_reports_only_the_phase() -> None:
+    text = CONDITIONING.replace("start: conditioning_start", "start: weight") + schedule(
+        ends_before="conditioning"
+    )
+    (only,) = phase_problems(text)
+    assert only.startswith(f"{line_of(text, 'start: weight')}:12: type: a phase starts")

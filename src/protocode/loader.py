@@ -42,6 +42,7 @@ from protocode.model import (
     ItemKind,
     Metadata,
     Name,
+    Phase,
     ProtocolDoc,
     Quantity,
     RuleText,
@@ -340,6 +341,32 @@ class _Loader:
                     self._check_item(("data", name), item)
         if isinstance(doc.get("dosing"), list):
             self._check_dosing(doc["dosing"])
+        if isinstance(doc.get("phases"), list):
+            self._check_phases(doc)
+
+    def _check_phases(self, doc: dict[str, Any]) -> None:
+        names: dict[str, tuple[str, int]] = {}
+        for section, noun in _NAMED_SECTIONS.items():
+            if isinstance(doc.get(section), dict):
+                for name in doc[section]:
+                    if isinstance(name, str) and name not in names:
+                        names[name] = (noun, self.key_span((section, name)).line)
+        first_lines: dict[str, int] = {}
+        for index, phase in enumerate(doc["phases"]):
+            if not isinstance(phase, dict) or not isinstance(phase.get("id"), str):
+                continue
+            phase_id = phase["id"]
+            span = self.value_span(("phases", index, "id"))
+            if phase_id in first_lines:
+                first = first_lines[phase_id]
+                message = f"duplicate phase id '{phase_id}' (first used on line {first})"
+                self.error("duplicate-id", message, span)
+                continue
+            first_lines[phase_id] = span.line
+            if phase_id in names:
+                noun, line = names[phase_id]
+                message = f"phase '{phase_id}' has the same name as the {noun} on line {line}"
+                self.error("duplicate-name", message, span)
 
     def _check_dosing(self, schedules: list[Any]) -> None:
         first_lines: dict[str, int] = {}
@@ -511,6 +538,19 @@ class _Loader:
                 self._schedule(index, schedule)
                 for index, schedule in enumerate(doc.get("dosing", ()))
             ),
+            phases=tuple(
+                self._phase(index, phase) for index, phase in enumerate(doc.get("phases", ()))
+            ),
+        )
+
+    def _phase(self, index: int, phase: dict[str, Any]) -> Phase:
+        path = ("phases", index)
+        return Phase(
+            id=phase["id"],
+            span=self.value_span((*path, "id")),
+            start=self._rule_text((*path, "start")),
+            end=self._rule_text((*path, "end")) if "end" in phase else None,
+            description=phase.get("description", ""),
         )
 
     def _raw(self, path: Sequence[str | int]) -> str:

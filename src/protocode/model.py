@@ -192,6 +192,21 @@ class Schedule:
 
 
 @dataclass(frozen=True, slots=True)
+class Phase:
+    """A named phase of the study (e.g. the conditioning regimen), dated by rule texts.
+
+    `start` and `end` are rule-language date expressions over anchors; `end` (the last day,
+    inclusive) is optional. A schedule's ``ends_before`` / ``starts_after`` may name it.
+    """
+
+    id: str
+    span: Span
+    start: RuleText
+    end: RuleText | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolDoc:
     """A protocol version as loaded from YAML: structure validated, rules not yet parsed."""
 
@@ -201,3 +216,4 @@ class ProtocolDoc:
     definitions: tuple[Definition, ...]
     criteria: tuple[Criterion, ...]
     dosing: tuple[Schedule, ...] = ()
+    phases: tuple[Phase, ...] = ()

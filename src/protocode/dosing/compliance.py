@@ -559,15 +559,15 @@ class _Comparison:
         s = self.checked.get(schedule)
         if s is None:
             return None
-        before, after = s.schedule.ends_before, s.schedule.starts_after
+        before, after = s.before, s.after
         if before is not None:
-            day = self.record.values.get(before.text)
-            if isinstance(day, dt.date) and t >= dt.datetime.combine(day, dt.time()):
-                return f"on or after {before.text} ({day.isoformat()})"
+            day = before.date(self.record)
+            if day is not None and t >= dt.datetime.combine(day, dt.time()):
+                return f"on or after {before.label} ({day.isoformat()})"
         if after is not None:
-            day = self.record.values.get(after.text)
-            if isinstance(day, dt.date) and t < dt.datetime.combine(day + _DAY, dt.time()):
-                return f"on or before {after.text} ({day.isoformat()})"
+            day = after.date(self.record)
+            if day is not None and t < dt.datetime.combine(day + _DAY, dt.time()):
+                return f"on or before {after.label} ({day.isoformat()})"
         return None
 
     def unplanned(self, a: Administration, candidates: frozenset[str]) -> Deviation:

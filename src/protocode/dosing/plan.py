@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from protocode.compile.closures import Env
-from protocode.dosing.schedules import _CM, _DAY, _KG, CheckedSchedule, schedules
+from protocode.dosing.schedules import _CM, _DAY, _KG, Boundary, CheckedSchedule, schedules
 from protocode.errors import Diagnostic, RecordError
 from protocode.exact import is_rational, to_fraction
 from protocode.model import DataItem
@@ -116,11 +116,17 @@ def plan(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[PlannedDo
     return sorted(out, key=lambda d: (d.earliest, d.schedule, d.number))
 
 
-def _anchor_date(record: Record, s: CheckedSchedule, name: str, role: str) -> dt.date:
-    value = record.values.get(name)
-    if not isinstance(value, dt.date):
-        message = f"cannot plan schedule {s.id}: anchor '{name}' ({role}) is missing"
-        raise _Unplannable(name, message)
+def _boundary_date(record: Record, s: CheckedSchedule, boundary: Boundary) -> dt.date:
+    value = boundary.date(record)
+    if value is None:
+        missing = [a for a in boundary.anchors if record.values.get(a) is None]
+        missing = missing or list(boundary.anchors) or [boundary.name]
+        names = ", ".join(f"'{a}'" for a in missing)
+        noun = "anchor" if len(missing) == 1 else "anchors"
+        verb = "is" if len(missing) == 1 else "are"
+        role = boundary.role if boundary.phase is None else f"{boundary.role}: {boundary.name}"
+        message = f"cannot plan schedule {s.id}: {noun} {names} ({role}) {verb} missing"
+        raise _Unplannable(missing[0], message)
     return value
 
 
@@ -166,12 +172,12 @@ def _plan(s: CheckedSchedule, record: Record, items: Mapping[str, DataItem]) -> 
         )
         raise _Unplannable(missing[0] if missing else "start", message)
     latest_allowed = earliest_allowed = None
-    if s.schedule.ends_before is not None:
-        anchor = _anchor_date(record, s, s.schedule.ends_before.text, "ends_before")
-        latest_allowed = dt.datetime.combine(anchor, dt.time())
-    if s.schedule.starts_after is not None:
-        anchor = _anchor_date(record, s, s.schedule.starts_after.text, "starts_after")
-        earliest_allowed = dt.datetime.combine(anchor + _DAY, dt.time())
+    if s.before is not None:
+        day = _boundary_date(record, s, s.before)
+        latest_allowed = dt.datetime.combine(day, dt.time())
+    if s.after is not None:
+        day = _boundary_date(record, s, s.after)
+        earliest_allowed = dt.datetime.combine(day + _DAY, dt.time())
     dose, basis = _resolved_dose(s, record, items)
     interval = s.interval or _DAY
     base = dt.datetime.combine(start, dt.time())

@@ -15,7 +15,8 @@ from protocode import ir
 from protocode.check.checker import CheckedProtocol, check_expression
 from protocode.compile.closures import Env, compile_expression
 from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
-from protocode.model import BodyMeasure, Name, RuleText, Schedule
+from protocode.model import BodyMeasure, Name, Phase, RuleText, Schedule
+from protocode.records import Record
 from protocode.screen import Protocol
 from protocode.source import Span
 from protocode.types import DATE
@@ -45,6 +46,39 @@ _BODY_ITEMS: dict[BodyMeasure, tuple[tuple[str, Unit, str], ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Boundary:
+    """What a schedule's ``ends_before`` or ``starts_after`` names, resolved to a date.
+
+    `name` is the anchor or phase as written; for a phase, `phase` is set and the date is
+    its start (``ends_before``) or its end, else its start (``starts_after``). `anchors` are
+    the anchors the date reads; `offset` is (anchor, days) when the date is always a fixed
+    number of days from one anchor.
+    """
+
+    name: str
+    role: str
+    fn: Callable[[Env], Any]
+    anchors: tuple[str, ...]
+    offset: tuple[str, int] | None
+    phase: str | None = None
+    label: str = ""
+    """How messages name the boundary: the anchor, or the start or end of the phase."""
+
+    def date(self, record: Record) -> dt.date | None:
+        """The boundary's date for a record, or None when an anchor it reads is missing."""
+        value = self.fn(Env(record))
+        return value if isinstance(value, dt.date) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedPhase:
+    phase: Phase
+    start: ir.Expr
+    end: ir.Expr | None
+    anchors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedSchedule:
     """A schedule whose every field was checked; what planning and compliance work from.
 
@@ -63,6 +97,8 @@ class CheckedSchedule:
     anchors: tuple[str, ...]
     dose_tolerance: Fraction
     time_tolerance: dt.timedelta
+    before: Boundary | None = None
+    after: Boundary | None = None
 
     @property
     def id(self) -> str:
@@ -79,6 +115,50 @@ class _ScheduleChecker:
         self.checked = checked
         self.items = checked.items
         self.diagnostics: list[Diagnostic] = []
+        # Phase id -> the checked phase, or None when it has an error (already reported).
+        self.phases: dict[str, _CheckedPhase | None] = {}
+
+    def phase(self, p: Phase) -> None:
+        """Check a phase's dates; record it (None when it has an error)."""
+        ok = True
+        start = end = None
+        try:
+            start = self.date_expression(p.start, "a phase starts")
+        except _Rejected:
+            ok = False
+        if p.end is not None:
+            try:
+                end = self.date_expression(p.end, "a phase ends")
+            except _Rejected:
+                ok = False
+        if not ok or start is None:
+            self.phases[p.id] = None
+            return
+        anchors = dict.fromkeys((*start[1], *(end[1] if end is not None else ())))
+        end_expr = end[0] if end is not None else None
+        self.phases[p.id] = _CheckedPhase(p, start[0], end_expr, tuple(anchors))
+
+    def date_expression(self, text: RuleText, what: str) -> tuple[ir.Expr, tuple[str, ...]]:
+        """A checked date expression over anchors (a schedule's start, a phase's dates)."""
+        try:
+            node = check_expression(self.checked, text)
+        except CheckError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            raise _Rejected() from None
+        if node.type != DATE:
+            message = f"{what} on a date, but this is a {node.type}"
+            raise self.fail("type", message, node.span)
+        anchors: dict[str, None] = {}
+        for fact in _facts(node, self.checked.definitions):
+            item = self.items[fact.item]
+            if item.kind != "anchor":
+                message = (
+                    f"{what} relative to anchors, but '{fact.item}' is "
+                    f"{_a(item.kind)}; declare it with 'kind: anchor'"
+                )
+                raise self.fail("anchor", message, fact.span)
+            anchors[fact.item] = None
+        return node, tuple(anchors)
 
     def fail(self, code: str, message: str, span: Span) -> _Rejected:
         self.diagnostics.append(Diagnostic(code, message, span))
@@ -91,8 +171,8 @@ class _ScheduleChecker:
             lambda: self.dose(s),
             lambda: self.frequency(s),
             lambda: self.start(s),
-            lambda: self.anchor(s.ends_before),
-            lambda: self.anchor(s.starts_after),
+            lambda: self.anchor(s.ends_before, "ends_before"),
+            lambda: self.anchor(s.starts_after, "starts_after"),
             lambda: self.tolerances(s),
         ):
             try:
@@ -102,10 +182,10 @@ class _ScheduleChecker:
         if any(p is None for p in parts[:3]) or parts[5] is None:
             return None
         (amount, unit, dose_unit), (count, interval), (start, anchors), before, after, tol = parts
-        if before is False or after is False:
+        if before is None or after is None:
             return None
         try:
-            self.fits(s, start, count, interval)
+            self.fits(s, start, count, interval, before=before[0], after=after[0])
         except _Rejected:
             return None
         if s.holds >= count:
@@ -124,6 +204,8 @@ class _ScheduleChecker:
             anchors,
             tol[0],
             tol[1],
+            before[0],
+            after[0],
         )
 
     def quantity(self, text: RuleText, example: str) -> tuple[Fraction, Unit]:
@@ -218,40 +300,37 @@ class _ScheduleChecker:
         return int(count), interval
 
     def start(self, s: Schedule) -> tuple[ir.Expr, tuple[str, ...]]:
-        try:
-            node = check_expression(self.checked, s.start)
-        except CheckError as exc:
-            self.diagnostics.extend(exc.diagnostics)
-            raise _Rejected() from None
-        if node.type != DATE:
-            message = f"a schedule starts on a date, but this is a {node.type}"
-            raise self.fail("type", message, node.span)
-        anchors: dict[str, None] = {}
-        for fact in _facts(node, self.checked.definitions):
-            item = self.items[fact.item]
-            if item.kind != "anchor":
-                message = (
-                    f"a schedule starts relative to anchors, but '{fact.item}' is "
-                    f"{_a(item.kind)}; declare it with 'kind: anchor'"
-                )
-                raise self.fail("anchor", message, fact.span)
-            anchors[fact.item] = None
-        return node, tuple(anchors)
+        return self.date_expression(s.start, "a schedule starts")
 
-    def anchor(self, name: Name | None) -> bool:
+    def anchor(self, name: Name | None, role: str) -> tuple[Boundary | None]:
+        """The boundary `name` gives (in a 1-tuple; `(None,)` when there is none)."""
         if name is None:
-            return True
+            return (None,)
+        if name.text in self.phases:
+            p = self.phases[name.text]
+            if p is None:
+                raise _Rejected()  # the phase's own error is reported
+            at_start = role == "ends_before" or p.end is None
+            expr = p.start if at_start or p.end is None else p.end
+            fn = compile_expression(self.checked, expr)
+            anchors = tuple(_facts_names(expr, self.checked.definitions))
+            offset = _offset(expr, self.checked.definitions)
+            label = f"the {'start' if at_start else 'end'} of {name.text}"
+            return (Boundary(name.text, role, fn, anchors, offset, name.text, label),)
         item = self.items.get(name.text)
         if item is None:
             known = [i.name for i in self.items.values() if i.kind == "anchor"]
-            message = f"unknown anchor '{name.text}'{did_you_mean(name.text, known, expected=True)}"
-            self.fail("anchor", message, name.span)
-            return False
+            known += list(self.phases)
+            hint = did_you_mean(name.text, known, expected=True)
+            what = "anchor or phase" if self.phases else "anchor"
+            raise self.fail("anchor", f"unknown {what} '{name.text}'{hint}", name.span)
         if item.kind != "anchor":
             message = f"'{name.text}' is {_a(item.kind)}, not an anchor (kind: anchor)"
-            self.fail("anchor", message, name.span)
-            return False
-        return True
+            if self.phases:
+                message += " or a phase"
+            raise self.fail("anchor", message, name.span)
+        read = _reader(name.text)
+        return (Boundary(name.text, role, read, (name.text,), (name.text, 0), label=name.text),)
 
     def tolerances(self, s: Schedule) -> tuple[Fraction, dt.timedelta]:
         dose, time = Fraction(0), dt.timedelta(0)
@@ -275,28 +354,44 @@ class _ScheduleChecker:
             time = dt.timedelta(seconds=int(seconds))
         return dose, time
 
-    def fits(self, s: Schedule, start: ir.Expr, count: int, interval: dt.timedelta | None) -> None:
-        """The last dose's period must begin before the `ends_before` anchor, and the first
-        must come after the `starts_after` anchor, when the start is a fixed number of days
-        from that anchor."""
+    def fits(
+        self,
+        s: Schedule,
+        start: ir.Expr,
+        count: int,
+        interval: dt.timedelta | None,
+        *,
+        before: Boundary | None,
+        after: Boundary | None,
+    ) -> None:
+        """The last dose's period must begin before the `ends_before` boundary, and the first
+        must come after the `starts_after` boundary, when the start and the boundary are a
+        fixed number of days from the same anchor."""
         offset = _offset(start, self.checked.definitions)
         if offset is None:
             return
         anchor, days = offset
         last = (count - 1) * (interval or _DAY)
-        if s.ends_before is not None and s.ends_before.text == anchor:
-            gap = dt.timedelta(days=-days)
+        if before is not None and before.offset is not None and before.offset[0] == anchor:
+            gap_days = before.offset[1] - days
+            gap = dt.timedelta(days=gap_days)
             if last >= gap:
                 room = max(gap // (interval or _DAY), 0)
                 message = (
                     f"impossible schedule: {count} doses {s.frequency} from "
                     f"'{' '.join(s.start.text.split())}' cannot all be given before "
-                    f"{anchor} ({max(-days, 0)} days later; room for {room})"
+                    f"{before.label} ({max(gap_days, 0)} days later; room for {room})"
                 )
                 raise self.fail("schedule", message, s.start.whole)
-        if s.starts_after is not None and s.starts_after.text == anchor and days < 1:
+        if (
+            after is not None
+            and after.offset is not None
+            and after.offset[0] == anchor
+            and days - after.offset[1] < 1
+        ):
             message = (
-                f"impossible schedule: it starts on or before {anchor}, but must start after it"
+                f"impossible schedule: it starts on or before {after.label}, but must start "
+                "after it"
             )
             raise self.fail("schedule", message, s.start.whole)
 
@@ -321,6 +416,19 @@ def _facts(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> Iterator[ir.Fac
 _EXPRESSIONS = typing.get_args(ir.Expr)
 
 
+def _facts_names(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> dict[str, None]:
+    return dict.fromkeys(f.item for f in _facts(node, definitions))
+
+
+def _reader(name: str) -> Callable[[Env], Any]:
+    """A boundary function reading one anchor from the record."""
+
+    def read(env: Env) -> Any:
+        return env.values.get(name)
+
+    return read
+
+
 def _offset(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> tuple[str, int] | None:
     """(anchor, days) when `node` is always `anchor + days`."""
     if isinstance(node, ir.Fact):
@@ -336,6 +444,8 @@ def _offset(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> tuple[str, int
 def check_dosing(checked: CheckedProtocol) -> tuple[CheckedSchedule, ...]:
     """Check every schedule of a checked protocol; raise one `CheckError` with all problems."""
     checker = _ScheduleChecker(checked)
+    for p in checked.doc.phases:
+        checker.phase(p)
     out = tuple(checker.schedule(s) for s in checked.doc.dosing)
     if checker.diagnostics:
         raise CheckError(unique(checker.diagnostics))
