@@ -37,11 +37,19 @@ from protocode.dosing import (
     plan,
     schedules,
 )
-from protocode.errors import Diagnostic, ProtocodeError, RecordError, UsageError, render
+from protocode.endpoints import endpoints
+from protocode.errors import (
+    CheckError,
+    Diagnostic,
+    ProtocodeError,
+    RecordError,
+    UsageError,
+    render,
+)
 from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
-from protocode.screen import Screening
+from protocode.screen import Protocol, Screening
 
 _EXIT_STATUS = """\
 exit status:
@@ -294,6 +302,18 @@ def _dumps(data: object) -> str:
 # --- check ---------------------------------------------------------------------------------
 
 
+def _check_sections(protocol: Protocol) -> None:
+    """Check the optional sections (dosing, endpoints); raise every problem at once."""
+    found: list[Diagnostic] = []
+    for section in (schedules, endpoints):
+        try:
+            section(protocol)
+        except CheckError as exc:
+            found.extend(exc.diagnostics)
+    if found:
+        raise CheckError(found)
+
+
 def _check(args: argparse.Namespace) -> int:
     """Load every protocol file named; print ok lines or diagnostics."""
     found: list[Diagnostic] = []
@@ -301,7 +321,7 @@ def _check(args: argparse.Namespace) -> int:
         for file in _version_files(Path(path)):
             try:
                 protocol = load(file)
-                schedules(protocol)
+                _check_sections(protocol)
             except ProtocodeError as exc:
                 found.extend(exc.diagnostics)
                 if args.format == "text":

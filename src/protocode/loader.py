@@ -39,6 +39,7 @@ from protocode.model import (
     CriterionKind,
     DataItem,
     Definition,
+    Endpoint,
     ItemKind,
     Metadata,
     Name,
@@ -343,6 +344,22 @@ class _Loader:
             self._check_dosing(doc["dosing"])
         if isinstance(doc.get("phases"), list):
             self._check_phases(doc)
+        if isinstance(doc.get("endpoints"), list):
+            self._check_endpoints(doc["endpoints"])
+
+    def _check_endpoints(self, endpoints: list[Any]) -> None:
+        first_lines: dict[str, int] = {}
+        for index, endpoint in enumerate(endpoints):
+            if not isinstance(endpoint, dict) or not isinstance(endpoint.get("id"), str):
+                continue
+            endpoint_id = endpoint["id"]
+            span = self.value_span(("endpoints", index, "id"))
+            if endpoint_id in first_lines:
+                first = first_lines[endpoint_id]
+                message = f"duplicate endpoint id '{endpoint_id}' (first used on line {first})"
+                self.error("duplicate-id", message, span)
+            else:
+                first_lines[endpoint_id] = span.line
 
     def _check_phases(self, doc: dict[str, Any]) -> None:
         names: dict[str, tuple[str, int]] = {}
@@ -541,6 +558,34 @@ class _Loader:
             phases=tuple(
                 self._phase(index, phase) for index, phase in enumerate(doc.get("phases", ()))
             ),
+            endpoints=tuple(
+                self._endpoint(index, endpoint)
+                for index, endpoint in enumerate(doc.get("endpoints", ()))
+            ),
+        )
+
+    def _endpoint(self, index: int, endpoint: dict[str, Any]) -> Endpoint:
+        path = ("endpoints", index)
+
+        def names(key: str) -> tuple[Name, ...]:
+            return tuple(
+                Name(name, self.value_span((*path, key, i)))
+                for i, name in enumerate(endpoint.get(key, ()))
+            )
+
+        death = endpoint.get("death")
+        return Endpoint(
+            id=endpoint["id"],
+            name=endpoint["name"],
+            kind=endpoint["kind"],
+            span=self.value_span((*path, "id")),
+            origin=self._rule_text((*path, "origin")),
+            events=names("events"),
+            censor=self._rule_text((*path, "censor")),
+            horizon=self._rule_text((*path, "horizon")),
+            competing=names("competing"),
+            death=None if death is None else Name(death, self.value_span((*path, "death"))),
+            description=endpoint.get("description", ""),
         )
 
     def _phase(self, index: int, phase: dict[str, Any]) -> Phase:

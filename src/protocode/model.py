@@ -18,6 +18,7 @@ ChangeTargetKind = Literal["criterion", "definition", "data"]
 ChangeIntent = Literal["editorial", "relaxed", "tightened", "added", "removed"]
 Route = Literal["intravenous", "subcutaneous", "oral", "intramuscular", "intrathecal"]
 BodyMeasure = Literal["weight", "bsa"]
+EndpointKind = Literal["time_to_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,29 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One endpoint as written (see ``docs/endpoints.md``); `protocode.endpoints` checks it.
+
+    `origin` and `censor` are rule-language date expressions; `events` and `competing` name
+    event data items (a composite event is the first of its items); `horizon` is a duration
+    text (``1 year``, ``100 days``); `death` names the event item after which no other event
+    may occur (None: the data item ``death`` when the dictionary has such an event item).
+    """
+
+    id: str
+    name: str
+    kind: EndpointKind
+    span: Span
+    origin: RuleText
+    events: tuple[Name, ...]
+    censor: RuleText
+    horizon: RuleText
+    competing: tuple[Name, ...] = ()
+    death: Name | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolDoc:
     """A protocol version as loaded from YAML: structure validated, rules not yet parsed."""
 
@@ -217,3 +241,4 @@ class ProtocolDoc:
     criteria: tuple[Criterion, ...]
     dosing: tuple[Schedule, ...] = ()
     phases: tuple[Phase, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()

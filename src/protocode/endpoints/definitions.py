@@ -1,0 +1,189 @@
+"""Endpoint definitions in a protocol, checked against its data dictionary (`check_endpoints`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocode.check.checker import CheckedProtocol, check_expression
+from protocode.compile.closures import Env, compile_expression
+from protocode.compile.runtime import shift_date
+from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.model import DataItem, Endpoint, Name, RuleText
+from protocode.records import Record
+from protocode.screen import Protocol
+from protocode.types import DATE
+
+_HORIZON = re.compile(r"([0-9]+) +(day|days|week|weeks|month|months|year|years)")
+_DAYS_PER = {"day": 1, "week": 7}
+_MONTHS_PER = {"month": 1, "year": 12}
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """A horizon: a whole number of days or calendar months after the origin."""
+
+    amount: int
+    months: bool
+    text: str
+
+    def date(self, origin: dt.date) -> dt.date:
+        """The horizon's date for an origin (months clamp to the month's end)."""
+        shifted = shift_date(origin, self.amount, self.months)
+        assert shifted is not None
+        return shifted
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEndpoint:
+    """A time-to-event endpoint whose dates compile and whose events are event items."""
+
+    endpoint: Endpoint
+    origin_fn: Callable[[Env], Any]
+    censor_fn: Callable[[Env], Any]
+    horizon: Horizon
+    events: tuple[str, ...]
+    competing: tuple[str, ...]
+    death: str | None
+    descriptions: dict[str, str]
+    """Event item -> its description in words (its name when the dictionary has none)."""
+
+    @property
+    def id(self) -> str:
+        return self.endpoint.id
+
+    def origin(self, record: Record) -> dt.date | None:
+        """The origin date of a record, or None when it is unknown."""
+        value = self.origin_fn(Env(record))
+        return value if isinstance(value, dt.date) else None
+
+    def censor(self, record: Record) -> dt.date | None:
+        """The censoring date of a record, or None when it is unknown."""
+        value = self.censor_fn(Env(record))
+        return value if isinstance(value, dt.date) else None
+
+
+class _Rejected(Exception):  # noqa: N818 - a signal: the diagnostic is already recorded
+    """This part of an endpoint has an error."""
+
+
+class _EndpointChecker:
+    def __init__(self, checked: CheckedProtocol) -> None:
+        self.checked = checked
+        self.items: dict[str, DataItem] = dict(checked.items)
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, code: str, message: str, name: Name | RuleText) -> _Rejected:
+        span = name.span if isinstance(name, Name) else name.whole
+        self.diagnostics.append(Diagnostic(code, message, span))
+        return _Rejected()
+
+    def date(self, text: RuleText, what: str) -> Callable[[Env], Any]:
+        try:
+            node = check_expression(self.checked, text)
+        except CheckError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            raise _Rejected() from None
+        if node.type != DATE:
+            message = f"an endpoint's {what} is a date, but this is a {node.type}"
+            self.diagnostics.append(Diagnostic("type", message, node.span))
+            raise _Rejected()
+        return compile_expression(self.checked, node)
+
+    def horizon(self, text: RuleText) -> Horizon:
+        match = _HORIZON.fullmatch(text.text.strip())
+        if match is None:
+            message = (
+                f"a horizon is a whole number of days, weeks, months or years "
+                f"(e.g. '1 year', '100 days'), not '{text.text}'"
+            )
+            raise self.fail("horizon", message, text)
+        amount, word = int(match[1]), match[2].rstrip("s")
+        if amount == 0:
+            raise self.fail("horizon", "a horizon must be longer than 0 days", text)
+        if word in _DAYS_PER:
+            return Horizon(amount * _DAYS_PER[word], False, text.text.strip())
+        return Horizon(amount * _MONTHS_PER[word], True, text.text.strip())
+
+    def event(self, name: Name, role: str) -> str:
+        item = self.items.get(name.text)
+        if item is None:
+            hint = did_you_mean(name.text, [n for n, i in self.items.items() if i.kind == "event"])
+            message = f"unknown event item '{name.text}' in {role}{hint}"
+            raise self.fail("name", message, name)
+        if item.kind != "event":
+            message = (
+                f"{role} name event items, but '{name.text}' is "
+                f"{'an' if item.kind[0] in 'aeiou' else 'a'} {item.kind}; "
+                "declare it with 'kind: event'"
+            )
+            raise self.fail("kind", message, name)
+        return name.text
+
+    def names(self, names: tuple[Name, ...], role: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for name in names:
+            try:
+                out.append(self.event(name, role))
+            except _Rejected:
+                continue
+        if len(out) < len(names):
+            raise _Rejected()
+        return tuple(out)
+
+    def endpoint(self, e: Endpoint) -> CheckedEndpoint | None:
+        parts: list[Any] = []
+        steps: tuple[Callable[[], Any], ...] = (
+            lambda: self.date(e.origin, "origin"),
+            lambda: self.date(e.censor, "censoring date"),
+            lambda: self.horizon(e.horizon),
+            lambda: self.names(e.events, "events"),
+            lambda: self.names(e.competing, "competing events"),
+            lambda: self.death(e),
+        )
+        for step in steps:
+            try:
+                parts.append(step())
+            except _Rejected:
+                parts.append(None)
+        if any(p is None for p in parts[:5]) or (e.death is not None and parts[5] is None):
+            return None
+        origin_fn, censor_fn, horizon, events, competing, death = parts
+        both = [n for n in e.competing if n.text in events]
+        if both:
+            message = f"'{both[0].text}' is both an event and a competing event of {e.id}"
+            self.fail("endpoint", message, both[0])
+            return None
+        descriptions = {n: (self.items[n].description.strip() or n) for n in (*events, *competing)}
+        return CheckedEndpoint(
+            e, origin_fn, censor_fn, horizon, events, competing, death, descriptions
+        )
+
+    def death(self, e: Endpoint) -> str | None:
+        if e.death is not None:
+            return self.event(e.death, "death")
+        item = self.items.get("death")
+        return "death" if item is not None and item.kind == "event" else None
+
+
+def check_endpoints(checked: CheckedProtocol) -> tuple[CheckedEndpoint, ...]:
+    """Check every endpoint of a checked protocol; raise one `CheckError` with all problems."""
+    checker = _EndpointChecker(checked)
+    out = tuple(checker.endpoint(e) for e in checked.doc.endpoints)
+    if checker.diagnostics:
+        raise CheckError(unique(checker.diagnostics))
+    return tuple(e for e in out if e is not None)
+
+
+_ENDPOINTS: dict[int, tuple[Protocol, tuple[CheckedEndpoint, ...]]] = {}
+
+
+def endpoints(protocol: Protocol) -> tuple[CheckedEndpoint, ...]:
+    """The protocol's checked endpoints (checked once per protocol object)."""
+    cached = _ENDPOINTS.get(id(protocol))
+    if cached is None or cached[0] is not protocol:
+        cached = _ENDPOINTS[id(protocol)] = (protocol, check_endpoints(protocol.checked))
+    return cached[1]
