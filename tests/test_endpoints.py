@@ -359,3 +359,253 @@ def test_cli_check_validates_endpoints(capsys: pytest.CaptureFixture[str], tmp_p
     err = capsys.readouterr().err
     assert f"{bad}:41:14: name: unknown event item 'relapes'" in err
     assert f"{bad}:43:14: horizon: a horizon is a whole number" in err
+
+
+# --- derived events ----------------------------------------------------------------------------
+
+DERIVED_PATH = FIXTURES / "endpoints" / "derived_relapse.yaml"
+DERIVED = DERIVED_PATH.read_text(encoding="utf-8")
+RELAPSE_WHEN = """\
+    when:
+      - {item: peripheral_blasts, condition: '== "present"'}
+      - {item: marrow_blasts, condition: ">= 5 %"}
+      - {item: extramedullary_disease}
+"""
+
+
+def derived_seed() -> Protocol:
+    return load(DERIVED_PATH)
+
+
+def blasts_patient(
+    follow_up: int | None = 400,
+    marrow: list[tuple[int, Any]] | None = None,
+    blood: list[tuple[int, str]] | None = None,
+    emd: list[int] | None = None,
+    death: list[int] | None = None,
+) -> dict[str, Any]:
+    """A patient of the derived-relapse fixture; observations are (day, value) pairs."""
+    out: dict[str, Any] = {
+        "id": "P1",
+        "transplant": DAY0.isoformat(),
+        "marrow_blasts": [
+            {"date": day(n).isoformat(), **(v if isinstance(v, dict) else {"value": v})}
+            for n, v in marrow or []
+        ],
+        "peripheral_blasts": [{"date": day(n).isoformat(), "value": v} for n, v in blood or []],
+        "extramedullary_disease": [day(n).isoformat() for n in emd or []],
+        "death": [day(n).isoformat() for n in death or []],
+    }
+    if follow_up is not None:
+        out["last_follow_up"] = day(follow_up).isoformat()
+    return out
+
+
+def test_derived_fixture_checks() -> None:
+    pfs, cir = endpoints(derived_seed())
+    assert pfs.events == ("relapse", "death")
+    assert (cir.events, cir.competing) == (("relapse",), ("death",))
+    relapse = pfs.derived["relapse"]
+    assert [(c.item, c.kind, c.condition) for c in relapse.clauses] == [
+        ("peripheral_blasts", "observation", '== "present"'),
+        ("marrow_blasts", "observation", ">= 5 %"),
+        ("extramedullary_disease", "event", None),
+    ]
+    assert pfs.descriptions["relapse"].startswith("Relapse (blasts in peripheral blood")
+
+
+def test_marrow_blasts_exactly_5_percent_is_relapse() -> None:
+    r = rows(derived_seed(), blasts_patient(marrow=[(30, 1), (90, 5), (120, 40)]))
+    for name in ("PFS", "CIR"):
+        assert (r[name].status, r[name].time, r[name].source) == ("event", 90, "relapse")
+        assert r[name].description.startswith("Relapse (blasts")
+
+
+def test_marrow_blasts_4_9_percent_is_not_relapse() -> None:
+    r = rows(derived_seed(), blasts_patient(marrow=[(30, 4.9), (90, 4.9)], blood=[(90, "absent")]))
+    for name in ("PFS", "CIR"):
+        assert (r[name].status, r[name].time) == ("censored", 366)
+
+
+def test_condition_converts_units_exactly() -> None:
+    # 0.05 as a pure number is exactly 5 %; 0.049 is 4.9 %.
+    r = rows(derived_seed(), blasts_patient(marrow=[(40, {"value": 0.05, "unit": "1"})]))
+    assert (r["CIR"].status, r["CIR"].time) == ("event", 40)
+    r = rows(derived_seed(), blasts_patient(marrow=[(40, {"value": 0.049, "unit": "1"})]))
+    assert r["CIR"].status == "censored"
+
+
+def test_derived_event_takes_first_date_among_alternatives() -> None:
+    data = blasts_patient(
+        marrow=[(50, 2), (100, 7)], blood=[(70, "absent"), (80, "present")], emd=[120]
+    )
+    assert rows(derived_seed(), data)["CIR"].time == 80
+    data = blasts_patient(marrow=[(100, 7)], blood=[(80, "present")], emd=[60])
+    assert rows(derived_seed(), data)["CIR"].time == 60
+    data = blasts_patient(marrow=[(10, 5)], blood=[(80, "present")], emd=[60])
+    assert rows(derived_seed(), data)["CIR"].time == 10
+
+
+def test_observations_before_the_origin_do_not_count() -> None:
+    # The disease before transplant is not a relapse.
+    r = rows(derived_seed(), blasts_patient(marrow=[(-20, 80), (30, 1)]))
+    assert r["CIR"].status == "censored"
+
+
+def test_pfs_and_cir_with_derived_relapse() -> None:
+    data = blasts_patient(follow_up=200, marrow=[(150, 12)], death=[200])
+    r = rows(derived_seed(), data)
+    assert (r["PFS"].status, r["PFS"].time, r["PFS"].source) == ("event", 150, "relapse")
+    assert (r["CIR"].status, r["CIR"].time) == ("event", 150)
+    data = blasts_patient(follow_up=200, marrow=[(60, 0)], death=[90])
+    r = rows(derived_seed(), data)
+    assert (r["PFS"].status, r["PFS"].time, r["PFS"].source) == ("event", 90, "death")
+    assert (r["CIR"].status, r["CIR"].time, r["CIR"].censored) == ("competing", 90, 2)
+    # A relapse after the horizon is censored at the horizon.
+    r = rows(derived_seed(), blasts_patient(follow_up=500, marrow=[(400, 50)]))
+    assert (r["PFS"].status, r["PFS"].time) == ("censored", 366)
+
+
+def test_derived_event_timeline_errors() -> None:
+    protocol = derived_seed()
+    data = blasts_patient(follow_up=100, marrow=[(120, 30)])
+    assert record_errors(data, protocol)[0] == (
+        "relapse: PFS: relapse on 2024-05-09 is after the censoring date 2024-04-19"
+        " (last_follow_up)"
+    )
+    data = blasts_patient(follow_up=100, marrow=[(90, 30)], death=[60])
+    assert record_errors(data, protocol)[0] == (
+        "relapse: PFS: relapse on 2024-04-09 is after death on 2024-03-10"
+    )
+
+
+def test_missing_observations_make_the_derived_event_unknown() -> None:
+    data = blasts_patient()
+    del data["marrow_blasts"]
+    assert record_errors(data, derived_seed()) == [
+        f"marrow_blasts: {name}: derived event 'relapse' is unknown: observation"
+        " 'marrow_blasts' is missing from the record; give [] when there is none"
+        for name in ("PFS", "CIR")
+    ]
+    data = blasts_patient()
+    del data["extramedullary_disease"]
+    found = record_errors(data, derived_seed())
+    assert found[0] == (
+        "extramedullary_disease: PFS: derived event 'relapse' is unknown: event"
+        " 'extramedullary_disease' is missing from the record (unknown history);"
+        " give [] when it did not occur"
+    )
+    # An empty list is known: never observed, so no relapse.
+    assert rows(derived_seed(), blasts_patient())["CIR"].status == "censored"
+
+
+def test_undated_observation_that_may_come_first_makes_the_date_unknown() -> None:
+    data = blasts_patient(marrow=[(90, 30)])
+    data["marrow_blasts"].append({"value": 10, "date": None})
+    assert record_errors(data, derived_seed())[0] == (
+        "relapse: PFS: the date of derived event 'relapse' is unknown:"
+        " an undated 'marrow_blasts' satisfies '>= 5 %'"
+    )
+    data = blasts_patient(marrow=[(90, 30)])
+    data["marrow_blasts"].append({"value": 1, "date": None})
+    assert rows(derived_seed(), data)["CIR"].time == 90
+
+
+def derived_problems(when: str, events: str = "[relapse, death]", extra: str = "") -> list[str]:
+    text = DERIVED.replace(RELAPSE_WHEN, when).replace("[relapse, death]", events) + extra
+    with pytest.raises(ProtocodeError) as caught:
+        endpoints(load_text(text, "bad.yaml"))
+    out = []
+    for d in caught.value.diagnostics:
+        assert d.span is not None
+        line = text.splitlines()[d.span.line - 1]
+        out.append(f"{d.span.line}:{d.span.col}: {d.code}: {d.message} @ {line.strip()}")
+    return out
+
+
+def when_line(index: int) -> int:
+    return DERIVED.splitlines().index(RELAPSE_WHEN.splitlines()[0]) + 2 + index
+
+
+def test_derived_unknown_item_with_hint() -> None:
+    when = RELAPSE_WHEN.replace("{item: marrow_blasts,", "{item: marow_blasts,")
+    (message,) = derived_problems(when)
+    line = when_line(1)
+    col = DERIVED.splitlines()[line - 1].index("marrow_blasts") + 1
+    assert message.startswith(f"{line}:{col}: name: unknown observation or event item")
+    assert "'marow_blasts' in a derived event (did you mean 'marrow_blasts'?)" in message
+
+
+def test_derived_wrong_kinds_and_missing_conditions() -> None:
+    when = """\
+    when:
+      - {item: last_follow_up}
+      - {item: marrow_blasts}
+      - {item: extramedullary_disease, condition: "== 1"}
+"""
+    found = derived_problems(when)
+    assert len(found) == 3
+    assert (
+        "kind: a derived event reads observation or event items, but 'last_follow_up'" in (found[0])
+    )
+    assert "condition: 'marrow_blasts' is an observation item: give a condition" in found[1]
+    assert "condition: 'extramedullary_disease' is an event item" in found[2]
+    lines = [when_line(i) for i in range(3)]
+    assert [int(m.split(":")[0]) for m in found] == lines
+
+
+def test_derived_bad_conditions() -> None:
+    when = """\
+    when:
+      - {item: marrow_blasts, condition: ">= 5 mg"}
+      - {item: peripheral_blasts, condition: '== "presnt"'}
+      - {item: marrow_blasts, condition: "+ 1 %"}
+      - {item: marrow_blasts, condition: ">= 5 % or transplant is known"}
+"""
+    found = derived_problems(when)
+    assert len(found) == 4, found
+    lines = when.splitlines()[1:]
+
+    def inside(message: str, index: int, condition: str) -> bool:
+        line, col = (int(n) for n in message.split(":")[:2])
+        start = lines[index].index(condition) + 1
+        return line == when_line(index) and start <= col < start + len(condition)
+
+    first, second, third, fourth = found
+    assert inside(first, 0, ">= 5 mg") and "unit:" in first and "mg" in first
+    assert inside(second, 1, '"presnt"') and "'presnt' is not one of present, absent" in second
+    assert inside(third, 2, "+ 1 %")
+    assert "a condition compares the value of 'marrow_blasts' with a constant" in third
+    assert inside(fourth, 3, ">= 5 % or transplant is known")
+    assert "a condition compares the value" in fourth
+
+
+def test_derived_event_names() -> None:
+    # An endpoint may name a derived event; a misspelt one gets a hint.
+    (message,) = derived_problems(RELAPSE_WHEN, events="[relaps, death]")
+    assert "unknown event item or derived event 'relaps' in events (did you mean 'relapse'?)" in (
+        message
+    )
+    # A derived event may not take a data item's name, nor be an endpoint's death.
+    text = RELAPSE_WHEN + "  - id: death\n" + RELAPSE_WHEN
+    found = derived_problems(text)
+    assert any("derived event 'death' has the name of a data item" in m for m in found)
+    extra = endpoint(events="[death]", death="relapse")
+    found = derived_problems(RELAPSE_WHEN, extra=extra)
+    assert any("unknown event item 'relapse' in death" in m for m in found)
+    text = RELAPSE_WHEN + "  - id: relapse\n" + RELAPSE_WHEN
+    found = derived_problems(text)
+    assert any("duplicate derived event id 'relapse'" in m for m in found)
+
+
+def test_cli_check_validates_derived_events(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["check", str(DERIVED_PATH)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DERIVED.replace(">= 5 %", ">= 5 kg"), encoding="utf-8")
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    line = when_line(1)
+    assert f"{bad}:{line}:" in err

@@ -39,6 +39,8 @@ from protocode.model import (
     CriterionKind,
     DataItem,
     Definition,
+    DerivedClause,
+    DerivedEvent,
     Endpoint,
     ItemKind,
     Metadata,
@@ -346,6 +348,22 @@ class _Loader:
             self._check_phases(doc)
         if isinstance(doc.get("endpoints"), list):
             self._check_endpoints(doc["endpoints"])
+        if isinstance(doc.get("derived_events"), list):
+            self._check_derived_events(doc["derived_events"])
+
+    def _check_derived_events(self, derived: list[Any]) -> None:
+        first_lines: dict[str, int] = {}
+        for index, event in enumerate(derived):
+            if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+                continue
+            event_id = event["id"]
+            span = self.value_span(("derived_events", index, "id"))
+            if event_id in first_lines:
+                first = first_lines[event_id]
+                message = f"duplicate derived event id '{event_id}' (first used on line {first})"
+                self.error("duplicate-id", message, span)
+            else:
+                first_lines[event_id] = span.line
 
     def _check_endpoints(self, endpoints: list[Any]) -> None:
         first_lines: dict[str, int] = {}
@@ -562,6 +580,27 @@ class _Loader:
                 self._endpoint(index, endpoint)
                 for index, endpoint in enumerate(doc.get("endpoints", ()))
             ),
+            derived_events=tuple(
+                self._derived_event(index, event)
+                for index, event in enumerate(doc.get("derived_events", ()))
+            ),
+        )
+
+    def _derived_event(self, index: int, event: dict[str, Any]) -> DerivedEvent:
+        path = ("derived_events", index)
+        return DerivedEvent(
+            id=event["id"],
+            span=self.value_span((*path, "id")),
+            when=tuple(
+                DerivedClause(
+                    Name(clause["item"], self.value_span((*path, "when", i, "item"))),
+                    self._rule_text((*path, "when", i, "condition"))
+                    if "condition" in clause
+                    else None,
+                )
+                for i, clause in enumerate(event["when"])
+            ),
+            description=event.get("description", ""),
         )
 
     def _endpoint(self, index: int, endpoint: dict[str, Any]) -> Endpoint:

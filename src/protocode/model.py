@@ -231,6 +231,29 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class DerivedClause:
+    """One alternative of a derived event: an observation item with a condition, or an event item.
+
+    `condition` is the comparison of the observation's value as written (``>= 5 %``); None for
+    an event item.
+    """
+
+    item: Name
+    condition: RuleText | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedEvent:
+    """An event derived from data (see ``docs/endpoints.md``): it occurs on the first date on
+    which any of its alternatives holds; endpoints name it like an event item."""
+
+    id: str
+    span: Span
+    when: tuple[DerivedClause, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolDoc:
     """A protocol version as loaded from YAML: structure validated, rules not yet parsed."""
 
@@ -242,3 +265,4 @@ class ProtocolDoc:
     dosing: tuple[Schedule, ...] = ()
     phases: tuple[Phase, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
+    derived_events: tuple[DerivedEvent, ...] = ()

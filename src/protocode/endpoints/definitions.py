@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from protocode import ir
 from protocode.check.checker import CheckedProtocol, check_expression
 from protocode.compile.closures import Env, compile_expression
 from protocode.compile.runtime import shift_date
 from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
-from protocode.model import DataItem, Endpoint, Name, RuleText
-from protocode.records import Record
+from protocode.model import DataItem, DerivedClause, DerivedEvent, Endpoint, Name, RuleText
+from protocode.records import Observation, Record
 from protocode.screen import Protocol
-from protocode.types import DATE
+from protocode.types import BOOL, DATE
 
 _HORIZON = re.compile(r"([0-9]+) +(day|days|week|weeks|month|months|year|years)")
 _DAYS_PER = {"day": 1, "week": 7}
@@ -38,6 +40,37 @@ class Horizon:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedClause:
+    """One checked alternative of a derived event.
+
+    For an observation item, `test` decides whether one observation satisfies the condition
+    (True, False or None when unknown); for an event item it is None.
+    """
+
+    item: str
+    kind: Literal["observation", "event"]
+    condition: str | None
+    test: Callable[[Observation], bool | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedDerivedEvent:
+    """A derived event whose alternatives name observation or event items of the dictionary."""
+
+    event: DerivedEvent
+    clauses: tuple[CheckedClause, ...]
+
+    @property
+    def id(self) -> str:
+        return self.event.id
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """The data items the derived event reads, in order, without repeats."""
+        return tuple(dict.fromkeys(c.item for c in self.clauses))
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedEndpoint:
     """A time-to-event endpoint whose dates compile and whose events are event items."""
 
@@ -50,6 +83,8 @@ class CheckedEndpoint:
     death: str | None
     descriptions: dict[str, str]
     """Event item -> its description in words (its name when the dictionary has none)."""
+    derived: Mapping[str, CheckedDerivedEvent] = field(default_factory=dict)
+    """The derived events among `events` and `competing`, by id."""
 
     @property
     def id(self) -> str:
@@ -75,6 +110,8 @@ class _EndpointChecker:
         self.checked = checked
         self.items: dict[str, DataItem] = dict(checked.items)
         self.diagnostics: list[Diagnostic] = []
+        self.derived: dict[str, CheckedDerivedEvent] = {}
+        self.derived_ids = {d.id for d in checked.doc.derived_events}
 
     def fail(self, code: str, message: str, name: Name | RuleText) -> _Rejected:
         span = name.span if isinstance(name, Name) else name.whole
@@ -108,11 +145,17 @@ class _EndpointChecker:
             return Horizon(amount * _DAYS_PER[word], False, text.text.strip())
         return Horizon(amount * _MONTHS_PER[word], True, text.text.strip())
 
-    def event(self, name: Name, role: str) -> str:
+    def event(self, name: Name, role: str, derived: bool = True) -> str:
+        if derived and name.text in self.derived_ids:
+            if name.text not in self.derived:
+                raise _Rejected()  # the derived event's own errors are already recorded
+            return name.text
         item = self.items.get(name.text)
         if item is None:
-            hint = did_you_mean(name.text, [n for n, i in self.items.items() if i.kind == "event"])
-            message = f"unknown event item '{name.text}' in {role}{hint}"
+            choices = [n for n, i in self.items.items() if i.kind == "event"]
+            hint = did_you_mean(name.text, [*choices, *(self.derived_ids if derived else ())])
+            what = "event item or derived event" if derived and self.derived_ids else "event item"
+            message = f"unknown {what} '{name.text}' in {role}{hint}"
             raise self.fail("name", message, name)
         if item.kind != "event":
             message = (
@@ -157,14 +200,103 @@ class _EndpointChecker:
             message = f"'{both[0].text}' is both an event and a competing event of {e.id}"
             self.fail("endpoint", message, both[0])
             return None
-        descriptions = {n: (self.items[n].description.strip() or n) for n in (*events, *competing)}
+        descriptions = {n: self.description(n) for n in (*events, *competing)}
+        derived = {n: self.derived[n] for n in (*events, *competing) if n in self.derived}
         return CheckedEndpoint(
-            e, origin_fn, censor_fn, horizon, events, competing, death, descriptions
+            e, origin_fn, censor_fn, horizon, events, competing, death, descriptions, derived
         )
+
+    def description(self, name: str) -> str:
+        if name in self.derived:
+            return self.derived[name].event.description.strip() or name
+        return self.items[name].description.strip() or name
+
+    def derived_event(self, d: DerivedEvent) -> None:
+        if d.id in self.items:
+            message = f"derived event '{d.id}' has the name of a data item; rename one of them"
+            self.diagnostics.append(Diagnostic("name", message, d.span))
+            return
+        clauses: list[CheckedClause] = []
+        for clause in d.when:
+            try:
+                clauses.append(self.clause(clause))
+            except _Rejected:
+                continue
+        if len(clauses) == len(d.when):
+            self.derived[d.id] = CheckedDerivedEvent(d, tuple(clauses))
+
+    def clause(self, clause: DerivedClause) -> CheckedClause:
+        name = clause.item
+        item = self.items.get(name.text)
+        if item is None:
+            choices = [n for n, i in self.items.items() if i.kind in ("observation", "event")]
+            hint = did_you_mean(name.text, choices)
+            message = f"unknown observation or event item '{name.text}' in a derived event{hint}"
+            raise self.fail("name", message, name)
+        if item.kind == "event":
+            if clause.condition is not None:
+                message = (
+                    f"'{name.text}' is an event item: its occurrence is the event, "
+                    "so it takes no condition"
+                )
+                raise self.fail("condition", message, clause.condition)
+            return CheckedClause(name.text, "event", None, None)
+        if item.kind != "observation":
+            message = (
+                f"a derived event reads observation or event items, but '{name.text}' is "
+                f"{'an' if item.kind[0] in 'aeiou' else 'a'} {item.kind}"
+            )
+            raise self.fail("kind", message, name)
+        if clause.condition is None:
+            message = (
+                f"'{name.text}' is an observation item: give a condition on its value, "
+                'e.g. condition: ">= 5 %"'
+            )
+            raise self.fail("condition", message, name)
+        return self.condition(name.text, clause.condition)
+
+    def condition(self, item: str, condition: RuleText) -> CheckedClause:
+        # The condition compares the observation's value: check `latest ITEM <condition>` over
+        # a series holding only that observation, so types and units are the rule language's.
+        prefix = f"latest {item} "
+        start = condition.offsets[0]
+        text = RuleText(
+            prefix + condition.text,
+            condition.source,
+            (start,) * len(prefix) + condition.offsets,
+        )
+        try:
+            node = check_expression(self.checked, text)
+        except CheckError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            raise _Rejected() from None
+        reads = list(_reads(node))
+        own = [r for r in reads if isinstance(r, ir.Select) and r.item == item and not r.window]
+        if (
+            node.type != BOOL
+            or not isinstance(node, ir.Compare | ir.RefCompare | ir.Member)
+            or len(own) != 1
+            or len(reads) != 1
+        ):
+            message = (
+                f"a condition compares the value of '{item}' with a constant "
+                f"(e.g. '>= 5 %', '== \"present\"', 'in {{a, b}}'), not '{condition.text}'"
+            )
+            raise self.fail("condition", message, condition)
+        fn = compile_expression(self.checked, node)
+
+        def test(observation: Observation) -> bool | None:
+            if observation.date is None:
+                # `latest` of one undated value is unknown; the value alone decides here.
+                observation = dataclasses.replace(observation, date=dt.date(2000, 1, 1))
+            value = fn(Env(Record("", {}, {item: (observation,)}, {}, {})))
+            return value if isinstance(value, bool) else None
+
+        return CheckedClause(item, "observation", condition.text.strip(), test)
 
     def death(self, e: Endpoint) -> str | None:
         if e.death is not None:
-            return self.event(e.death, "death")
+            return self.event(e.death, "death", derived=False)
         item = self.items.get("death")
         return "death" if item is not None and item.kind == "event" else None
 
@@ -172,10 +304,25 @@ class _EndpointChecker:
 def check_endpoints(checked: CheckedProtocol) -> tuple[CheckedEndpoint, ...]:
     """Check every endpoint of a checked protocol; raise one `CheckError` with all problems."""
     checker = _EndpointChecker(checked)
+    for d in checked.doc.derived_events:
+        checker.derived_event(d)
     out = tuple(checker.endpoint(e) for e in checked.doc.endpoints)
     if checker.diagnostics:
         raise CheckError(unique(checker.diagnostics))
     return tuple(e for e in out if e is not None)
+
+
+def _reads(node: Any) -> Iterator[Any]:
+    """The nodes of an IR expression that read data (items, definitions, events)."""
+    if isinstance(node, ir.Fact | ir.DefRef | ir.Select | ir.Events):
+        yield node
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            children = value if isinstance(value, tuple) else (value,)
+            for child in children:
+                if dataclasses.is_dataclass(child) and not isinstance(child, type):
+                    yield from _reads(child)
 
 
 _ENDPOINTS: dict[int, tuple[Protocol, tuple[CheckedEndpoint, ...]]] = {}

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from protocode.endpoints.definitions import CheckedEndpoint, endpoints
+from protocode.endpoints.definitions import CheckedDerivedEvent, CheckedEndpoint, endpoints
 from protocode.errors import Diagnostic, RecordError
 from protocode.records import Record
 from protocode.screen import Protocol
@@ -105,7 +105,11 @@ def derive_many(
     return rows, problems
 
 
-def _dates(e: CheckedEndpoint, record: Record, item: str) -> list[dt.date]:
+def _dates(e: CheckedEndpoint, record: Record, item: str, origin: dt.date) -> list[dt.date]:
+    derived = e.derived.get(item)
+    if derived is not None:
+        first = _first(e, derived, record, origin)
+        return [] if first is None else [first]
     occurrences = record.events.get(item)
     if occurrences is None:
         message = (
@@ -121,6 +125,58 @@ def _dates(e: CheckedEndpoint, record: Record, item: str) -> list[dt.date]:
     return out
 
 
+def _first(
+    e: CheckedEndpoint, d: CheckedDerivedEvent, record: Record, origin: dt.date
+) -> dt.date | None:
+    """The first date on or after the origin on which the derived event holds (None: never).
+
+    A date is only known when no undated value, and no value whose condition cannot be
+    decided, could come before it.
+    """
+    first: dt.date | None = None
+    doubts: list[tuple[dt.date | None, str]] = []  # values that may hold, on unknown dates
+    for clause in d.clauses:
+        item = clause.item
+        if clause.test is None:
+            occurrences = record.events.get(item)
+            if occurrences is None:
+                message = (
+                    f"{e.id}: derived event '{d.id}' is unknown: event '{item}' is missing"
+                    " from the record (unknown history); give [] when it did not occur"
+                )
+                raise _Underivable(item, message)
+            for o in occurrences:
+                if o.date is None:
+                    message = f"{e.id}: {d.id}: an occurrence of '{item}' is undated"
+                    raise _Underivable(item, message)
+                if o.date >= origin and (first is None or o.date < first):
+                    first = o.date
+            continue
+        observations = record.series.get(item)
+        if observations is None:
+            message = (
+                f"{e.id}: derived event '{d.id}' is unknown: observation '{item}' is missing"
+                " from the record; give [] when there is none"
+            )
+            raise _Underivable(item, message)
+        for obs in observations:
+            if obs.date is not None and obs.date < origin:
+                continue
+            holds = clause.test(obs)
+            if holds is None:
+                when = "undated" if obs.date is None else f"on {obs.date}"
+                doubts.append((obs.date, f"'{clause.condition}' is unknown for '{item}' {when}"))
+            elif holds and obs.date is None:
+                doubts.append((None, f"an undated '{item}' satisfies '{clause.condition}'"))
+            elif holds and obs.date is not None and (first is None or obs.date < first):
+                first = obs.date
+    for date, why in doubts:
+        if date is None or first is None or date <= first:
+            message = f"{e.id}: the date of derived event '{d.id}' is unknown: {why}"
+            raise _Underivable(d.id, message)
+    return first
+
+
 def derive_endpoint(e: CheckedEndpoint, record: Record) -> EndpointRow:
     """One patient's row of one endpoint; `_Underivable` when the timeline does not allow it."""
     origin = e.origin(record)
@@ -129,7 +185,7 @@ def derive_endpoint(e: CheckedEndpoint, record: Record) -> EndpointRow:
             e.endpoint.origin.text, f"{e.id}: the origin ({e.endpoint.origin.text}) is unknown"
         )
     items = dict.fromkeys((*e.events, *e.competing, *((e.death,) if e.death else ())))
-    dates = {item: _dates(e, record, item) for item in items}
+    dates = {item: _dates(e, record, item, origin) for item in items}
     for item, ds in dates.items():
         for d in ds:
             if d < origin:
