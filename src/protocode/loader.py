@@ -351,33 +351,32 @@ class _Loader:
         if isinstance(doc.get("derived_events"), list):
             self._check_derived_events(doc["derived_events"])
 
-    def _check_derived_events(self, derived: list[Any]) -> None:
+    def _unique_ids(self, section: str, entries: list[Any], noun: str) -> dict[int, Span]:
+        """The id span of each entry of a list section that first uses its id.
+
+        A repeated id is reported as `duplicate-id`, pointing back at the first one.
+        """
         first_lines: dict[str, int] = {}
-        for index, event in enumerate(derived):
-            if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        out: dict[int, Span] = {}
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
                 continue
-            event_id = event["id"]
-            span = self.value_span(("derived_events", index, "id"))
-            if event_id in first_lines:
-                first = first_lines[event_id]
-                message = f"duplicate derived event id '{event_id}' (first used on line {first})"
+            entry_id = entry["id"]
+            span = self.value_span((section, index, "id"))
+            if entry_id in first_lines:
+                first = first_lines[entry_id]
+                message = f"duplicate {noun} id '{entry_id}' (first used on line {first})"
                 self.error("duplicate-id", message, span)
             else:
-                first_lines[event_id] = span.line
+                first_lines[entry_id] = span.line
+                out[index] = span
+        return out
+
+    def _check_derived_events(self, derived: list[Any]) -> None:
+        self._unique_ids("derived_events", derived, "derived event")
 
     def _check_endpoints(self, endpoints: list[Any]) -> None:
-        first_lines: dict[str, int] = {}
-        for index, endpoint in enumerate(endpoints):
-            if not isinstance(endpoint, dict) or not isinstance(endpoint.get("id"), str):
-                continue
-            endpoint_id = endpoint["id"]
-            span = self.value_span(("endpoints", index, "id"))
-            if endpoint_id in first_lines:
-                first = first_lines[endpoint_id]
-                message = f"duplicate endpoint id '{endpoint_id}' (first used on line {first})"
-                self.error("duplicate-id", message, span)
-            else:
-                first_lines[endpoint_id] = span.line
+        self._unique_ids("endpoints", endpoints, "endpoint")
 
     def _check_phases(self, doc: dict[str, Any]) -> None:
         names: dict[str, tuple[str, int]] = {}
@@ -386,40 +385,21 @@ class _Loader:
                 for name in doc[section]:
                     if isinstance(name, str) and name not in names:
                         names[name] = (noun, self.key_span((section, name)).line)
-        first_lines: dict[str, int] = {}
-        for index, phase in enumerate(doc["phases"]):
-            if not isinstance(phase, dict) or not isinstance(phase.get("id"), str):
-                continue
-            phase_id = phase["id"]
-            span = self.value_span(("phases", index, "id"))
-            if phase_id in first_lines:
-                first = first_lines[phase_id]
-                message = f"duplicate phase id '{phase_id}' (first used on line {first})"
-                self.error("duplicate-id", message, span)
-                continue
-            first_lines[phase_id] = span.line
+        for index, span in self._unique_ids("phases", doc["phases"], "phase").items():
+            phase_id = doc["phases"][index]["id"]
             if phase_id in names:
                 noun, line = names[phase_id]
                 message = f"phase '{phase_id}' has the same name as the {noun} on line {line}"
                 self.error("duplicate-name", message, span)
 
     def _check_dosing(self, schedules: list[Any]) -> None:
-        first_lines: dict[str, int] = {}
+        self._unique_ids("dosing", schedules, "schedule")
         for index, schedule in enumerate(schedules):
             if not isinstance(schedule, dict):
                 continue
             path = ("dosing", index)
             schedule_id = schedule.get("id")
-            label = "schedule"
-            if isinstance(schedule_id, str):
-                label = f"schedule '{schedule_id}'"
-                span = self.value_span((*path, "id"))
-                if schedule_id in first_lines:
-                    first = first_lines[schedule_id]
-                    message = f"duplicate schedule id '{schedule_id}' (first used on line {first})"
-                    self.error("duplicate-id", message, span)
-                else:
-                    first_lines[schedule_id] = span.line
+            label = f"schedule '{schedule_id}'" if isinstance(schedule_id, str) else "schedule"
             if "doses" in schedule and "duration" in schedule:
                 message = f"{label} has both 'doses' and 'duration'; give exactly one"
                 self.error("schedule", message, self.key_span((*path, "duration")))
