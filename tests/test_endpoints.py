@@ -146,8 +146,11 @@ def test_event_and_competing_overlap() -> None:
 def test_duplicate_id_and_schema() -> None:
     (message,) = problems(endpoint(id="PFS"))
     assert "duplicate endpoint id 'PFS' (first used on line 19)" in message
-    (message,) = problems(endpoint(kind="proportion"))
-    assert "schema" in message
+    (message,) = problems(endpoint(kind="survival"))
+    assert "'kind' must be one of time_to_event, proportion" in message
+    messages = problems(endpoint(kind="proportion"))
+    assert any("missing required key 'assessment' in proportion endpoint" in m for m in messages)
+    assert any("unknown key 'censor' in proportion endpoint" in m for m in messages)
 
 
 # --- derivation --------------------------------------------------------------------------------

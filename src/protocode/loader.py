@@ -33,6 +33,7 @@ from yaml.scanner import Scanner
 
 from protocode.errors import Diagnostic, LoadError, did_you_mean
 from protocode.model import (
+    Aggregate,
     Change,
     ChangeTargetKind,
     Criterion,
@@ -42,14 +43,18 @@ from protocode.model import (
     DerivedClause,
     DerivedEvent,
     Endpoint,
+    GradingTable,
     ItemKind,
     Metadata,
     Name,
     Phase,
+    ProportionEndpoint,
     ProtocolDoc,
     Quantity,
     RuleText,
     Schedule,
+    TableInput,
+    TableRow,
     ValueType,
 )
 from protocode.source import Source, Span
@@ -350,6 +355,8 @@ class _Loader:
             self._check_endpoints(doc["endpoints"])
         if isinstance(doc.get("derived_events"), list):
             self._check_derived_events(doc["derived_events"])
+        if isinstance(doc.get("grading"), list):
+            self._unique_ids("grading", doc["grading"], "grading table")
 
     def _unique_ids(self, section: str, entries: list[Any], noun: str) -> dict[int, Span]:
         """The id span of each entry of a list section that first uses its id.
@@ -564,6 +571,10 @@ class _Loader:
                 self._derived_event(index, event)
                 for index, event in enumerate(doc.get("derived_events", ()))
             ),
+            grading=tuple(
+                self._grading_table(index, table)
+                for index, table in enumerate(doc.get("grading", ()))
+            ),
         )
 
     def _derived_event(self, index: int, event: dict[str, Any]) -> DerivedEvent:
@@ -572,31 +583,49 @@ class _Loader:
             id=event["id"],
             span=self.value_span((*path, "id")),
             when=tuple(
-                DerivedClause(
-                    Name(clause["item"], self.value_span((*path, "when", i, "item"))),
-                    self._rule_text((*path, "when", i, "condition"))
-                    if "condition" in clause
-                    else None,
-                )
+                self._derived_clause((*path, "when", i), clause)
                 for i, clause in enumerate(event["when"])
             ),
             description=event.get("description", ""),
         )
 
-    def _endpoint(self, index: int, endpoint: dict[str, Any]) -> Endpoint:
+    def _derived_clause(self, path: tuple[str | int, ...], clause: dict[str, Any]) -> DerivedClause:
+        if "grade" in clause:
+            return DerivedClause(
+                Name(clause["grade"], self.value_span((*path, "grade"))),
+                at_least=self._rule_text((*path, "at_least")),
+            )
+        return DerivedClause(
+            Name(clause["item"], self.value_span((*path, "item"))),
+            self._rule_text((*path, "condition")) if "condition" in clause else None,
+        )
+
+    def _names(self, path: tuple[str | int, ...], names: list[str]) -> tuple[Name, ...]:
+        return tuple(Name(name, self.value_span((*path, i))) for i, name in enumerate(names))
+
+    def _endpoint(self, index: int, endpoint: dict[str, Any]) -> Endpoint | ProportionEndpoint:
         path = ("endpoints", index)
 
         def names(key: str) -> tuple[Name, ...]:
-            return tuple(
-                Name(name, self.value_span((*path, key, i)))
-                for i, name in enumerate(endpoint.get(key, ()))
-            )
+            return self._names((*path, key), endpoint.get(key, []))
 
+        if endpoint["kind"] == "proportion":
+            return ProportionEndpoint(
+                id=endpoint["id"],
+                name=endpoint["name"],
+                span=self.value_span((*path, "id")),
+                origin=self._rule_text((*path, "origin")),
+                horizon=self._rule_text((*path, "horizon")),
+                window=self._rule_text((*path, "window")),
+                assessment=Name(endpoint["assessment"], self.value_span((*path, "assessment"))),
+                response=self._rule_text((*path, "response")),
+                failure=names("failure"),
+                description=endpoint.get("description", ""),
+            )
         death = endpoint.get("death")
         return Endpoint(
             id=endpoint["id"],
             name=endpoint["name"],
-            kind=endpoint["kind"],
             span=self.value_span((*path, "id")),
             origin=self._rule_text((*path, "origin")),
             events=names("events"),
@@ -605,6 +634,48 @@ class _Loader:
             competing=names("competing"),
             death=None if death is None else Name(death, self.value_span((*path, "death"))),
             description=endpoint.get("description", ""),
+        )
+
+    def _grading_table(self, index: int, table: dict[str, Any]) -> GradingTable:
+        path = ("grading", index)
+        inputs: list[TableInput] = []
+        for column, source in table["inputs"].items():
+            at = (*path, "inputs", column)
+            name = Name(column, self.key_span(at))
+            if isinstance(source, str):
+                inputs.append(TableInput(name, (Name(source, self.value_span(at)),)))
+                continue
+            aggregate: Aggregate = (
+                "max" if "max" in source else "min" if "min" in source else "count"
+            )
+            inputs.append(
+                TableInput(
+                    name,
+                    self._names((*at, aggregate), source[aggregate]),
+                    aggregate,
+                    self._rule_text((*at, "where")) if "where" in source else None,
+                )
+            )
+        rows: list[TableRow] = []
+        for i, row in enumerate(table["rules"]):
+            at = (*path, "rules", i)
+            cells = tuple(
+                (Name(column, self.key_span((*at, column))), self._rule_text((*at, column)))
+                for column, cell in row.items()
+                if column != "grade" and cell != "-"
+            )
+            rows.append(TableRow(cells, self._rule_text((*at, "grade")), self.value_span(at)))
+        return GradingTable(
+            id=table["id"],
+            name=table["name"],
+            span=self.value_span((*path, "id")),
+            hit=table.get("hit", "first"),
+            inputs=tuple(inputs),
+            grades=tuple(
+                self._rule_text((*path, "grades", i)) for i in range(len(table["grades"]))
+            ),
+            rows=tuple(rows),
+            description=table.get("description", ""),
         )
 
     def _phase(self, index: int, phase: dict[str, Any]) -> Phase:

@@ -18,7 +18,8 @@ ChangeTargetKind = Literal["criterion", "definition", "data"]
 ChangeIntent = Literal["editorial", "relaxed", "tightened", "added", "removed"]
 Route = Literal["intravenous", "subcutaneous", "oral", "intramuscular", "intrathecal"]
 BodyMeasure = Literal["weight", "bsa"]
-EndpointKind = Literal["time_to_event"]
+HitPolicy = Literal["first", "unique", "any"]
+Aggregate = Literal["max", "min", "count"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +220,6 @@ class Endpoint:
 
     id: str
     name: str
-    kind: EndpointKind
     span: Span
     origin: RuleText
     events: tuple[Name, ...]
@@ -231,15 +231,75 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ProportionEndpoint:
+    """A proportion endpoint as written, e.g. MRD negativity at 1 year (``docs/endpoints.md``).
+
+    A patient responds when the latest `assessment` within `window` of the horizon date meets
+    `response`; a `failure` event (relapse, death) on or before the window closes makes the
+    patient a non-responder; no usable assessment leaves the patient not evaluable.
+    """
+
+    id: str
+    name: str
+    span: Span
+    origin: RuleText
+    horizon: RuleText
+    window: RuleText
+    assessment: Name
+    response: RuleText
+    failure: tuple[Name, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DerivedClause:
-    """One alternative of a derived event: an observation item with a condition, or an event item.
+    """One alternative of a derived event: an observation item with a condition, an event item,
+    or a grading table's grade reaching a level.
 
     `condition` is the comparison of the observation's value as written (``>= 5 %``); None for
-    an event item.
+    an event item. For a grade, `item` names the grading table and `at_least` the lowest
+    grade that counts.
     """
 
     item: Name
     condition: RuleText | None = None
+    at_least: RuleText | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableInput:
+    """One input column of a grading table: an observation item, or an aggregate of several
+    (``max``/``min`` of their values, ``count`` of those meeting `where`)."""
+
+    column: Name
+    items: tuple[Name, ...]
+    aggregate: Aggregate | None = None
+    where: RuleText | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One row of a grading table: a condition per input column (absent: any value) and a grade.
+
+    A cell is the condition as written (``>= 2``, ``between 1 and 2``) or a single value."""
+
+    cells: tuple[tuple[Name, RuleText], ...]
+    grade: RuleText
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GradingTable:
+    """A decision table that grades an assessment (MAGIC acute GVHD, NIH chronic GVHD)."""
+
+    id: str
+    name: str
+    span: Span
+    hit: HitPolicy
+    inputs: tuple[TableInput, ...]
+    grades: tuple[RuleText, ...]
+    rows: tuple[TableRow, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,5 +324,6 @@ class ProtocolDoc:
     criteria: tuple[Criterion, ...]
     dosing: tuple[Schedule, ...] = ()
     phases: tuple[Phase, ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
+    endpoints: tuple[Endpoint | ProportionEndpoint, ...] = ()
     derived_events: tuple[DerivedEvent, ...] = ()
+    grading: tuple[GradingTable, ...] = ()

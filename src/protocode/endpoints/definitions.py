@@ -13,8 +13,17 @@ from protocode import ir
 from protocode.check.checker import CheckedProtocol, check_expression
 from protocode.compile.closures import Env, compile_expression
 from protocode.compile.runtime import shift_date
+from protocode.endpoints.grading import CheckedTable, check_tables
 from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
-from protocode.model import DataItem, DerivedClause, DerivedEvent, Endpoint, Name, RuleText
+from protocode.model import (
+    DataItem,
+    DerivedClause,
+    DerivedEvent,
+    Endpoint,
+    Name,
+    ProportionEndpoint,
+    RuleText,
+)
 from protocode.records import Observation, Record
 from protocode.screen import Protocol
 from protocode.types import BOOL, DATE
@@ -44,13 +53,17 @@ class CheckedClause:
     """One checked alternative of a derived event.
 
     For an observation item, `test` decides whether one observation satisfies the condition
-    (True, False or None when unknown); for an event item it is None.
+    (True, False or None when unknown); for an event item it is None. For a grade, `item` is
+    the grading table's id, `table` the table and `at_least` the rank of the lowest grade that
+    counts.
     """
 
     item: str
-    kind: Literal["observation", "event"]
+    kind: Literal["observation", "event", "grade"]
     condition: str | None
     test: Callable[[Observation], bool | None] | None
+    table: CheckedTable | None = None
+    at_least: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +80,13 @@ class CheckedDerivedEvent:
     @property
     def items(self) -> tuple[str, ...]:
         """The data items the derived event reads, in order, without repeats."""
-        return tuple(dict.fromkeys(c.item for c in self.clauses))
+        return tuple(
+            dict.fromkeys(
+                item
+                for c in self.clauses
+                for item in (c.table.items if c.table is not None else (c.item,))
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,35 @@ class CheckedEndpoint:
         return value if isinstance(value, dt.date) else None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedProportion:
+    """A proportion endpoint whose origin compiles and whose assessment is an observation item."""
+
+    endpoint: ProportionEndpoint
+    origin_fn: Callable[[Env], Any]
+    horizon: Horizon
+    window: int
+    """Days on either side of the horizon date within which an assessment counts."""
+    response: CheckedClause
+    failure: tuple[str, ...]
+    descriptions: dict[str, str]
+    """Failure event -> its description in words."""
+    derived: Mapping[str, CheckedDerivedEvent] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.endpoint.id
+
+    def origin(self, record: Record) -> dt.date | None:
+        """The origin date of a record, or None when it is unknown."""
+        value = self.origin_fn(Env(record))
+        return value if isinstance(value, dt.date) else None
+
+
+AnyEndpoint = CheckedEndpoint | CheckedProportion
+"""A checked endpoint of either kind."""
+
+
 class _Rejected(Exception):  # noqa: N818 - a signal: the diagnostic is already recorded
     """This part of an endpoint has an error."""
 
@@ -112,6 +160,9 @@ class _EndpointChecker:
         self.diagnostics: list[Diagnostic] = []
         self.derived: dict[str, CheckedDerivedEvent] = {}
         self.derived_ids = {d.id for d in checked.doc.derived_events}
+        self.tables, problems = check_tables(checked.doc.grading, self.items)
+        self.diagnostics.extend(problems)
+        self.table_ids = {t.id for t in checked.doc.grading}
 
     def fail(self, code: str, message: str, name: Name | RuleText) -> _Rejected:
         span = name.span if isinstance(name, Name) else name.whole
@@ -144,6 +195,53 @@ class _EndpointChecker:
         if word in _DAYS_PER:
             return Horizon(amount * _DAYS_PER[word], False, text.text.strip())
         return Horizon(amount * _MONTHS_PER[word], True, text.text.strip())
+
+    def window(self, text: RuleText) -> int:
+        horizon = self.horizon(text)
+        if horizon.months:
+            message = (
+                f"an assessment window is a whole number of days or weeks (e.g. '30 days'), "
+                f"not '{text.text}': months differ in length"
+            )
+            raise self.fail("horizon", message, text)
+        return horizon.amount
+
+    def assessment(self, name: Name, response: RuleText) -> CheckedClause:
+        item = self.items.get(name.text)
+        if item is None:
+            choices = [n for n, i in self.items.items() if i.kind == "observation"]
+            hint = did_you_mean(name.text, choices)
+            raise self.fail("name", f"unknown observation item '{name.text}'{hint}", name)
+        if item.kind != "observation":
+            message = (
+                f"an assessment is an observation item, but '{name.text}' is "
+                f"{'an' if item.kind[0] in 'aeiou' else 'a'} {item.kind}"
+            )
+            raise self.fail("kind", message, name)
+        return self.condition(name.text, response)
+
+    def proportion(self, e: ProportionEndpoint) -> CheckedProportion | None:
+        parts: list[Any] = []
+        steps: tuple[Callable[[], Any], ...] = (
+            lambda: self.date(e.origin, "origin"),
+            lambda: self.horizon(e.horizon),
+            lambda: self.window(e.window),
+            lambda: self.assessment(e.assessment, e.response),
+            lambda: self.names(e.failure, "failure events"),
+        )
+        for step in steps:
+            try:
+                parts.append(step())
+            except _Rejected:
+                parts.append(None)
+        if any(p is None for p in parts):
+            return None
+        origin_fn, horizon, window, response, failure = parts
+        descriptions = {n: self.description(n) for n in failure}
+        derived = {n: self.derived[n] for n in failure if n in self.derived}
+        return CheckedProportion(
+            e, origin_fn, horizon, window, response, failure, descriptions, derived
+        )
 
     def event(self, name: Name, role: str, derived: bool = True) -> str:
         if derived and name.text in self.derived_ids:
@@ -225,7 +323,26 @@ class _EndpointChecker:
         if len(clauses) == len(d.when):
             self.derived[d.id] = CheckedDerivedEvent(d, tuple(clauses))
 
+    def grade(self, clause: DerivedClause) -> CheckedClause:
+        name, at_least = clause.item, clause.at_least
+        assert at_least is not None
+        table = self.tables.get(name.text)
+        if table is None:
+            if name.text in self.table_ids:
+                raise _Rejected()  # the table's own errors are already recorded
+            hint = did_you_mean(name.text, sorted(self.table_ids))
+            raise self.fail("name", f"unknown grading table '{name.text}'{hint}", name)
+        level = at_least.text.strip()
+        if level not in table.grades:
+            hint = did_you_mean(level, list(table.grades))
+            grades = ", ".join(table.grades)
+            message = f"'{level}' is not a grade of table {table.id} ({grades}){hint}"
+            raise self.fail("grading", message, at_least)
+        return CheckedClause(table.id, "grade", f">= {level}", None, table, table.rank(level))
+
     def clause(self, clause: DerivedClause) -> CheckedClause:
+        if clause.at_least is not None:
+            return self.grade(clause)
         name = clause.item
         item = self.items.get(name.text)
         if item is None:
@@ -301,12 +418,16 @@ class _EndpointChecker:
         return "death" if item is not None and item.kind == "event" else None
 
 
-def check_endpoints(checked: CheckedProtocol) -> tuple[CheckedEndpoint, ...]:
-    """Check every endpoint of a checked protocol; raise one `CheckError` with all problems."""
+def check_endpoints(checked: CheckedProtocol) -> tuple[AnyEndpoint, ...]:
+    """Check every endpoint, derived event and grading table of a checked protocol; raise one
+    `CheckError` with all problems."""
     checker = _EndpointChecker(checked)
     for d in checked.doc.derived_events:
         checker.derived_event(d)
-    out = tuple(checker.endpoint(e) for e in checked.doc.endpoints)
+    out = tuple(
+        checker.proportion(e) if isinstance(e, ProportionEndpoint) else checker.endpoint(e)
+        for e in checked.doc.endpoints
+    )
     if checker.diagnostics:
         raise CheckError(unique(checker.diagnostics))
     return tuple(e for e in out if e is not None)
@@ -325,10 +446,10 @@ def _reads(node: Any) -> Iterator[Any]:
                     yield from _reads(child)
 
 
-_ENDPOINTS: dict[int, tuple[Protocol, tuple[CheckedEndpoint, ...]]] = {}
+_ENDPOINTS: dict[int, tuple[Protocol, tuple[AnyEndpoint, ...]]] = {}
 
 
-def endpoints(protocol: Protocol) -> tuple[CheckedEndpoint, ...]:
+def endpoints(protocol: Protocol) -> tuple[AnyEndpoint, ...]:
     """The protocol's checked endpoints (checked once per protocol object)."""
     cached = _ENDPOINTS.get(id(protocol))
     if cached is None or cached[0] is not protocol:

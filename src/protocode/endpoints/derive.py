@@ -9,16 +9,22 @@ horizon counts. Inconsistent timelines are per-patient errors (`RecordError`), n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from protocode.endpoints.definitions import CheckedDerivedEvent, CheckedEndpoint, endpoints
+from protocode.endpoints.definitions import (
+    AnyEndpoint,
+    CheckedClause,
+    CheckedDerivedEvent,
+    CheckedProportion,
+    endpoints,
+)
 from protocode.errors import Diagnostic, RecordError
-from protocode.records import Record
+from protocode.records import Observation, Record
 from protocode.screen import Protocol
 
-Status = Literal["event", "competing", "censored"]
+Status = Literal["event", "competing", "censored", "responder", "non_responder", "not_evaluable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +32,8 @@ class EndpointRow:
     """One patient's value of one time-to-event endpoint (the shape of an ADaM ADTTE row).
 
     `time` is whole days from `origin` to `date`; `censored` is 0 for an event, 1 when
-    censored and 2 for a competing event. `source` is the event item that decided the row
+    censored and 2 for a competing event (None for a proportion's row, whose status is
+    responder, non_responder or not_evaluable). `source` is the item that decided the row
     (None when censored) and `description` says what happened in words.
     """
 
@@ -41,8 +48,8 @@ class EndpointRow:
     source: str | None
 
     @property
-    def censored(self) -> int:
-        return {"event": 0, "censored": 1, "competing": 2}[self.status]
+    def censored(self) -> int | None:
+        return {"event": 0, "censored": 1, "competing": 2}.get(self.status)
 
     def to_json(self) -> dict[str, Any]:
         """The row as JSON-ready values (dates as ISO text), in the ADaM spirit."""
@@ -105,7 +112,7 @@ def derive_many(
     return rows, problems
 
 
-def _dates(e: CheckedEndpoint, record: Record, item: str, origin: dt.date) -> list[dt.date]:
+def _dates(e: AnyEndpoint, record: Record, item: str, origin: dt.date) -> list[dt.date]:
     derived = e.derived.get(item)
     if derived is not None:
         first = _first(e, derived, record, origin)
@@ -126,7 +133,7 @@ def _dates(e: CheckedEndpoint, record: Record, item: str, origin: dt.date) -> li
 
 
 def _first(
-    e: CheckedEndpoint, d: CheckedDerivedEvent, record: Record, origin: dt.date
+    e: AnyEndpoint, d: CheckedDerivedEvent, record: Record, origin: dt.date
 ) -> dt.date | None:
     """The first date on or after the origin on which the derived event holds (None: never).
 
@@ -136,6 +143,13 @@ def _first(
     first: dt.date | None = None
     doubts: list[tuple[dt.date | None, str]] = []  # values that may hold, on unknown dates
     for clause in d.clauses:
+        if clause.kind == "grade":
+            for date, holds, why in _graded(e, d, clause, record, origin):
+                if holds is None:
+                    doubts.append((date, why))
+                elif holds and date is not None and (first is None or date < first):
+                    first = date
+            continue
         item = clause.item
         if clause.test is None:
             occurrences = record.events.get(item)
@@ -152,13 +166,7 @@ def _first(
                 if o.date >= origin and (first is None or o.date < first):
                     first = o.date
             continue
-        observations = record.series.get(item)
-        if observations is None:
-            message = (
-                f"{e.id}: derived event '{d.id}' is unknown: observation '{item}' is missing"
-                " from the record; give [] when there is none"
-            )
-            raise _Underivable(item, message)
+        observations = _series(e, d, record, item)
         for obs in observations:
             if obs.date is not None and obs.date < origin:
                 continue
@@ -177,8 +185,59 @@ def _first(
     return first
 
 
-def derive_endpoint(e: CheckedEndpoint, record: Record) -> EndpointRow:
+def _series(
+    e: AnyEndpoint, d: CheckedDerivedEvent, record: Record, item: str
+) -> tuple[Observation, ...]:
+    observations = record.series.get(item)
+    if observations is None:
+        message = (
+            f"{e.id}: derived event '{d.id}' is unknown: observation '{item}' is missing"
+            " from the record; give [] when there is none"
+        )
+        raise _Underivable(item, message)
+    return observations
+
+
+def _graded(
+    e: AnyEndpoint, d: CheckedDerivedEvent, clause: CheckedClause, record: Record, origin: dt.date
+) -> Iterator[tuple[dt.date | None, bool | None, str]]:
+    """Each assessment date on or after the origin, whether the grade reaches the level there
+    (None: unknown), and why it is unknown.
+
+    An assessment is the table's items observed on one date; an item not observed that day,
+    or observed twice with different values, is unknown, and the grade is decided only when
+    every value it could have gives the same answer.
+    """
+    table = clause.table
+    assert table is not None
+    by_date: dict[dt.date, dict[str, set[object]]] = {}
+    for item in table.items:
+        for obs in _series(e, d, record, item):
+            if obs.date is None:
+                yield None, None, f"an undated '{item}' may change the {table.id} grade"
+            elif obs.date >= origin:
+                by_date.setdefault(obs.date, {}).setdefault(item, set()).add(obs.value)
+    for date in sorted(by_date):
+        observed = by_date[date]
+        values = {item: next(iter(v)) for item, v in observed.items() if len(v) == 1}
+        grades = table.grade(values)
+        reached = {table.rank(g) >= clause.at_least for g in grades}
+        if len(reached) == 1:
+            yield date, reached.pop(), ""
+            continue
+        unknown = [i for i in table.items if i not in values]
+        shown = ", ".join(sorted(grades, key=table.rank))
+        why = (
+            f"the {table.id} grade on {date} may be {shown} "
+            f"({', '.join(unknown)} not known that day)"
+        )
+        yield date, None, why
+
+
+def derive_endpoint(e: AnyEndpoint, record: Record) -> EndpointRow:
     """One patient's row of one endpoint; `_Underivable` when the timeline does not allow it."""
+    if isinstance(e, CheckedProportion):
+        return derive_proportion(e, record)
     origin = e.origin(record)
     if origin is None:
         raise _Underivable(
@@ -260,3 +319,61 @@ def derive_endpoint(e: CheckedEndpoint, record: Record) -> EndpointRow:
     return EndpointRow(
         record.id, e.id, name, origin, censor, (censor - origin).days, "censored", description, None
     )
+
+
+def derive_proportion(e: CheckedProportion, record: Record) -> EndpointRow:
+    """One patient's row of a proportion endpoint (responder, non-responder, not evaluable).
+
+    A failure event on or before the window closes makes a non-responder, whatever the
+    assessments say; otherwise the latest assessment in the window decides, and none (or one
+    whose response is unknown) leaves the patient not evaluable.
+    """
+    origin = e.origin(record)
+    if origin is None:
+        raise _Underivable(
+            e.endpoint.origin.text, f"{e.id}: the origin ({e.endpoint.origin.text}) is unknown"
+        )
+    horizon = e.horizon.date(origin)
+    window = dt.timedelta(days=e.window)
+    start, end = horizon - window, horizon + window
+    name = e.endpoint.name
+
+    def row(date: dt.date, status: Status, description: str, source: str | None) -> EndpointRow:
+        return EndpointRow(
+            record.id, e.id, name, origin, date, (date - origin).days, status, description, source
+        )
+
+    failures: list[tuple[dt.date, str]] = []
+    for item in e.failure:
+        for date in _dates(e, record, item, origin):
+            if date < origin:
+                message = f"{e.id}: {item} on {date} is before the origin {origin}"
+                raise _Underivable(item, message)
+            if date <= end:
+                failures.append((date, item))
+    if failures:
+        date, item = min(failures)
+        description = f"{e.descriptions[item]} on {date}, before the assessment window closed"
+        return row(date, "non_responder", description, item)
+    item = e.response.item
+    observations = record.series.get(item)
+    if observations is None:
+        message = f"{e.id}: assessment '{item}' is missing from the record; give [] when none"
+        raise _Underivable(item, message)
+    if any(o.date is None for o in observations):
+        raise _Underivable(item, f"{e.id}: an assessment of '{item}' is undated")
+    within = [o for o in observations if o.date is not None and start <= o.date <= end]
+    if not within:
+        description = f"no assessment of '{item}' between {start} and {end}"
+        return row(horizon, "not_evaluable", description, None)
+    last = max(o.date for o in within if o.date is not None)
+    assert e.response.test is not None
+    answers = {e.response.test(o) for o in within if o.date == last}
+    condition = e.response.condition
+    if answers == {True}:
+        return row(last, "responder", f"'{item}' {condition} on {last}", item)
+    if answers == {False}:
+        return row(last, "non_responder", f"'{item}' not {condition} on {last}", item)
+    why = "disagree" if answers >= {True, False} else "cannot be decided"
+    description = f"the assessments of '{item}' on {last} {why}"
+    return row(last, "not_evaluable", description, item)
