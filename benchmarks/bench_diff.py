@@ -34,7 +34,7 @@ print(time.perf_counter() - t)
 
 def cold(repeat: int) -> list[float]:
     """Seconds for the whole job in fresh interpreters."""
-    code = _COLD.format(old=str(SEED / "v2.yaml"), new=str(SEED / "v3.yaml"))
+    code = _COLD.format(old=str(SEED / "v3.yaml"), new=str(SEED / "v4.yaml"))
     env_path = str(ROOT / "src")
     times = []
     for _ in range(repeat):
@@ -55,7 +55,7 @@ def warm(repeat: int) -> tuple[list[float], int]:
     import protocode  # noqa: PLC0415
     from protocode.amend import diff  # noqa: PLC0415
 
-    old, new = protocode.load(SEED / "v2.yaml"), protocode.load(SEED / "v3.yaml")
+    old, new = protocode.load(SEED / "v3.yaml"), protocode.load(SEED / "v4.yaml")
     times = []
     criteria = 0
     for _ in range(repeat):
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     cold_times = cold(args.repeat)
     warm_times, criteria = warm(args.repeat)
-    print(f"semantic diff of NCT06125106 v2 -> v3 ({criteria} criteria + overall eligibility)")
+    print(f"semantic diff of NCT06125106 v3 -> v4 ({criteria} criteria + overall eligibility)")
     print(f"{'':40} {'best s':>8} {'median s':>9}")
     for label, times in (
         ("whole job, fresh process", cold_times),

@@ -1,4 +1,4 @@
-"""Amendments: the seed's illustrative v2 → v3 diff, and false claims caught with witnesses."""
+"""Amendments: the seed's illustrative v3 → v4 diff, and false claims caught with witnesses."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from protocode.amend import check_claims, diff
 from protocode.cli import main
 from protocode.library import completed_years
 
-V2 = protocode.load(SEED / "v2.yaml")
 V3 = protocode.load(SEED / "v3.yaml")
-REPORT = diff(V2, V3)
+V4 = protocode.load(SEED / "v4.yaml")
+REPORT = diff(V3, V4)
 BY_ID = {c.id: c for c in REPORT.criteria}
 
 
 def test_every_declared_intent_of_the_illustrative_amendment_holds() -> None:
-    assert check_claims(V2, V3) == []
+    assert check_claims(V3, V4) == []
     assert REPORT.problems == ()
 
 
@@ -60,13 +60,13 @@ def test_overall_eligibility_is_incomparable_with_both_witnesses() -> None:
 def test_cohort_flips_are_counted() -> None:
     lines = (SEED / "examples" / "patients.jsonl").read_text(encoding="utf-8").splitlines()
     cohort = [json.loads(line) for line in lines]
-    report = diff(V2, V3, cohort)
+    report = diff(V3, V4, cohort)
     assert report.cohort is not None
     assert report.cohort.total == len(cohort)
     assert sum(n for _, _, n in report.cohort.transitions) + report.cohort.errors == len(cohort)
     for record_id, before, after in report.cohort.flipped:
         record = next(r for r in cohort if r["id"] == record_id)
-        assert V2.screen(record).status == before
+        assert V3.screen(record).status == before
         assert before != after
 
 
@@ -104,7 +104,7 @@ def test_false_claims_fail_check_with_a_witness(
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
 def test_cli_diff_formats(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     cohort = SEED / "examples" / "patients.jsonl"
-    argv = ["diff", str(SEED / "v2.yaml"), str(SEED / "v3.yaml"), "--cohort", str(cohort)]
+    argv = ["diff", str(SEED / "v3.yaml"), str(SEED / "v4.yaml"), "--cohort", str(cohort)]
     assert main([*argv, "--format", fmt]) == 0
     out = capsys.readouterr().out
     if fmt == "json":

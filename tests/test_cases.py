@@ -278,6 +278,7 @@ def test_find_case_files(tmp_path: Path) -> None:
         (SEED_CASES, SEED / "v1.yaml"),
         (SEED / "cases" / "v2.yaml", SEED / "v2.yaml"),
         (SEED / "cases" / "v3.yaml", SEED / "v3.yaml"),
+        (SEED / "cases" / "v4.yaml", SEED / "v4.yaml"),
     ]
     assert find_case_files(tmp_path) == []
     (tmp_path / "cases").mkdir()

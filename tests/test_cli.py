@@ -109,6 +109,7 @@ def test_check_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
         f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
+        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria)\n"
     )
 
 
@@ -512,7 +513,7 @@ def test_test_seed_cases(capsys: pytest.CaptureFixture[str]) -> None:
     """Every stored case of the seed protocol passes through the CLI."""
     status, out, _ = run(capsys, "test", SEED, "--format", "json")
     report = json.loads(out)
-    assert [suite["version"] for suite in report["suites"]] == ["1", "2", "3"]
+    assert [suite["version"] for suite in report["suites"]] == ["1", "2", "3", "4"]
     for suite in report["suites"]:
         assert suite["total"] >= 40
         assert (suite["passed"], suite["failed"]) == (suite["total"], 0)
@@ -561,6 +562,7 @@ def test_python_m_protocode() -> None:
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
         f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
+        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria)\n"
     )
 
 

@@ -111,16 +111,17 @@ def test_released_v1_has_no_dosing_and_stays_valid() -> None:
 
 
 def test_the_seed_folder_doses_with_its_version_in_force() -> None:
-    # v2 is released; the illustrative draft v3 keeps its schedule unchanged.
+    # v2 is released; the drafts v3 (endpoints) and v4 (illustrative) keep its schedule.
     assert load(SEED) is load(SEED_V2)
     (in_force,) = schedules(load(SEED))
-    (draft,) = schedules(load(SEED / "v3.yaml"))
-    assert (draft.schedule.drug, draft.amount, draft.count, draft.anchors) == (
-        in_force.schedule.drug,
-        in_force.amount,
-        in_force.count,
-        in_force.anchors,
-    )
+    for name in ("v3.yaml", "v4.yaml"):
+        (draft,) = schedules(load(SEED / name))
+        assert (draft.schedule.drug, draft.amount, draft.count, draft.anchors) == (
+            in_force.schedule.drug,
+            in_force.amount,
+            in_force.count,
+            in_force.anchors,
+        ), name
 
 
 def test_the_seed_schedule_checks() -> None:

@@ -262,8 +262,14 @@ def test_seed_history_is_clean() -> None:
         ("v1.yaml", True),
         ("v2.yaml", True),
         ("v3.yaml", True),
+        ("v4.yaml", True),
     ]
-    assert [history.released(v) is not None for v in history.versions] == [True, True, False]
+    assert [history.released(v) is not None for v in history.versions] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert check_history(history) == []
     assert check_folder(SEED) == []
 
@@ -287,13 +293,29 @@ def test_seed_real_amendment_adds_the_schedule_and_no_criterion_change() -> None
     assert [s.id for s in v2.doc.dosing] == ["BLINA"]
 
 
-def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> None:
-    v3 = load_history(SEED).versions[2]
-    assert v3.doc is not None
+def test_seed_version_3_changes_no_criterion() -> None:
+    v2, v3 = load_history(SEED).versions[1:3]
+    assert v2.doc is not None and v3.doc is not None
     meta = v3.doc.metadata
-    assert (meta.version, meta.amends, meta.illustrative) == ("3", "2", True)
+    assert (meta.version, meta.amends, meta.illustrative) == ("3", "2", False)
+    assert "ILLUSTRATIVE" not in v3.path.read_text(encoding="utf-8")
+    assert "endpoint definitions" in meta.changelog[0]
+    assert not [c for c in meta.changes if c.target_kind == "criterion"]
+
+    def written(c: Criterion) -> tuple[object, ...]:
+        return (c.id, c.kind, c.text, c.rule and c.rule.text, c.attestation, c.note)
+
+    assert [written(c) for c in v3.doc.criteria] == [written(c) for c in v2.doc.criteria]
+    assert [s.id for s in v3.doc.dosing] == ["BLINA"]
+
+
+def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> None:
+    v4 = load_history(SEED).versions[3]
+    assert v4.doc is not None
+    meta = v4.doc.metadata
+    assert (meta.version, meta.amends, meta.illustrative) == ("4", "3", True)
     assert "not an amendment of the real trial" in meta.changelog[0]
-    assert "ILLUSTRATIVE AMENDMENT" in v3.path.read_text(encoding="utf-8").split("protocode:")[0]
+    assert "ILLUSTRATIVE AMENDMENT" in v4.path.read_text(encoding="utf-8").split("protocode:")[0]
     assert {(c.label, c.intent) for c in meta.changes} == {
         ("I2", "relaxed"),
         ("I3", "editorial"),
@@ -751,7 +773,9 @@ def test_release_round_trip(tmp_path: Path) -> None:
     assert lock == (SEED / LOCK_NAME).read_text(encoding="utf-8")
     assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
 
+    # The unreleased drafts: checked, but the folder still screens with v2.
     shutil.copy(SEED / "v3.yaml", tmp_path / "v3.yaml")
+    shutil.copy(SEED / "v4.yaml", tmp_path / "v4.yaml")
     assert check_folder(tmp_path) == []
     assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
 

@@ -1,6 +1,6 @@
 """The reviewer's report of an amendment (`protocode diff`): goldens, escaping, the JSON shape.
 
-The goldens are the seed's v2 → v3 report with the examples cohort. Its witness patients come
+The goldens are the seed's v3 → v4 report with the examples cohort. Its witness patients come
 from z3 models, which are deterministic for one z3 version but may differ on another; so the
 goldens render a copy of the real report (`dataclasses.replace`) in which every witness record
 is swapped for a fixed, hand-written one. Each fixed record is re-screened here under both
@@ -49,7 +49,7 @@ def example(record_id: str) -> dict[str, Any]:
 def _fixed_witnesses() -> dict[tuple[str, str], dict[str, Any]]:
     """A hand-written witness per (criterion id or "eligibility", direction) of the seed diff."""
     aged_72 = {"birth_date": "1951-06-14", "enrollment": "2024-03-08"}
-    # ZJU-001 is eligible under v2; at 72 (and without an infection) only v3 admits them.
+    # ZJU-001 is eligible under v3; at 72 (and without an infection) only v4 admits them.
     older = {**example("ZJU-001"), **aged_72, "active_infection_iv_antibiotics": False}
     return {
         ("I2", "broader"): {"id": "aged-72", **aged_72},
@@ -106,8 +106,8 @@ def _swap(target: str, comparison: Comparison, old: Protocol, new: Protocol) -> 
 
 @cache
 def seed_report() -> DiffReport:
-    """The real v2 → v3 diff of the seed, with the examples cohort."""
-    old, new = protocode.load(SEED / "v2.yaml"), protocode.load(SEED / "v3.yaml")
+    """The real v3 → v4 diff of the seed, with the examples cohort."""
+    old, new = protocode.load(SEED / "v3.yaml"), protocode.load(SEED / "v4.yaml")
     return diff(old, new, cohort=read_records(PATIENTS, old.reader))
 
 
@@ -119,7 +119,7 @@ def golden_report() -> DiffReport:
     undecided = [c.id for c in report.criteria if c.comparison.method != "proved"]
     undecided += ["eligibility"] * (report.eligibility.method != "proved")
     assert not undecided, f"not proved by z3 (timeout?): {undecided}; the goldens show proofs"
-    old, new = protocode.load(SEED / "v2.yaml"), report.new_protocol
+    old, new = protocode.load(SEED / "v3.yaml"), report.new_protocol
     criteria = tuple(
         replace(c, comparison=_swap(c.id, c.comparison, old, new)) for c in report.criteria
     )
@@ -129,13 +129,13 @@ def golden_report() -> DiffReport:
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("text", "txt"), ("markdown", "md"), ("html", "html")])
 def test_seed_report_golden(fmt: str, suffix: str) -> None:
-    assert_golden(RENDERERS[fmt](golden_report()), GOLDEN / f"seed-v2-v3.{suffix}")
+    assert_golden(RENDERERS[fmt](golden_report()), GOLDEN / f"seed-v3-v4.{suffix}")
 
 
 def test_seed_report_content() -> None:
     text = render_text(golden_report())
-    assert text.startswith("protocode diff: NCT06125106 version 2 → 3\n")
-    assert "version 3 is marked illustrative" in text
+    assert text.startswith("protocode diff: NCT06125106 version 3 → 4\n")
+    assert "version 4 is marked illustrative" in text
     # The age bound 70 → 75 is broader, with a witness aged over 70 and at most 75.
     assert re.search(r"^I2 \(inclusion, both\): broader \(proved\) ✓$", text, re.M)
     assert "age between 18 years and [-70-] {+75+} years" in text
