@@ -160,7 +160,7 @@ def test_event() -> None:
     r = rows(seed(), patient(follow_up=day(400), relapse=[day(143)]))
     assert (r["PFS"].status, r["PFS"].time, r["PFS"].date) == ("event", 143, day(143))
     assert r["PFS"].source == "relapse"
-    assert r["PFS"].description == "Disease relapse or progression."
+    assert r["PFS"].description == "Disease relapse or progression"
     assert r["PFS"].censored == 0
     assert (r["OS"].status, r["OS"].time) == ("censored", 366)
 
@@ -177,7 +177,7 @@ def test_competing_event() -> None:
     r = rows(with_cir(), patient(follow_up=day(90), death=[day(90)]))
     assert (r["CIR"].status, r["CIR"].time, r["CIR"].source) == ("competing", 90, "death")
     assert r["CIR"].censored == 2
-    assert r["CIR"].description == "Death from any cause."
+    assert r["CIR"].description == "Death from any cause"
     # Relapse first, then death: the event; the death does not compete.
     r = rows(with_cir(), patient(follow_up=day(120), relapse=[day(60)], death=[day(120)]))
     assert (r["CIR"].status, r["CIR"].time) == ("event", 60)
@@ -230,7 +230,7 @@ def test_to_json() -> None:
         "time": 20,
         "status": "event",
         "censored": 0,
-        "description": "Disease relapse or progression.",
+        "description": "Disease relapse or progression",
         "source": "relapse",
     }
 

@@ -278,7 +278,7 @@ def agvhd(record: dict[str, Any]) -> Any:
 def test_the_event_is_the_first_assessment_of_grade_two_or_more() -> None:
     row = agvhd(patient(assessment(10, 1, 0, 0, 0), assessment(24, 3, 0, 0, 0)))
     assert (row.status, row.time, row.source) == ("event", 24, "agvhd_grade_2_4")
-    assert row.description == "Acute GVHD of overall grade II to IV (MAGIC)."
+    assert row.description == "Acute GVHD of overall grade II to IV (MAGIC)"
 
 
 def test_grade_one_only_is_censored_and_day_100_counts() -> None:

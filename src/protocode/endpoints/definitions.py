@@ -306,8 +306,8 @@ class _EndpointChecker:
 
     def description(self, name: str) -> str:
         if name in self.derived:
-            return self.derived[name].event.description.strip() or name
-        return self.items[name].description.strip() or name
+            return _headline(self.derived[name].event.description) or name
+        return _headline(self.items[name].description) or name
 
     def derived_event(self, d: DerivedEvent) -> None:
         if d.id in self.items:
@@ -431,6 +431,15 @@ def check_endpoints(checked: CheckedProtocol) -> tuple[AnyEndpoint, ...]:
     if checker.diagnostics:
         raise CheckError(unique(checker.diagnostics))
     return tuple(e for e in out if e is not None)
+
+
+def _headline(description: str) -> str:
+    """What an event is called in a derived row: its description up to a colon or the end of
+    its first sentence ("Disease recurrence: blasts reappear ..." is a "Disease recurrence")."""
+    text = " ".join(description.split())
+    for end in (": ", ". "):
+        text = text.split(end, 1)[0]
+    return text.rstrip(".")
 
 
 def _reads(node: Any) -> Iterator[Any]:

@@ -368,12 +368,23 @@ def derive_proportion(e: CheckedProportion, record: Record) -> EndpointRow:
         return row(horizon, "not_evaluable", description, None)
     last = max(o.date for o in within if o.date is not None)
     assert e.response.test is not None
-    answers = {e.response.test(o) for o in within if o.date == last}
+    latest = [o for o in within if o.date == last]
+    answers = {e.response.test(o) for o in latest}
+    shown = " and ".join(sorted({_value_text(o.value) for o in latest}))
     condition = e.response.condition
     if answers == {True}:
-        return row(last, "responder", f"'{item}' {condition} on {last}", item)
+        return row(last, "responder", f"{item} {shown} on {last} (response: {condition})", item)
     if answers == {False}:
-        return row(last, "non_responder", f"'{item}' not {condition} on {last}", item)
+        description = f"{item} {shown} on {last} (response: {condition})"
+        return row(last, "non_responder", description, item)
     why = "disagree" if answers >= {True, False} else "cannot be decided"
     description = f"the assessments of '{item}' on {last} {why}"
     return row(last, "not_evaluable", description, item)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    text = str(value)
+    numerator, _, denominator = text.partition("/")
+    return text if not denominator else str(int(numerator) / int(denominator))
