@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from protocode.errors import Diagnostic, RuleSyntaxError, did_you_mean
 from protocode.model import Aggregate, DataItem, GradingTable, Name, RuleText, TableInput
@@ -60,15 +60,14 @@ class CheckedInput:
     counts: Callable[[Value], bool] | None
     """For `count`: whether one item's value is counted."""
 
-    def value(self, values: Mapping[str, Value]) -> Value:
-        """The column's value from its items' values."""
+    def value(self, values: Mapping[str, Any]) -> Any:
+        """The column's value from its items' values (numbers may be int, mpq or Fraction)."""
         if self.aggregate is None:
             return values[self.items[0]]
         if self.aggregate == "count":
             assert self.counts is not None
             return Fraction(sum(1 for item in self.items if self.counts(values[item])))
         numbers = [values[item] for item in self.items]
-        assert all(isinstance(n, Fraction) for n in numbers), "max and min read integer items"
         return max(numbers) if self.aggregate == "max" else min(numbers)
 
 
@@ -103,17 +102,26 @@ class CheckedTable:
         """The grades the assessment can have; items absent or None are unknown.
 
         One grade when the known values decide it; several when the unknown ones matter.
+        Raises ValueError for a value outside an item's domain.
         """
-        known = tuple(_normalize(values.get(item)) for item in self.items)
-        return _possible(self, known)
+        known = tuple(values.get(item) for item in self.items)
+        try:
+            return _possible(self, known)
+        except (KeyError, TypeError):
+            for item, value in zip(self.items, known, strict=True):
+                if value is not None and value not in self.domains[item]:
+                    raise ValueError(f"{value!r} is not a possible value of '{item}'") from None
+            raise
 
-    def column_values(self, values: Mapping[str, Value]) -> tuple[Value, ...]:
+    def column_values(self, values: Mapping[str, Any]) -> tuple[Value, ...]:
         """The input columns' values for complete item values."""
         return tuple(i.value(values) for i in self.inputs)
 
 
+# Records hold integers as int or gmpy2 mpq, which hash and compare equal to the tables'
+# Fractions, so raw record values key the cache and the winners directly.
 @lru_cache(maxsize=4096)
-def _possible(table: CheckedTable, known: tuple[Value | None, ...]) -> frozenset[str]:
+def _possible(table: CheckedTable, known: tuple[object, ...]) -> frozenset[str]:
     choices = [
         table.domains[item] if value is None else (value,)
         for item, value in zip(table.items, known, strict=True)
@@ -126,17 +134,6 @@ def _possible(table: CheckedTable, known: tuple[Value | None, ...]) -> frozenset
         if len(grades) == len(table.grades):
             break
     return frozenset(grades)
-
-
-def _normalize(value: object) -> Value | None:
-    """A record's value as a table value: numbers (int, mpq, Fraction) as exact fractions."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    # int, Fraction and gmpy2's mpq all have integral numerator and denominator.
-    numerator, denominator = getattr(value, "numerator", None), getattr(value, "denominator", None)
-    if numerator is None or denominator is None:
-        raise TypeError(f"not a table value: {value!r}")
-    return Fraction(int(numerator), int(denominator))
 
 
 def _show(value: Value) -> str:
