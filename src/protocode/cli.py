@@ -37,7 +37,9 @@ from protocode.dosing import (
     plan,
     schedules,
 )
-from protocode.endpoints import endpoints
+from protocode.endpoints import EndpointRow, derive, endpoints
+from protocode.endpoints.estimate import Estimate, estimate, plot
+from protocode.endpoints.export import write_rows
 from protocode.errors import (
     CheckError,
     Diagnostic,
@@ -281,6 +283,8 @@ def _parser() -> argparse.ArgumentParser:
     dosing_check.add_argument("records", metavar="RECORDS", help=records_help)
     dosing_check.add_argument("--format", choices=("table", "json"), default="table")
 
+    _endpoint_commands(commands, protocol_help, records_help)
+
     command(
         "schema",
         _schema,
@@ -289,6 +293,69 @@ def _parser() -> argparse.ArgumentParser:
         "for editors, form generators and upstream validation.",
     ).add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
     return parser
+
+
+def _endpoint_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    protocol_help: str,
+    records_help: str,
+) -> None:
+    group = commands.add_parser(
+        "endpoints",
+        help="Endpoints: each patient's values, and estimates over a cohort.",
+        description="Endpoints of a protocol (its 'endpoints' section): the per-patient values\n"
+        "(time from origin, status, what happened) and cohort estimates with intervals.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    derive_cmd = sub.add_parser(
+        "derive",
+        help="One row per patient and endpoint (an ADaM-like time-to-event dataset).",
+        description="For each record and endpoint: the origin, the deciding date, the time in\n"
+        "days, the status (event, competing, censored; responder, non_responder,\n"
+        "not_evaluable for a proportion), what happened and the item that said so. A\n"
+        "record whose timeline is inconsistent (death before the origin, an event after\n"
+        "death or after the last follow-up, undated events) is reported, not fixed, and\n"
+        "the batch goes on.\n\n"
+        "Exits 0 when every record was derived, 1 when any had an error.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    derive_cmd.set_defaults(command=_endpoints_derive)
+    derive_cmd.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    derive_cmd.add_argument("records", metavar="RECORDS", help=records_help)
+    derive_cmd.add_argument("--format", choices=("table", "csv", "json", "jsonl"), default="table")
+    derive_cmd.add_argument(
+        "--adam", action="store_true", help="CDISC ADaM column names (USUBJID, PARAMCD, AVAL …)"
+    )
+    derive_cmd.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="write the rows here, not stdout"
+    )
+    estimate_cmd = sub.add_parser(
+        "estimate",
+        help="Estimate every endpoint over the cohort, with 95 % confidence intervals.",
+        description="Kaplan-Meier event-free probability at the horizon for endpoints without\n"
+        "competing events (PFS, OS); Aalen-Johansen cumulative incidence for those with\n"
+        "them (relapse, NRM, GVHD); a proportion with its exact Clopper-Pearson interval\n"
+        "(MRD negativity). Records with errors are reported and left out.\n\n"
+        "Exits 0 when every record was derived, 1 when any had an error.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    estimate_cmd.set_defaults(command=_endpoints_estimate)
+    estimate_cmd.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    estimate_cmd.add_argument("records", metavar="RECORDS", help=records_help)
+    estimate_cmd.add_argument("--format", choices=("table", "json"), default="table")
+    estimate_cmd.add_argument(
+        "--plot", type=Path, metavar="DIR", help="draw the curves into DIR (one file per endpoint)"
+    )
+    estimate_cmd.add_argument(
+        "--plot-format",
+        default="png,svg",
+        metavar="FORMATS",
+        help="comma-separated image formats: png, svg, pdf (default: png,svg)",
+    )
 
 
 def _error(text: str) -> None:
@@ -825,3 +892,130 @@ def _check_table(results: list[ComplianceResult | RecordError]) -> None:
     Console(width=max(Console().width, 120)).print(table)
     for line in errors:
         print(line)
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+def _derived(args: argparse.Namespace) -> tuple[Protocol, list[EndpointRow], list[RecordError]]:
+    """Every row of every record that can be derived, and each other record's error."""
+    protocol = load(args.protocol)
+    if not endpoints(protocol):
+        message = (
+            f"{protocol.registry_id} version {protocol.version} defines no endpoints "
+            "(name a version file that has an 'endpoints' section)"
+        )
+        raise UsageError.at("usage", message, None)
+    rows: list[EndpointRow] = []
+    errors: list[RecordError] = []
+    for item in _read(args.records, protocol.reader):
+        if isinstance(item, RecordError):
+            errors.append(item)
+            continue
+        try:
+            rows.extend(derive(protocol, item))
+        except RecordError as exc:
+            errors.append(exc)
+    return protocol, rows, errors
+
+
+def _patients_line(rows: list[EndpointRow], errors: list[RecordError]) -> str:
+    derived = len({r.id for r in rows})
+    total = derived + len(errors)
+    return (
+        f"{total} record{'' if total == 1 else 's'}: {derived} derived, {len(errors)} with errors"
+    )
+
+
+def _error_lines(errors: list[RecordError]) -> list[str]:
+    return [f"{d.location}: {d.code}: {d.message}" for e in errors for d in e.diagnostics]
+
+
+def _endpoints_derive(args: argparse.Namespace) -> int:
+    """Print or write one row per record and endpoint; report records with errors."""
+    _, rows, errors = _derived(args)
+    if args.format == "table":
+        table = Table()
+        for column in ("id", "endpoint", "day", "status", "date", "what happened"):
+            table.add_column(column, no_wrap=column != "what happened")
+        for row in rows:
+            style = {"event": "red", "competing": "yellow", "responder": "green"}.get(row.status)
+            table.add_row(
+                row.id,
+                row.endpoint,
+                str(row.time),
+                Text(row.status, style=style or ""),
+                row.date.isoformat(),
+                row.description,
+            )
+        Console(width=max(Console().width, 120)).print(table)
+        for line in _error_lines(errors):
+            print(line)
+        print(_patients_line(rows, errors))
+        return 1 if errors else 0
+    with _output_file(args.output) as out:
+        write_rows(rows, out, args.format, adam=args.adam)
+    for line in _error_lines(errors):
+        _error(line)
+    _error(_patients_line(rows, errors))
+    return 1 if errors else 0
+
+
+def _endpoints_estimate(args: argparse.Namespace) -> int:
+    """Print each endpoint's estimate over the cohort; draw the curves with --plot."""
+    formats = [f.strip() for f in args.plot_format.split(",") if f.strip()]
+    protocol, rows, errors = _derived(args)
+    estimates = estimate(protocol, rows)
+    paths: list[Path] = []
+    if args.plot is not None:
+        try:
+            paths = plot(estimates, args.plot, formats)
+        except ValueError as exc:
+            raise UsageError.at("usage", str(exc), None) from None
+    if args.format == "json":
+        print(
+            _dumps(
+                {
+                    "estimates": [e.to_json() for e in estimates],
+                    "records": len({r.id for r in rows}) + len(errors),
+                    "errors": [d.to_json() for e in errors for d in e.diagnostics],
+                    "plots": [str(p) for p in paths],
+                }
+            )
+        )
+        return 1 if errors else 0
+    _estimates_table(estimates, {e.id: e.horizon.text for e in endpoints(protocol)})
+    for line in _error_lines(errors):
+        print(line)
+    print(_patients_line(rows, errors) + (" (left out of the estimates)" if errors else ""))
+    for path in paths:
+        print(f"wrote {path}")
+    return 1 if errors else 0
+
+
+def _estimates_table(estimates: list[Estimate], horizons: dict[str, str]) -> None:
+    table = Table()
+    columns = ("endpoint", "estimate", "at", "value", "95 % CI", "patients", "events", "competing")
+    for column in columns:
+        table.add_column(column, no_wrap=True, justify="left" if column == "endpoint" else "right")
+    notes: list[str] = []
+    for e in estimates:
+        events = str(e.events)
+        if e.method == "proportion":
+            evaluable = e.patients - e.censored
+            events = f"{e.events} of {evaluable} evaluable"
+        table.add_row(
+            e.endpoint,
+            e.quantity,
+            horizons.get(e.endpoint, ""),
+            f"{100 * e.value:.1f} %",
+            f"{100 * e.lower:.1f} - {100 * e.upper:.1f} %",
+            str(e.patients),
+            events,
+            "" if e.method != "aalen-johansen" else str(e.competing),
+        )
+        if e.note:
+            notes.append(f"{e.endpoint}: {e.note}")
+    Console(width=max(Console().width, 120)).print(table)
+    for note in notes:
+        print(note)

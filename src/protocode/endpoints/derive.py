@@ -84,11 +84,13 @@ def derive(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[Endpoin
     incomplete for an endpoint raises `RecordError` with one diagnostic per such endpoint.
     """
     record = _record(protocol, data)
+    # Several endpoints read the same derived event (relapse): find its date once.
+    firsts: Firsts = {}
     rows: list[EndpointRow] = []
     problems: list[Diagnostic] = []
     for e in endpoints(protocol):
         try:
-            rows.append(derive_endpoint(e, record))
+            rows.append(derive_endpoint(e, record, firsts))
         except _Underivable as exc:
             problems.append(
                 Diagnostic("endpoint", exc.message, record_id=record.id, field=exc.field)
@@ -112,10 +114,19 @@ def derive_many(
     return rows, problems
 
 
-def _dates(e: AnyEndpoint, record: Record, item: str, origin: dt.date) -> list[dt.date]:
+Firsts = dict[tuple[str, dt.date], dt.date | None]
+"""The first date of each derived event from an origin, for one record."""
+
+
+def _dates(
+    e: AnyEndpoint, record: Record, item: str, origin: dt.date, firsts: Firsts
+) -> list[dt.date]:
     derived = e.derived.get(item)
     if derived is not None:
-        first = _first(e, derived, record, origin)
+        key = (item, origin)
+        if key not in firsts:
+            firsts[key] = _first(e, derived, record, origin)
+        first = firsts[key]
         return [] if first is None else [first]
     occurrences = record.events.get(item)
     if occurrences is None:
@@ -234,17 +245,21 @@ def _graded(
         yield date, None, why
 
 
-def derive_endpoint(e: AnyEndpoint, record: Record) -> EndpointRow:
-    """One patient's row of one endpoint; `_Underivable` when the timeline does not allow it."""
+def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None) -> EndpointRow:
+    """One patient's row of one endpoint; `_Underivable` when the timeline does not allow it.
+
+    `firsts` caches derived events' dates across the endpoints of one record.
+    """
+    firsts = {} if firsts is None else firsts
     if isinstance(e, CheckedProportion):
-        return derive_proportion(e, record)
+        return derive_proportion(e, record, firsts)
     origin = e.origin(record)
     if origin is None:
         raise _Underivable(
             e.endpoint.origin.text, f"{e.id}: the origin ({e.endpoint.origin.text}) is unknown"
         )
     items = dict.fromkeys((*e.events, *e.competing, *((e.death,) if e.death else ())))
-    dates = {item: _dates(e, record, item, origin) for item in items}
+    dates = {item: _dates(e, record, item, origin, firsts) for item in items}
     for item, ds in dates.items():
         for d in ds:
             if d < origin:
@@ -321,7 +336,9 @@ def derive_endpoint(e: AnyEndpoint, record: Record) -> EndpointRow:
     )
 
 
-def derive_proportion(e: CheckedProportion, record: Record) -> EndpointRow:
+def derive_proportion(
+    e: CheckedProportion, record: Record, firsts: Firsts | None = None
+) -> EndpointRow:
     """One patient's row of a proportion endpoint (responder, non-responder, not evaluable).
 
     A failure event on or before the window closes makes a non-responder, whatever the
@@ -345,7 +362,7 @@ def derive_proportion(e: CheckedProportion, record: Record) -> EndpointRow:
 
     failures: list[tuple[dt.date, str]] = []
     for item in e.failure:
-        for date in _dates(e, record, item, origin):
+        for date in _dates(e, record, item, origin, {} if firsts is None else firsts):
             if date < origin:
                 message = f"{e.id}: {item} on {date} is before the origin {origin}"
                 raise _Underivable(item, message)

@@ -36,6 +36,7 @@ no output is NaN and the JSON stays valid.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
@@ -51,8 +52,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
 
-from protocode.endpoints.definitions import AnyEndpoint
+from protocode.endpoints.definitions import AnyEndpoint, CheckedProportion, endpoints
 from protocode.endpoints.derive import EndpointRow
+from protocode.screen import Protocol
 
 Method = Literal["kaplan-meier", "aalen-johansen", "proportion"]
 
@@ -256,6 +258,42 @@ def estimate_proportion(
         at_risk=None,
         curve=(),
     )
+
+
+def estimate(
+    protocol: Protocol, rows: Sequence[EndpointRow], *, alpha: float = 0.05
+) -> list[Estimate]:
+    """Estimate every endpoint of the protocol that has rows, in the protocol's order.
+
+    Time-to-event endpoints: Kaplan-Meier without competing events, Aalen-Johansen with
+    them, at the horizon in days (`horizon_days`). Proportions: responders among the
+    evaluable patients (responders and non-responders); patients not evaluable are left out
+    of the denominator and counted in `censored`.
+    """
+    by_endpoint: dict[str, list[EndpointRow]] = {}
+    for row in rows:
+        by_endpoint.setdefault(row.endpoint, []).append(row)
+    out: list[Estimate] = []
+    for e in endpoints(protocol):
+        mine = by_endpoint.get(e.id)
+        if not mine:
+            continue
+        if isinstance(e, CheckedProportion):
+            responders = sum(r.status == "responder" for r in mine)
+            evaluable = responders + sum(r.status == "non_responder" for r in mine)
+            if evaluable == 0:
+                continue
+            days = horizon_days(e, mine)
+            found = estimate_proportion(
+                e.id, e.endpoint.name, responders, evaluable, alpha=alpha, horizon_days=days
+            )
+            out.append(
+                dataclasses.replace(found, patients=len(mine), censored=len(mine) - evaluable)
+            )
+            continue
+        days = horizon_days(e, mine)
+        out.append(estimate_time_to_event(mine, days, competing=bool(e.competing), alpha=alpha))
+    return out
 
 
 def plot(

@@ -1,0 +1,71 @@
+"""Derived endpoint rows as files (CSV, JSON, JSONL), optionally with CDISC ADaM names.
+
+The rows have the shape of an ADaM time-to-event dataset (ADTTE): one row per patient and
+parameter. With ``adam=True`` the columns take the ADaM variable names a statistician
+expects; without, protocode's own names (those of `EndpointRow.to_json`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+
+from protocode.endpoints.derive import EndpointRow
+
+RowFormat = Literal["csv", "json", "jsonl"]
+
+ADAM_NAMES = {
+    "id": "USUBJID",
+    "endpoint": "PARAMCD",
+    "name": "PARAM",
+    "origin": "STARTDT",
+    "date": "ADT",
+    "time": "AVAL",
+    "status": "STATUS",
+    "censored": "CNSR",
+    "description": "EVNTDESC",
+    "source": "SRCVAR",
+}
+"""protocode's column -> ADaM ADTTE variable. AVAL is in days (AVALU = DAYS); CNSR is 0 for
+an event, 1 when censored and 2 for a competing event (blank for a proportion's row, whose
+STATUS says responder, non_responder or not_evaluable)."""
+
+
+def row_json(row: EndpointRow, *, adam: bool = False) -> dict[str, Any]:
+    """One row as JSON-ready values, with ADaM names (and AVALU) when `adam`."""
+    data = row.to_json()
+    if not adam:
+        return data
+    renamed = {ADAM_NAMES[key]: value for key, value in data.items()}
+    renamed["AVALU"] = "DAYS"
+    return renamed
+
+
+def write_rows(
+    rows: Iterable[EndpointRow], out: TextIO, fmt: RowFormat, *, adam: bool = False
+) -> int:
+    """Write rows to `out` as CSV (with a header), a JSON array or JSON lines; the count."""
+    count = 0
+    if fmt == "csv":
+        writer: csv.DictWriter[str] | None = None
+        for row in rows:
+            data = row_json(row, adam=adam)
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(data), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow({k: "" if v is None else v for k, v in data.items()})
+            count += 1
+        if writer is None:  # no rows: still a header, so readers see the columns
+            names = [*(ADAM_NAMES.values() if adam else ADAM_NAMES), *(["AVALU"] if adam else [])]
+            csv.writer(out, lineterminator="\n").writerow(names)
+        return count
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row_json(row, adam=adam), ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    array = [row_json(row, adam=adam) for row in rows]
+    out.write(json.dumps(array, indent=2, ensure_ascii=False) + "\n")
+    return len(array)
