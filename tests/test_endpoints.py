@@ -181,9 +181,9 @@ def test_competing_event() -> None:
     # Relapse first, then death: the event; the death does not compete.
     r = rows(with_cir(), patient(follow_up=day(120), relapse=[day(60)], death=[day(120)]))
     assert (r["CIR"].status, r["CIR"].time) == ("event", 60)
-    # The same day: the event wins.
+    # The same day: death comes last, so the relapse is the event.
     r = rows(with_cir(), patient(follow_up=day(30), relapse=[day(30)], death=[day(30)]))
-    assert r["CIR"].status == "event"
+    assert (r["CIR"].status, r["CIR"].source) == ("event", "relapse")
 
 
 def test_censored_before_horizon() -> None:

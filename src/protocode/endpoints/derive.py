@@ -1,8 +1,11 @@
 """Per-patient derivation of time-to-event endpoints: one ADaM-like row per patient and endpoint.
 
 For each endpoint, the first dated occurrence on or after the origin among its events and its
-competing events decides the status; an event and a competing event on the same day count as
-the event. Follow-up past the horizon is censored at the horizon; an event exactly at the
+competing events decides the status. On one day, death comes last (a patient who relapses and
+dies the same day relapsed first, so that death is not a non-relapse death), and otherwise the
+endpoint's events come before its competing events; every endpoint orders a day alike, so
+cumulative incidences of complementary endpoints (relapse, non-relapse mortality) add up with
+the event-free probability to 1. Follow-up past the horizon is censored at the horizon; an event exactly at the
 horizon counts. Inconsistent timelines are per-patient errors (`RecordError`), never fixed.
 """
 
@@ -294,16 +297,16 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
                 )
                 raise _Underivable(item, message)
     horizon = e.horizon.date(origin)
-    first: tuple[dt.date, int, str] | None = None
+    first: tuple[dt.date, bool, int, str] | None = None
     for rank, group in ((0, e.events), (1, e.competing)):
         for item in group:
             for d in dates[item]:
-                key = (d, rank, item)
+                key = (d, item == e.death, rank, item)
                 if first is None or key < first:
                     first = key
     name = e.endpoint.name
     if first is not None and first[0] <= horizon:
-        d, rank, item = first
+        d, _, rank, item = first
         status: Status = "event" if rank == 0 else "competing"
         return EndpointRow(
             record.id, e.id, name, origin, d, (d - origin).days, status, e.descriptions[item], item
