@@ -5,8 +5,9 @@ competing events decides the status. On one day, death comes last (a patient who
 dies the same day relapsed first, so that death is not a non-relapse death), and otherwise the
 endpoint's events come before its competing events; every endpoint orders a day alike, so
 cumulative incidences of complementary endpoints (relapse, non-relapse mortality) add up with
-the event-free probability to 1. Follow-up past the horizon is censored at the horizon; an event exactly at the
-horizon counts. Inconsistent timelines are per-patient errors (`RecordError`), never fixed.
+the event-free probability to 1. Follow-up past the horizon is censored at the horizon; an
+event exactly at the horizon counts. Inconsistent timelines are per-patient errors
+(`RecordError`), never fixed.
 """
 
 from __future__ import annotations
@@ -84,22 +85,28 @@ def derive(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[Endpoin
     """One row per endpoint of the protocol for one patient, in the protocol's order.
 
     `data` is a `Record` or a record object. A patient whose timeline is inconsistent or
-    incomplete for an endpoint raises `RecordError` with one diagnostic per such endpoint.
+    incomplete raises `RecordError` with one diagnostic per problem, naming the endpoints it
+    affects ("PFS, OS: death on … is before the origin …").
     """
     record = _record(protocol, data)
     # Several endpoints read the same derived event (relapse): find its date once.
     firsts: Firsts = {}
     rows: list[EndpointRow] = []
-    problems: list[Diagnostic] = []
+    problems: dict[tuple[str, str], list[str]] = {}
     for e in endpoints(protocol):
         try:
             rows.append(derive_endpoint(e, record, firsts))
         except _Underivable as exc:
-            problems.append(
-                Diagnostic("endpoint", exc.message, record_id=record.id, field=exc.field)
-            )
+            problems.setdefault((exc.field, exc.message), []).append(e.id)
     if problems:
-        raise RecordError(problems)
+        raise RecordError(
+            [
+                Diagnostic(
+                    "endpoint", f"{', '.join(ids)}: {message}", record_id=record.id, field=field
+                )
+                for (field, message), ids in problems.items()
+            ]
+        )
     return rows
 
 
@@ -134,14 +141,14 @@ def _dates(
     occurrences = record.events.get(item)
     if occurrences is None:
         message = (
-            f"{e.id}: event '{item}' is missing from the record (unknown history); "
+            f"event '{item}' is missing from the record (unknown history); "
             "give [] when it did not occur"
         )
         raise _Underivable(item, message)
     out: list[dt.date] = []
     for o in occurrences:
         if o.date is None:
-            raise _Underivable(item, f"{e.id}: an occurrence of '{item}' is undated")
+            raise _Underivable(item, f"an occurrence of '{item}' is undated")
         out.append(o.date)
     return out
 
@@ -169,13 +176,13 @@ def _first(
             occurrences = record.events.get(item)
             if occurrences is None:
                 message = (
-                    f"{e.id}: derived event '{d.id}' is unknown: event '{item}' is missing"
+                    f"derived event '{d.id}' is unknown: event '{item}' is missing"
                     " from the record (unknown history); give [] when it did not occur"
                 )
                 raise _Underivable(item, message)
             for o in occurrences:
                 if o.date is None:
-                    message = f"{e.id}: {d.id}: an occurrence of '{item}' is undated"
+                    message = f"{d.id}: an occurrence of '{item}' is undated"
                     raise _Underivable(item, message)
                 if o.date >= origin and (first is None or o.date < first):
                     first = o.date
@@ -194,7 +201,7 @@ def _first(
                 first = obs.date
     for date, why in doubts:
         if date is None or first is None or date <= first:
-            message = f"{e.id}: the date of derived event '{d.id}' is unknown: {why}"
+            message = f"the date of derived event '{d.id}' is unknown: {why}"
             raise _Underivable(d.id, message)
     return first
 
@@ -205,7 +212,7 @@ def _series(
     observations = record.series.get(item)
     if observations is None:
         message = (
-            f"{e.id}: derived event '{d.id}' is unknown: observation '{item}' is missing"
+            f"derived event '{d.id}' is unknown: observation '{item}' is missing"
             " from the record; give [] when there is none"
         )
         raise _Underivable(item, message)
@@ -259,7 +266,7 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
     origin = e.origin(record)
     if origin is None:
         raise _Underivable(
-            e.endpoint.origin.text, f"{e.id}: the origin ({e.endpoint.origin.text}) is unknown"
+            e.endpoint.origin.text, f"the origin ({e.endpoint.origin.text}) is unknown"
         )
     items = dict.fromkeys((*e.events, *e.competing, *((e.death,) if e.death else ())))
     dates = {item: _dates(e, record, item, origin, firsts) for item in items}
@@ -267,33 +274,30 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
         for d in ds:
             if d < origin:
                 origin_text = e.endpoint.origin.text
-                message = f"{e.id}: {item} on {d} is before the origin {origin} ({origin_text})"
+                message = f"{item} on {d} is before the origin {origin} ({origin_text})"
                 raise _Underivable(item, message)
     if e.death is not None:
         deaths = dates[e.death]
         if len(deaths) > 1:
             shown = ", ".join(str(d) for d in deaths)
-            raise _Underivable(e.death, f"{e.id}: '{e.death}' occurs more than once ({shown})")
+            raise _Underivable(e.death, f"'{e.death}' occurs more than once ({shown})")
         if deaths:
             for item, ds in dates.items():
                 late = [d for d in ds if d > deaths[0]]
                 if late:
-                    message = f"{e.id}: {item} on {late[0]} is after {e.death} on {deaths[0]}"
+                    message = f"{item} on {late[0]} is after {e.death} on {deaths[0]}"
                     raise _Underivable(item, message)
     censor = e.censor(record)
     censor_text = e.endpoint.censor.text
     if censor is not None and censor < origin:
-        message = (
-            f"{e.id}: the censoring date {censor} ({censor_text}) is before the origin {origin}"
-        )
+        message = f"the censoring date {censor} ({censor_text}) is before the origin {origin}"
         raise _Underivable(censor_text, message)
     if censor is not None:
         for item, ds in dates.items():
             late = [d for d in ds if d > censor]
             if late:
                 message = (
-                    f"{e.id}: {item} on {late[0]} is after the censoring date"
-                    f" {censor} ({censor_text})"
+                    f"{item} on {late[0]} is after the censoring date {censor} ({censor_text})"
                 )
                 raise _Underivable(item, message)
     horizon = e.horizon.date(origin)
@@ -315,10 +319,7 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
         # Without a follow-up date, a known death ends the follow-up.
         censor, censor_text = dates[e.death][0], e.death
     if censor is None:
-        message = (
-            f"{e.id}: the censoring date ({censor_text}) is unknown"
-            " and no event decides the endpoint"
-        )
+        message = f"the censoring date ({censor_text}) is unknown and no event decides the endpoint"
         raise _Underivable(censor_text, message)
     if censor >= horizon:
         description = f"censored at the horizon ({e.horizon.text})"
@@ -351,7 +352,7 @@ def derive_proportion(
     origin = e.origin(record)
     if origin is None:
         raise _Underivable(
-            e.endpoint.origin.text, f"{e.id}: the origin ({e.endpoint.origin.text}) is unknown"
+            e.endpoint.origin.text, f"the origin ({e.endpoint.origin.text}) is unknown"
         )
     horizon = e.horizon.date(origin)
     window = dt.timedelta(days=e.window)
@@ -367,7 +368,8 @@ def derive_proportion(
     for item in e.failure:
         for date in _dates(e, record, item, origin, {} if firsts is None else firsts):
             if date < origin:
-                message = f"{e.id}: {item} on {date} is before the origin {origin}"
+                origin_text = e.endpoint.origin.text
+                message = f"{item} on {date} is before the origin {origin} ({origin_text})"
                 raise _Underivable(item, message)
             if date <= end:
                 failures.append((date, item))
@@ -378,10 +380,10 @@ def derive_proportion(
     item = e.response.item
     observations = record.series.get(item)
     if observations is None:
-        message = f"{e.id}: assessment '{item}' is missing from the record; give [] when none"
+        message = f"assessment '{item}' is missing from the record; give [] when none"
         raise _Underivable(item, message)
     if any(o.date is None for o in observations):
-        raise _Underivable(item, f"{e.id}: an assessment of '{item}' is undated")
+        raise _Underivable(item, f"an assessment of '{item}' is undated")
     within = [o for o in observations if o.date is not None and start <= o.date <= end]
     if not within:
         description = f"no assessment of '{item}' between {start} and {end}"
