@@ -111,9 +111,9 @@ def test_released_v1_has_no_dosing_and_stays_valid() -> None:
 
 
 def test_the_seed_folder_doses_with_its_version_in_force() -> None:
-    # v2 is released; the drafts v3 (endpoints) and v4 (illustrative) keep its schedule.
-    assert load(SEED) is load(SEED_V2)
-    (in_force,) = schedules(load(SEED))
+    # v3 (the endpoints) is in force and the draft v4 (illustrative) keep v2's schedule.
+    assert load(SEED) is load(SEED / "v3.yaml")
+    (in_force,) = schedules(load(SEED_V2))
     for name in ("v3.yaml", "v4.yaml"):
         (draft,) = schedules(load(SEED / name))
         assert (draft.schedule.drug, draft.amount, draft.count, draft.anchors) == (
@@ -846,7 +846,7 @@ def test_cli_dosing_check_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_dosing_of_the_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
-    """The folder names its version in force, v2, which states the schedule."""
+    """The folder names its version in force, v3, whose schedule is v2's."""
     examples = str(SEED / "examples" / "dosing.jsonl")
     assert main(["dosing", "plan", str(SEED), examples]) == 1
     by_folder = capsys.readouterr().out

@@ -267,7 +267,7 @@ def test_seed_history_is_clean() -> None:
     assert [history.released(v) is not None for v in history.versions] == [
         True,
         True,
-        False,
+        True,
         False,
     ]
     assert check_history(history) == []
@@ -330,7 +330,7 @@ def test_seed_amendment_is_marked_illustrative_and_declares_every_intent() -> No
 
 
 def test_the_seed_in_force_is_its_released_version() -> None:
-    assert version_in_force(SEED) == SEED / "v2.yaml"
+    assert version_in_force(SEED) == SEED / "v3.yaml"
 
 
 # --- structural fixtures -------------------------------------------------------------------
@@ -768,16 +768,19 @@ def test_release_round_trip(tmp_path: Path) -> None:
 
     shutil.copy(SEED / "v2.yaml", tmp_path / "v2.yaml")
     assert release(tmp_path) == "2"
-    # The seed's own lock was written the same way, from the same bytes.
-    lock = (tmp_path / LOCK_NAME).read_text(encoding="utf-8")
-    assert lock == (SEED / LOCK_NAME).read_text(encoding="utf-8")
     assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
 
-    # The unreleased drafts: checked, but the folder still screens with v2.
+    # Version 3 is released while the draft version 4 is under review.
     shutil.copy(SEED / "v3.yaml", tmp_path / "v3.yaml")
     shutil.copy(SEED / "v4.yaml", tmp_path / "v4.yaml")
     assert check_folder(tmp_path) == []
     assert version_in_force(tmp_path) == tmp_path / "v2.yaml"
+    assert release(tmp_path) == "3"
+    # The seed's own lock was written the same way, from the same bytes.
+    lock = (tmp_path / LOCK_NAME).read_text(encoding="utf-8")
+    assert lock == (SEED / LOCK_NAME).read_text(encoding="utf-8")
+    assert version_in_force(tmp_path) == tmp_path / "v3.yaml"
+    assert check_folder(tmp_path) == []
 
     v1 = tmp_path / "v1.yaml"
     v1.write_text(
@@ -814,10 +817,14 @@ def test_release_twice(tmp_path: Path) -> None:
 
 
 def test_release_in_order(tmp_path: Path) -> None:
+    # The oldest draft is released first; a newer draft stays under review.
     where = folder(tmp_path, {"v1.yaml": V1, "v2.yaml": amend()})
-    with pytest.raises(UsageError, match=r"v1\.yaml must be released before v2\.yaml"):
+    assert release(where) == "1"
+    assert version_in_force(where) == where / "v1.yaml"
+    assert release(where) == "2"
+    assert version_in_force(where) == where / "v2.yaml"
+    with pytest.raises(UsageError, match=r"v2\.yaml is already released; write v3\.yaml"):
         release(where)
-    assert not (where / LOCK_NAME).exists()
 
 
 def test_release_refuses_a_broken_history(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import protocode
+from helpers import SEED
 from protocode.endpoints import derive
 from protocode.errors import RecordError
-from helpers import SEED
 
 V3 = SEED / "v3.yaml"
 T0 = dt.date(2024, 7, 1)

@@ -212,12 +212,13 @@ def _parser() -> argparse.ArgumentParser:
     command(
         "release",
         _release,
-        "Record a protocol folder's newest version as released.",
-        "Checks the newest vN.yaml and the folder's history as 'check' does, then records the\n"
-        f"version with the SHA-256 of its file in {LOCK_NAME} (created if needed). A released\n"
-        "version is immutable: 'check' fails if its file changes afterwards.\n\n"
-        "Exits 0 when the version was released, 1 when it cannot be (already released, an\n"
-        "older version unreleased, or any error).",
+        "Record a protocol folder's next version as released.",
+        "Versions are released in order: the oldest unreleased vN.yaml is checked, with the\n"
+        "folder's history, as 'check' does, then recorded with the SHA-256 of its file in\n"
+        f"{LOCK_NAME} (created if needed); newer drafts stay drafts. A released version is\n"
+        "immutable: 'check' fails if its file changes afterwards.\n\n"
+        "Exits 0 when the version was released, 1 when it cannot be (every version already\n"
+        "released, or any error).",
     ).add_argument("protocol_dir", metavar="PROTOCOL_DIR", type=Path, help="protocol folder")
 
     diff = command(
@@ -334,7 +335,7 @@ def _endpoint_commands(
     )
     estimate_cmd = sub.add_parser(
         "estimate",
-        help="Estimate every endpoint over the cohort, with 95 % confidence intervals.",
+        help="Estimate every endpoint over the cohort, with 95 %% confidence intervals.",
         description="Kaplan-Meier event-free probability at the horizon for endpoints without\n"
         "competing events (PFS, OS); Aalen-Johansen cumulative incidence for those with\n"
         "them (relapse, NRM, GVHD); a proportion with its exact Clopper-Pearson interval\n"

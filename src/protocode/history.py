@@ -244,31 +244,33 @@ def check_history(history: History) -> list[Diagnostic]:
 
 
 def release(folder: Path) -> str:
-    """Record the newest version of `folder` as released in its lock file; return its version.
+    """Record the oldest unreleased version of `folder` as released in its lock; its version.
 
-    The newest version must load and check, every older version must be released already,
-    and `check_folder` must find nothing. Raises `UsageError` when there is no version or the
-    newest one is released already, the file's own `LoadError` or `CheckError`, and
-    `HistoryError` for problems of the history.
+    Versions are released in order, so drafts written after it (a v4 under review while v3
+    is released) stay drafts. The version must load and check, and `check_folder` must find
+    nothing. Raises `UsageError` when there is no version or every one is released already,
+    the file's own `LoadError` or `CheckError`, and `HistoryError` for problems of the history.
     """
     history = load_history(folder)
     if not history.versions:
         raise UsageError.at("usage", f"{folder}: no protocol version file (v1.yaml, …) here", None)
-    newest = history.versions[-1]
-    if history.released(newest) is not None:
+    pending = [v for v in history.versions if history.released(v) is None]
+    if not pending:
+        newest = history.versions[-1]
         message = f"{newest.path} is already released; write v{newest.number + 1}.yaml to amend it"
+        raise UsageError.at("usage", message, None)
+    newest = pending[0]
+    later = [v.name for v in history.versions if v.number > newest.number and history.released(v)]
+    if later:
+        message = (
+            f"{folder}: {', '.join(later)} released before {newest.name}; "
+            "versions are released in order"
+        )
         raise UsageError.at("usage", message, None)
     check_protocol(load_protocol(newest.path))
     problems = check_folder(folder)
     if problems:
         raise HistoryError(problems)
-    unreleased = [v.name for v in history.versions[:-1] if history.released(v) is None]
-    if unreleased:
-        message = (
-            f"{folder}: {', '.join(unreleased)} must be released before {newest.name}; "
-            "versions are released in order"
-        )
-        raise UsageError.at("usage", message, None)
     assert newest.doc is not None, "it loaded above"
     entries = [
         {"version": r.version, "file": r.file, "sha256": r.sha256}

@@ -165,11 +165,16 @@ def _first(
     doubts: list[tuple[dt.date | None, str]] = []  # values that may hold, on unknown dates
     for clause in d.clauses:
         if clause.kind == "grade":
+            # Dated assessments come in date order: grading stops at the first that reaches
+            # the level, or once past an earlier alternative's date.
             for date, holds, why in _graded(e, d, clause, record, origin):
+                if date is not None and first is not None and date > first:
+                    break
                 if holds is None:
                     doubts.append((date, why))
-                elif holds and date is not None and (first is None or date < first):
+                elif holds and date is not None:
                     first = date
+                    break
             continue
         item = clause.item
         if clause.test is None:
@@ -374,7 +379,8 @@ def derive_proportion(
             if date <= end:
                 failures.append((date, item))
     if failures:
-        date, item = min(failures)
+        # Death comes last on its day, as in the time-to-event endpoints.
+        date, item = min(failures, key=lambda f: (f[0], f[1] == "death", e.failure.index(f[1])))
         description = f"{e.descriptions[item]} on {date}, before the assessment window closed"
         return row(date, "non_responder", description, item)
     item = e.response.item

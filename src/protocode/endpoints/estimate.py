@@ -408,7 +408,9 @@ def _curve(table: _Table, horizon: int) -> tuple[tuple[CurvePoint, ...], str]:
     by_day: dict[int, tuple[float, float, float]] = {}
     for day, value, low, high in zip(days, values, lows, highs, strict=True):
         if day <= horizon:
-            by_day[day] = (value, low, high)  # a day's last row is its value at the day's end
+            # A day's last row is its value at the day's end. Sums of floats may overshoot a
+            # probability by an ulp (1.0000000000000004): clamp to [0, 1].
+            by_day[day] = (min(1.0, max(0.0, value)), low, high)
     points: list[CurvePoint] = []
     for day in sorted(by_day):
         value, low, high = by_day[day]
