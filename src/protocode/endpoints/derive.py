@@ -236,22 +236,28 @@ def _graded(
     """
     table = clause.table
     assert table is not None
-    by_date: dict[dt.date, dict[str, set[object]]] = {}
+    # date -> item -> its value that day; None when two readings that day disagree.
+    by_date: dict[dt.date, dict[str, object]] = {}
     for item in table.items:
         for obs in _series(e, d, record, item):
             if obs.date is None:
                 yield None, None, f"an undated '{item}' may change the {table.id} grade"
             elif obs.date >= origin:
-                by_date.setdefault(obs.date, {}).setdefault(item, set()).add(obs.value)
+                day = by_date.get(obs.date)
+                if day is None:
+                    by_date[obs.date] = {item: obs.value}
+                elif item not in day:
+                    day[item] = obs.value
+                elif day[item] != obs.value:
+                    day[item] = None
     for date in sorted(by_date):
-        observed = by_date[date]
-        values = {item: next(iter(v)) for item, v in observed.items() if len(v) == 1}
+        values = by_date[date]
         grades = table.grade(values)
         reached = {table.rank(g) >= clause.at_least for g in grades}
         if len(reached) == 1:
             yield date, reached.pop(), ""
             continue
-        unknown = [i for i in table.items if i not in values]
+        unknown = [i for i in table.items if values.get(i) is None]
         shown = ", ".join(sorted(grades, key=table.rank))
         why = (
             f"the {table.id} grade on {date} may be {shown} "
