@@ -108,8 +108,8 @@ def test_check_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == (
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
-        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
-        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria)\n"
+        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria, 7 endpoints)\n"
+        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria, 7 endpoints)\n"
     )
 
 
@@ -561,8 +561,8 @@ def test_python_m_protocode() -> None:
     assert done.stdout == (
         f"ok {SEED}/v1.yaml (NCT06125106, version 1, 21 criteria)\n"
         f"ok {SEED}/v2.yaml (NCT06125106, version 2, 21 criteria)\n"
-        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria)\n"
-        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria)\n"
+        f"ok {SEED}/v3.yaml (NCT06125106, version 3, 21 criteria, 7 endpoints)\n"
+        f"ok {SEED}/v4.yaml (NCT06125106, version 4, 21 criteria, 7 endpoints)\n"
     )
 
 

@@ -396,9 +396,11 @@ def _check(args: argparse.Namespace) -> int:
                     _error(exc.render())
                 continue
             if args.format == "text":
+                count = len(endpoints(protocol))
+                extra = f", {count} endpoint{'' if count == 1 else 's'}" if count else ""
                 print(
                     f"ok {file} ({protocol.registry_id}, version {protocol.version}, "
-                    f"{len(protocol.criteria)} criteria)"
+                    f"{len(protocol.criteria)} criteria{extra})"
                 )
         if Path(path).is_dir():
             problems = check_folder(Path(path))
