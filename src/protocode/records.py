@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeGuard
 
@@ -294,6 +295,8 @@ def _parse_date(raw: object) -> dt.date:
     return date
 
 
+# A batch repeats the same few hundred dates thousands of times: parse each text once.
+@lru_cache(maxsize=1 << 16)
 def _date_text(text: str) -> dt.date | None:
     match = _DATE_RE.fullmatch(text)
     if match is None:
