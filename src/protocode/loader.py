@@ -476,7 +476,12 @@ class _Loader:
                     )
                     message = f"{label} has both 'rule' and 'attestation'; give exactly one"
                     self.error("criterion-rule", message, later)
-                elif "rule" not in criterion and "attestation" not in criterion:
+                elif (
+                    "rule" not in criterion
+                    and "attestation" not in criterion
+                    and criterion.get("draft") is not True
+                ):
+                    # A draft may have neither yet; the checker reports every draft.
                     _, node = self.locate(path)
                     at = (
                         self.value_span((*path, "id"))
@@ -785,6 +790,7 @@ class _Loader:
             rule=self._rule_text((*path, "rule")) if "rule" in criterion else None,
             attestation=criterion.get("attestation"),
             note=criterion.get("note", ""),
+            draft=criterion.get("draft", False),
         )
 
     def _schedule(self, index: int, schedule: dict[str, Any]) -> Schedule:

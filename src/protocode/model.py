@@ -97,7 +97,11 @@ class Definition:
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    """An inclusion or exclusion criterion: a rule, or an attestation no data can decide."""
+    """An inclusion or exclusion criterion: a rule, or an attestation no data can decide.
+
+    A `draft` criterion (``draft: true``, e.g. imported from a registry record) may have
+    neither yet; the checker reports every draft, so a protocol with one does not compile.
+    """
 
     id: str
     kind: CriterionKind
@@ -106,6 +110,7 @@ class Criterion:
     rule: RuleText | None = None
     attestation: str | None = None
     note: str = ""
+    draft: bool = False
 
 
 @dataclass(frozen=True, slots=True)

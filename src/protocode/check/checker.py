@@ -60,6 +60,10 @@ class CheckedProtocol:
     attestations: tuple[str, ...] = field(default=())
 
 
+# How much of a draft criterion's text its diagnostic quotes.
+_DRAFT_TEXT_WIDTH = 60
+
+
 class _RuleError(Exception):
     """One problem in one rule: stop checking that rule."""
 
@@ -679,6 +683,7 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
         criteria.append(_criterion(checker, c))
         if c.attestation is not None and c.attestation not in attestations:
             attestations.append(c.attestation)
+    diagnostics += [_draft_problem(c) for c in doc.criteria if c.draft]
     diagnostics.extend(checker.diagnostics)
     if diagnostics:
         raise CheckError(unique(diagnostics))
@@ -703,6 +708,18 @@ def _item_problems(item: DataItem) -> list[Diagnostic]:
         message = f"item '{item.name}' lists values but is of type {item.type}; use type code"
         out.append(Diagnostic("item", message, item.span))
     return out
+
+
+def _draft_problem(c: Criterion) -> Diagnostic:
+    """A draft criterion is not executable: say what it still needs."""
+    text = " ".join(c.text.split())
+    if len(text) > _DRAFT_TEXT_WIDTH:
+        text = text[: _DRAFT_TEXT_WIDTH - 1].rstrip() + "…"
+    if c.rule is None and c.attestation is None:
+        message = f"criterion '{c.id}' is a draft without a rule (text: {text})"
+    else:
+        message = f"criterion '{c.id}' is still a draft; remove 'draft: true' once it is final"
+    return Diagnostic("draft", message, c.span)
 
 
 def _criterion(checker: _Checker, c: Criterion) -> CheckedCriterion:
