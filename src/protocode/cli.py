@@ -48,9 +48,12 @@ from protocode.errors import (
     UsageError,
     render,
 )
+from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
+from protocode.fmt import command as fmt_command
 from protocode.history import LOCK_NAME, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
+from protocode.registry import draft_yaml, read_record, schema_reference
 from protocode.screen import Protocol, Screening
 
 _EXIT_STATUS = """\
@@ -166,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     screen.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
     screen.add_argument("records", metavar="RECORDS", help=records_help)
+    _input_arguments(screen)
     screen.add_argument(
         "--format",
         choices=tuple(_OUTPUTS),
@@ -187,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
     explain.add_argument("records", metavar="RECORDS", help=records_help)
+    _input_arguments(explain)
     explain.add_argument(
         "--id", dest="record_id", metavar="ID", help="the record to explain (needed if several)"
     )
@@ -286,6 +291,26 @@ def _parser() -> argparse.ArgumentParser:
 
     _endpoint_commands(commands, protocol_help, records_help)
 
+    fmt = command(
+        "fmt",
+        _fmt,
+        "Rewrite rules into the canonical layout.",
+        "Rewrites every rule (criteria, definitions, phase and schedule starts, endpoint\n"
+        "origins and censoring) into one layout: one spelling per operator, single spaces,\n"
+        "minimal parentheses, long rules broken before 'and' / 'or' (docs/fmt.md). Only rule\n"
+        "text changes; comments, key order and every other byte of the file are kept, and\n"
+        "each rewritten rule is checked to parse as before. Files released in the folder's\n"
+        f"{LOCK_NAME} are never rewritten. A folder is searched for protocol files.\n\n"
+        "Exits 0 when done (with --check: when every file is formatted), 1 on any error or\n"
+        "(with --check) when a file would be reformatted.",
+    )
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="protocol file or folder")
+    fmt.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: list the files that would change, with a diff",
+    )
+
     command(
         "schema",
         _schema,
@@ -293,6 +318,28 @@ def _parser() -> argparse.ArgumentParser:
         "The schema (draft 2020-12) of a valid record for the protocol's data dictionary,\n"
         "for editors, form generators and upstream validation.",
     ).add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+
+    draft = command(
+        "import",
+        _import,
+        "Draft a protocol file from a ClinicalTrials.gov study record.",
+        "Reads a study record of the ClinicalTrials.gov API v2 (the JSON of\n"
+        "https://clinicaltrials.gov/api/v2/studies/NCT…) and writes a draft version 1:\n"
+        "metadata, the eligibility text split into inclusion (I1…) and exclusion (E1…)\n"
+        "criteria, each 'draft: true' without a rule, and the arms, interventions and\n"
+        "outcome measures as comments. 'check' then lists the criteria still to write.\n"
+        "See docs/import.md.\n\n"
+        "Exits 0 when the draft was written, 1 when the record cannot be read.",
+    )
+    draft.add_argument("record", metavar="RECORD", type=Path, help="the study record (.json)")
+    draft.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        type=Path,
+        help="write the draft here (e.g. protocol/NCT…/v1.yaml), not stdout",
+    )
+    draft.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     return parser
 
 
@@ -393,7 +440,11 @@ def _check(args: argparse.Namespace) -> int:
             except ProtocodeError as exc:
                 found.extend(exc.diagnostics)
                 if args.format == "text":
-                    _error(exc.render())
+                    # Draft criteria are a to-do list: shown in full, beyond the usual cap.
+                    drafts = sum(d.code == "draft" for d in exc.diagnostics)
+                    _error(exc.render(20 + drafts))
+                    if drafts:
+                        _error(f"{file}: {drafts} draft criteria still need a rule")
                 continue
             if args.format == "text":
                 count = len(endpoints(protocol))
@@ -430,6 +481,44 @@ def _read(source: str, reader: RecordReader) -> Iterator[Record | RecordError]:
     if source == "-":
         return read_jsonl_lines(sys.stdin.buffer, reader)
     return read_records(Path(source), reader)
+
+
+def _input_arguments(sub: argparse.ArgumentParser) -> None:
+    """--input and --fhir-map, for the commands that read patient records (docs/fhir.md)."""
+    sub.add_argument(
+        "--input",
+        choices=("auto", "records", "fhir"),
+        default="auto",
+        help="auto (default): FHIR R4 when RECORDS is a Bundle/resource (.json), FHIR NDJSON "
+        "or a folder of .ndjson files (bulk export), else records; records; fhir",
+    )
+    sub.add_argument(
+        "--fhir-map",
+        metavar="FILE",
+        type=Path,
+        help="FHIR mapping file (YAML) for data items without standard codes (docs/fhir.md)",
+    )
+
+
+def _records(args: argparse.Namespace, reader: RecordReader) -> Iterator[Record | RecordError]:
+    """The records named on the command line: record files, or FHIR R4 input."""
+    source: str = args.records
+    fhir = args.input == "fhir" or (
+        args.input == "auto" and source != "-" and is_fhir_input(Path(source))
+    )
+    if not fhir:
+        if args.fhir_map is not None:
+            raise UsageError.at("usage", "--fhir-map applies to FHIR input only", None)
+        return _read(source, reader)
+    if source == "-":
+        raise UsageError.at("usage", "FHIR input is read from a file or folder, not stdin", None)
+    file = load_map(args.fhir_map) if args.fhir_map is not None else None
+    mapping = FhirMapping.build(reader.items.values(), reader.attestations, file)
+
+    def warn(diagnostic: Diagnostic) -> None:
+        _error(f"warning: {diagnostic.render()}")
+
+    return read_fhir(Path(source), reader, mapping, warn)
 
 
 def _name(result: Record | Screening | RecordError) -> str:
@@ -617,7 +706,7 @@ _OUTPUTS: dict[str, type[_Output]] = {
 def _screen(args: argparse.Namespace) -> int:
     """Screen every record of a file and report each, then a summary."""
     protocol = load(args.protocol)
-    results = _with_progress(protocol.screen_many(_read(args.records, protocol.reader)))
+    results = _with_progress(protocol.screen_many(_records(args, protocol.reader)))
     # A file that cannot be read at all fails on the first item: fail before any output.
     first = next(results, None)
     ids = [c.id for c in protocol.criteria]
@@ -655,7 +744,7 @@ def _output_file(path: Path | None) -> Iterator[TextIO]:
 def _explain(args: argparse.Namespace) -> int:
     """Explain one record: the file's only one, or the one with --id."""
     protocol = load(args.protocol)
-    record = _pick(_read(args.records, protocol.reader), args.record_id, args.records)
+    record = _pick(_records(args, protocol.reader), args.record_id, args.records)
     explanation = protocol.explain(record)
     print(explanation.to_text() if args.format == "text" else _dumps(explanation.to_json()))
     return 0
@@ -757,6 +846,14 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- fmt -----------------------------------------------------------------------------------
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    """Format protocol files in place, or with --check report those that would change."""
+    return fmt_command.run(args.paths, args.check, sys.stdout, sys.stderr)
+
+
 # --- schema --------------------------------------------------------------------------------
 
 
@@ -764,6 +861,25 @@ def _schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of a valid patient record for the protocol."""
     protocol = load(args.protocol)
     print(_dumps(protocol.reader.schema()))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Write the draft protocol of a registry record to stdout or a new file."""
+    draft = read_record(args.record)
+    output: Path | None = args.output
+    if output is None:
+        sys.stdout.write(draft_yaml(draft, schema_reference(Path.cwd())))
+        return 0
+    if output.exists() and not args.force:
+        raise UsageError.at("usage", f"{output} exists; pass --force to overwrite it", None)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(draft_yaml(draft, schema_reference(output.parent)), encoding="utf-8")
+    _error(
+        f"wrote {output} ({draft.registry_id}: {len(draft.inclusion)} inclusion and "
+        f"{len(draft.exclusion)} exclusion criteria, all drafts without a rule); "
+        f"'protocode check {output}' lists them"
+    )
     return 0
 
 
