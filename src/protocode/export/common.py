@@ -1,0 +1,108 @@
+"""What the JSON export's writer and reader share: the format's name and version, exact
+numbers as strings, and the JSON Schema the documents follow.
+
+Numbers are never JSON floats. An exact number is a string in one canonical form: an
+integer (``"60"``), else a terminating decimal without trailing zeros (``"1.05"``), else a
+fraction in lowest terms (``"7/3"``, ``"-625/707"``). Python's
+`fractions.Fraction` reads all three forms; so do most decimal/rational libraries after
+splitting on ``/``.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from protocode.errors import Diagnostic, LoadError
+
+FORMAT = "protocode-compiled"
+"""The value of a document's ``format`` key."""
+
+VERSION = 1
+"""The version of the document shape this module writes (and the highest it reads)."""
+
+_MAX_MESSAGE = 200
+
+
+def exact_number(x: int | Fraction) -> str:
+    """`x` as the canonical exact-number string: integer, terminating decimal, or p/q."""
+    q = Fraction(x)
+    if q.denominator == 1:
+        return str(q.numerator)
+    twos = fives = 0
+    d = q.denominator
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        return f"{q.numerator}/{q.denominator}"
+    digits = max(twos, fives)
+    scaled = str(abs(q.numerator) * 10**digits // q.denominator).rjust(digits + 1, "0")
+    sign = "-" if q < 0 else ""
+    return f"{sign}{scaled[:-digits]}.{scaled[-digits:]}"
+
+
+def read_number(text: str) -> Fraction:
+    """An exact-number string (any of the three forms) as a `Fraction`."""
+    return Fraction(text)
+
+
+def read_magnitude(text: str) -> int | Fraction:
+    """An exact-number string as an `int` when integral, else a `Fraction` (as the IR keeps)."""
+    q = Fraction(text)
+    return int(q) if q.denominator == 1 else q
+
+
+@cache
+def _schema_text() -> str:
+    resource = resources.files("protocode") / "schemas" / "compiled.schema.json"
+    return resource.read_text(encoding="utf-8")
+
+
+def compiled_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of compiled documents, shipped in ``protocode/schemas``."""
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(compiled_schema())
+
+
+def _pointer(path: Any) -> str:
+    return "/" + "/".join(str(p) for p in path) if path else "/"
+
+
+def validate_json(data: Any, *, limit: int = 20) -> None:
+    """Check a document against the compiled schema; raise `LoadError` listing the problems.
+
+    Each diagnostic names the JSON pointer of the offending value in its `field`.
+    """
+    found: dict[tuple[str, str], None] = {}
+    for error in _validator().iter_errors(data):
+        # For anyOf/oneOf failures, the most relevant error among the alternatives.
+        best = best_match([error]) or error
+        message = (
+            best.message if len(best.message) <= _MAX_MESSAGE else best.message[:_MAX_MESSAGE] + "…"
+        )
+        found[(_pointer(best.absolute_path), message)] = None
+    errors = sorted(found)
+    if not errors:
+        return
+    diagnostics = [
+        Diagnostic("compiled-json", message, field=pointer) for pointer, message in errors[:limit]
+    ]
+    if len(errors) > limit:
+        more = f"… and {len(errors) - limit} more"
+        diagnostics.append(Diagnostic("compiled-json", more, field="/"))
+    raise LoadError(diagnostics)
