@@ -1,0 +1,975 @@
+"""Compile stage of the SQL backend: checked IR → one sqlglot query over the table layout.
+
+The query returns one row per patient: ``id``, one column per criterion (``'met'``,
+``'not met'`` or ``'unknown'``) and ``status`` (``'eligible'``, ``'ineligible'``,
+``'indeterminate'``), with the semantics of the reference backend
+(`protocode.compile.closures`), decided exactly:
+
+- Unknown is SQL NULL. SQL's AND, OR, NOT and comparisons are Kleene, as the runtime's are;
+  ``if`` with an unknown condition is known only when both arms agree (a CASE says so).
+- Numbers are DECIMAL, never DOUBLE. A numeric expression is an exact rational: a
+  numerator and an optional denominator, each a division-free DECIMAL expression, so
+  ``crcl >= 60 mL/min`` compares ``num >= 60 * den`` (flipped when the denominator is
+  negative; unknown when it is zero, as the runtime's division by zero is). DuckDB's own
+  decimal division would give a DOUBLE and get Cockcroft-Gault = 60 wrong.
+- Every DECIMAL's digits are tracked at compile time from the layout's column formats; an
+  expression that could need more than 38 digits is a compile-time `UsageError` naming the
+  rule text, never a silent rounding.
+- ``latest``/``earliest`` and ``any``/``no``/``count``/``ever`` compile to aggregates over
+  the long ``observations``/``events`` tables (one CTE each), joined to ``patients``.
+  Windows are closed date intervals; months move with ``+ INTERVAL n MONTH``, which clamps
+  to the month's end as `protocode.library.add_months` does.
+
+Identifiers and literals are sqlglot nodes, quoted by sqlglot: protocol text is never pasted
+into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from sqlglot import exp
+
+from protocode import ir
+from protocode.check import CheckedProtocol
+from protocode.errors import Diagnostic, UsageError
+from protocode.model import DataItem
+from protocode.source import Span
+from protocode.sql.layout import (
+    ATTEST_PREFIX,
+    KNOWN_PREFIX,
+    MAX_WIDTH,
+    Fmt,
+    Layout,
+    Tables,
+    is_numeric,
+    layout,
+    number_format,
+)
+from protocode.types import BoolType, DateType, NumType
+
+# DuckDB keeps products of two DECIMALs of at most 18 digits in 64 bits (and fails on
+# overflow); wider products need one operand widened past this first.
+_INT64_DIGITS = 18
+
+# Records hold dates 1800-2200 and windows move them at most 200 years, so year, month and
+# day differences fit in these many digits (with room for nested shifts).
+_YEARS = Fmt(5, 0)
+_MONTHS = Fmt(6, 0)
+_DAYS = Fmt(8, 0)
+_COUNT = Fmt(18, 0)
+
+_ONE = Fraction(1)
+
+
+def _fail(message: str, span: Span | None) -> UsageError:
+    return UsageError([Diagnostic("sql", message, span)])
+
+
+def _id(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def _col(table: str, name: str) -> exp.Column:
+    return exp.Column(this=_id(name), table=_id(table))
+
+
+def _paren(e: exp.Expression) -> exp.Expression:
+    # Only operators need parentheses to keep their grouping inside another operator.
+    return exp.Paren(this=e) if isinstance(e, exp.Binary | exp.Not | exp.Neg) else e
+
+
+def _cast(e: exp.Expression, fmt: Fmt) -> exp.Cast:
+    return exp.Cast(this=e.copy(), to=fmt.sql_type())
+
+
+def _case(*whens: tuple[exp.Expression, exp.Expression], default: Any = None) -> exp.Case:
+    case = exp.Case()
+    for cond, value in whens:
+        case = case.when(cond.copy(), value.copy(), copy=False)
+    if default is not None:
+        case = case.else_(default.copy(), copy=False)
+    return case
+
+
+def _and(*parts: exp.Expression) -> exp.Expression:
+    return exp.and_(*(_paren(p.copy()) for p in parts), copy=False)
+
+
+def _or(*parts: exp.Expression) -> exp.Expression:
+    return exp.or_(*(_paren(p.copy()) for p in parts), copy=False)
+
+
+def _not(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=_paren(e.copy()))
+
+
+def _is_null(e: exp.Expression) -> exp.Expression:
+    return exp.Is(this=_paren(e.copy()), expression=exp.Null())
+
+
+def _not_null(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=_is_null(e))
+
+
+def _terminating(x: Fraction) -> bool:
+    d = x.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _decimal_literal(x: Fraction) -> tuple[exp.Expression, Fmt]:
+    """A terminating decimal as a literal cast to its exact DECIMAL format."""
+    scale = 0
+    while (x * 10**scale).denominator != 1:
+        scale += 1
+    scaled = abs(int(x * 10**scale))
+    digits = max(1, len(str(scaled)) - scale)
+    text = str(scaled).rjust(scale + 1, "0")
+    body = f"{text[:-scale]}.{text[-scale:]}" if scale else text
+    fmt = Fmt(digits, scale)
+    literal = _cast(exp.Literal.number(body), fmt)
+    return (exp.Neg(this=literal) if x < 0 else literal), fmt
+
+
+_CMP: dict[str, type[exp.Binary]] = {
+    "<": exp.LT,
+    "<=": exp.LTE,
+    ">": exp.GT,
+    ">=": exp.GTE,
+    "==": exp.EQ,
+    "!=": exp.NEQ,
+}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _cmp(op: str, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return _CMP[op](this=_paren(a.copy()), expression=_paren(b.copy()))
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """An exact number in SQL: ``num / den`` with `den` None meaning 1.
+
+    `positive`: the denominator is statically positive (None or a positive constant), so
+    comparisons need no sign test. A zero denominator means unknown (division by zero).
+    """
+
+    num: exp.Expression
+    fmt: Fmt
+    den: exp.Expression | None = None
+    den_fmt: Fmt | None = None
+    positive: bool = True
+
+
+Val = Num | exp.Expression
+
+
+class _Arith:
+    """DECIMAL arithmetic with tracked formats; too wide is a compile-time error."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def check(self, fmt: Fmt) -> Fmt:
+        if fmt.width > MAX_WIDTH:
+            raise _fail(
+                f"exact SQL for this expression needs DECIMAL({fmt.width}, {fmt.scale}), more "
+                f"than {MAX_WIDTH} digits; narrow the items' plausible ranges (minimum/maximum)",
+                self.span,
+            )
+        return fmt
+
+    def mul(
+        self, a: exp.Expression, af: Fmt, b: exp.Expression, bf: Fmt
+    ) -> tuple[exp.Expression, Fmt]:
+        out = self.check(Fmt(af.digits + bf.digits, af.scale + bf.scale))
+        left: exp.Expression = a.copy()
+        if out.width > _INT64_DIGITS and af.width <= _INT64_DIGITS and bf.width <= _INT64_DIGITS:
+            # Widen one side so DuckDB computes in 128 bits instead of overflowing 64.
+            left = _cast(a, Fmt(_INT64_DIGITS + 1 - af.scale, af.scale))
+        product = exp.Mul(this=_paren(left), expression=_paren(b.copy()))
+        return _cast(product, out), out
+
+    def add(
+        self, a: exp.Expression, af: Fmt, b: exp.Expression, bf: Fmt, subtract: bool = False
+    ) -> tuple[exp.Expression, Fmt]:
+        out = self.check(Fmt(max(af.digits, bf.digits) + 1, max(af.scale, bf.scale)))
+        node = exp.Sub if subtract else exp.Add
+        return _cast(node(this=_paren(a.copy()), expression=_paren(b.copy())), out), out
+
+    def const(self, x: Fraction) -> Num:
+        if _terminating(x):
+            literal, fmt = _decimal_literal(x)
+            return Num(literal, self.check(fmt))
+        n, nf = _decimal_literal(Fraction(x.numerator))
+        d, df = _decimal_literal(Fraction(x.denominator))
+        return Num(n, self.check(nf), d, self.check(df), True)
+
+    def times(self, a: Num, b: Num) -> Num:
+        num, fmt = self.mul(a.num, a.fmt, b.num, b.fmt)
+        den, den_fmt = self._den_product(a, b)
+        return Num(num, fmt, den, den_fmt, a.positive and b.positive)
+
+    def _den_product(self, a: Num, b: Num) -> tuple[exp.Expression | None, Fmt | None]:
+        if a.den is None or a.den_fmt is None:
+            return b.den, b.den_fmt
+        if b.den is None or b.den_fmt is None:
+            return a.den, a.den_fmt
+        return self.mul(a.den, a.den_fmt, b.den, b.den_fmt)
+
+    def cross(self, a: Num, b: Num) -> tuple[exp.Expression, Fmt, exp.Expression, Fmt]:
+        """``a.num * b.den`` and ``b.num * a.den``: both sides over one denominator."""
+        left, lf = a.num, a.fmt
+        if b.den is not None and b.den_fmt is not None:
+            left, lf = self.mul(a.num, a.fmt, b.den, b.den_fmt)
+        right, rf = b.num, b.fmt
+        if a.den is not None and a.den_fmt is not None:
+            right, rf = self.mul(b.num, b.fmt, a.den, a.den_fmt)
+        return left, lf, right, rf
+
+    def plus(self, a: Num, b: Num, subtract: bool) -> Num:
+        left, lf, right, rf = self.cross(a, b)
+        num, fmt = self.add(left, lf, right, rf, subtract)
+        den, den_fmt = self._den_product(a, b)
+        return Num(num, fmt, den, den_fmt, a.positive and b.positive)
+
+    def divide(self, a: Num, b: Num) -> Num:
+        # (n1/d1) / (n2/d2) = (n1*d2) / (d1*n2); a zero divisor makes the denominator zero,
+        # which every use reads as unknown, as the runtime's division by zero is.
+        num, fmt = (a.num, a.fmt)
+        if b.den is not None and b.den_fmt is not None:
+            num, fmt = self.mul(a.num, a.fmt, b.den, b.den_fmt)
+        den, den_fmt = b.num, b.fmt
+        if a.den is not None and a.den_fmt is not None:
+            den, den_fmt = self.mul(a.den, a.den_fmt, b.num, b.fmt)
+        return Num(num, fmt, den, den_fmt, False)
+
+    def scale(self, a: Num, factor: Fraction) -> Num:
+        if factor == 1:
+            return a
+        f = self.const(factor)
+        return self.times(a, f)
+
+    def compare(self, op: str, a: Num, b: Num) -> exp.Expression:
+        if a.den is None and b.den is None:
+            self.check(a.fmt.union(b.fmt))
+            return _cmp(op, a.num, b.num)
+        left, lf, right, rf = self.cross(a, b)
+        self.check(lf.union(rf))
+        same, flipped = _cmp(op, left, right), _cmp(_FLIP[op], left, right)
+        signs = [n.den for n in (a, b) if not n.positive and n.den is not None]
+        zero = exp.Literal.number(0)
+        if not signs:
+            return same
+        if len(signs) == 1:
+            d = signs[0]
+            return _case((_cmp(">", d, zero), same), (_cmp("<", d, zero), flipped))
+        d1, d2 = signs
+        agree = _or(
+            _and(_cmp(">", d1, zero), _cmp(">", d2, zero)),
+            _and(_cmp("<", d1, zero), _cmp("<", d2, zero)),
+        )
+        differ = _or(
+            _and(_cmp(">", d1, zero), _cmp("<", d2, zero)),
+            _and(_cmp("<", d1, zero), _cmp(">", d2, zero)),
+        )
+        return _case((agree, same), (differ, flipped))
+
+    def known(self, a: Num) -> exp.Expression:
+        if a.den is None:
+            return _not_null(a.num)
+        if a.positive:
+            return _and(_not_null(a.num), _not_null(a.den))
+        return _and(
+            _not_null(a.num), _not_null(a.den), _cmp("!=", a.den, exp.Literal.number(0))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """A window's closed date interval (a None side is unbounded) around its anchor."""
+
+    key: tuple[Any, ...]
+    lo: exp.Expression | None
+    hi: exp.Expression | None
+    used: frozenset[str]
+    anchor: exp.Expression | None
+
+    def test(self, last: exp.Expression, first: exp.Expression) -> exp.Expression | None:
+        """``last >= lo AND first <= hi``: a span from `first` to `last` meets the window."""
+        parts = []
+        if self.lo is not None:
+            parts.append(_cmp(">=", last, self.lo))
+        if self.hi is not None:
+            parts.append(_cmp("<=", first, self.hi))
+        return _and(*parts) if parts else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Aggregate:
+    alias: str
+    uses: frozenset[str]
+
+
+class _Compiler(ir.Visitor[Val]):
+    """IR → sqlglot expressions over ``patients AS p`` joined with aggregate CTEs."""
+
+    def __init__(self, checked: CheckedProtocol, tables: Tables) -> None:
+        self.checked = checked
+        self.layout: Layout = layout(checked)
+        self.tables = tables
+        self.ctes: list[tuple[str, exp.Select]] = []
+        self.aggregates: dict[tuple[Any, ...], _Aggregate] = {}
+        self.defs: dict[str, tuple[Val, frozenset[str]]] = {}
+        self.uses: list[set[str]] = [set()]
+
+    # ---- helpers
+
+    def _item(self, name: str) -> DataItem:
+        return self.checked.items[name]
+
+    def _use(self, aliases: frozenset[str] | set[str]) -> None:
+        self.uses[-1].update(aliases)
+
+    def _scoped(self, node: ir.Expr) -> tuple[Val, frozenset[str]]:
+        """Compile `node`, returning the aggregates it reads."""
+        self.uses.append(set())
+        try:
+            value = self.visit(node)
+        finally:
+            used = frozenset(self.uses.pop())
+        self._use(used)
+        return value, used
+
+    def _num(self, node: ir.Expr) -> Num:
+        value = self.visit(node)
+        if not isinstance(value, Num):
+            raise AssertionError(f"expected a number from {type(node).__name__}")
+        return value
+
+    def _sql(self, node: ir.Expr) -> exp.Expression:
+        value = self.visit(node)
+        if isinstance(value, Num):
+            raise AssertionError(f"expected a non-number from {type(node).__name__}")
+        return value
+
+    def known(self, value: Val, span: Span) -> exp.Expression:
+        """A two-valued test: is `value` known?"""
+        return _Arith(span).known(value) if isinstance(value, Num) else _not_null(value)
+
+    # ---- leaves
+
+    def const(self, node: ir.Const) -> Val:
+        v = node.value
+        if isinstance(v, bool):
+            return exp.true() if v else exp.false()
+        if isinstance(node.type, NumType):
+            assert isinstance(v, int | Fraction)
+            return _Arith(node.span).const(Fraction(v))
+        if isinstance(node.type, DateType):
+            return exp.cast(exp.Literal.string(v.isoformat()), "DATE")  # type: ignore[union-attr]
+        return exp.Literal.string(str(v))
+
+    def fact(self, node: ir.Fact) -> Val:
+        item = self._item(node.item)
+        column = _col("p", node.item)
+        if is_numeric(item):
+            fmt = number_format(item)
+            return Num(_cast(column, fmt) if item.type == "integer" else column, fmt)
+        return column
+
+    def def_ref(self, node: ir.DefRef) -> Val:
+        if node.name not in self.defs:
+            self.defs[node.name] = self._scoped(self.checked.definitions[node.name])
+        value, used = self.defs[node.name]
+        self._use(used)
+        if isinstance(value, Num):
+            return replace(
+                value,
+                num=value.num.copy(),
+                den=None if value.den is None else value.den.copy(),
+            )
+        return value.copy()
+
+    # ---- windows and aggregates
+
+    def _bounds(
+        self, w: ir.Window, anchor: exp.Expression
+    ) -> tuple[exp.Expression | None, exp.Expression | None]:
+        months = w.unit == "mo"
+
+        def shift(amount: int) -> exp.Expression:
+            return _shift(anchor, amount, months)
+
+        match w.kind:
+            case "within_before":
+                return shift(-w.amount), anchor.copy()
+            case "within_after":
+                return anchor.copy(), shift(w.amount)
+            case "within_of":
+                return shift(-w.amount), shift(w.amount)
+            case "before":
+                return None, _shift(anchor, -1, False)
+            case _:
+                return _shift(anchor, 1, False), None
+
+    def _window(self, w: ir.Window | None) -> _Bounds:
+        """The bounds of a window (None when absent), keyed for sharing aggregates."""
+        if w is None:
+            return _Bounds((), None, None, frozenset(), None)
+        anchor, used = self._scoped(w.anchor)
+        assert not isinstance(anchor, Num)
+        lo, hi = self._bounds(w, anchor)
+        key = (w.kind, w.amount, w.unit, anchor.sql("duckdb"))
+        return _Bounds(key, lo, hi, used, anchor)
+
+    def _source(self, table: str, item: str, used: frozenset[str]) -> exp.Select:
+        """``FROM <table> AS t JOIN patients AS p … WHERE t.item = item``."""
+        query = (
+            exp.select()
+            .from_(exp.alias_(exp.to_table(table), "t", table=True), copy=False)
+            .join(
+                exp.alias_(exp.to_table(self.tables.patients), "p", table=True),
+                on=_cmp("==", _col("t", "id"), _col("p", "id")),
+                copy=False,
+            )
+        )
+        for alias in sorted(used):
+            query = query.join(
+                exp.to_table(alias),
+                on=_cmp("==", _col(alias, "id"), _col("p", "id")),
+                join_type="left",
+                copy=False,
+            )
+        return query.where(_cmp("==", _col("t", "item"), exp.Literal.string(item)), copy=False)
+
+    def _observation_value(self, item: DataItem, column: exp.Expression) -> exp.Expression:
+        if is_numeric(item):
+            return _cast(column, number_format(item))
+        if item.type == "date":
+            return exp.cast(column.copy(), "DATE")
+        if item.type == "boolean":
+            return exp.cast(column.copy(), "BOOLEAN")
+        return column.copy()
+
+    def _pick(self, node: ir.Select) -> str:
+        """The alias of the CTE holding the picked observation (value, low, high) per id."""
+        window = self._window(node.window)
+        key, used = ("select", node.item, node.earliest, window.key), window.used
+        if key in self.aggregates:
+            agg = self.aggregates[key]
+        else:
+            k = len(self.aggregates)
+            alias, dates = f"s{k}", f"s{k}_date"
+            date = _col("t", "date")
+            condition = window.test(date, date)
+            in_window = date if condition is None else _case((condition, date))
+            chosen = (exp.Min if node.earliest else exp.Max)(this=in_window)
+            undated = exp.Count(this=_case((_is_null(date), exp.Literal.number(1))))
+            picks = (
+                self._source(self.tables.observations, node.item, used)
+                .select(
+                    exp.alias_(_col("t", "id"), "id"),
+                    exp.alias_(undated, "undated"),
+                    exp.alias_(chosen, "chosen"),
+                    copy=False,
+                )
+                .group_by(_col("t", "id"), copy=False)
+            )
+            item = self._item(node.item)
+            value = self._observation_value(item, _col("t", "value"))
+            low = self._observation_value(item, _col("t", "low"))
+            high = self._observation_value(item, _col("t", "high"))
+            g = "g"
+            columns: list[exp.Expression] = [
+                exp.alias_(_col("t", "id"), "id"),
+                exp.alias_(exp.Min(this=value), "vmin"),
+                exp.alias_(exp.Max(this=value.copy()), "vmax"),
+            ]
+            # All rows of the chosen day must be one observation: same value and, for
+            # numbers, the same reference range (either absent from every row or equal).
+            ok = [_cmp("==", _col(g, "vmin"), _col(g, "vmax"))]
+            if is_numeric(item):
+                columns.append(exp.alias_(exp.Count(this=exp.Star()), "n"))
+                for x, name in ((low, "low"), (high, "high")):
+                    columns += [
+                        exp.alias_(exp.Count(this=x.copy()), f"{name}_n"),
+                        exp.alias_(exp.Min(this=x.copy()), f"{name}_min"),
+                        exp.alias_(exp.Max(this=x.copy()), f"{name}_max"),
+                    ]
+                    n = _col(g, f"{name}_n")
+                    ok.append(
+                        _or(
+                            _cmp("==", n, exp.Literal.number(0)),
+                            _and(
+                                _cmp("==", n, _col(g, "n")),
+                                _cmp("==", _col(g, f"{name}_min"), _col(g, f"{name}_max")),
+                            ),
+                        )
+                    )
+            grouped = (
+                exp.select(*columns, copy=False)
+                .from_(
+                    exp.alias_(exp.to_table(self.tables.observations), "t", table=True),
+                    copy=False,
+                )
+                .join(
+                    exp.to_table(dates),
+                    on=_and(
+                        _cmp("==", _col(dates, "id"), _col("t", "id")),
+                        _cmp("==", _col(dates, "chosen"), date),
+                    ),
+                    copy=False,
+                )
+                .where(
+                    _and(
+                        _cmp("==", _col("t", "item"), exp.Literal.string(node.item)),
+                        _cmp("==", _col(dates, "undated"), exp.Literal.number(0)),
+                    ),
+                    copy=False,
+                )
+                .group_by(_col("t", "id"), copy=False)
+            )
+            unambiguous = _and(*ok)
+            picked = [exp.alias_(_case((unambiguous, _col(g, "vmin"))), "value")]
+            if is_numeric(item):
+                picked += [
+                    exp.alias_(_case((unambiguous, _col(g, f"{name}_min"))), name)
+                    for name in ("low", "high")
+                ]
+            values = exp.select(
+                exp.alias_(_col(g, "id"), "id"), *picked, copy=False
+            ).from_(exp.alias_(exp.Subquery(this=grouped), g, table=True), copy=False)
+            self.ctes += [(dates, picks), (alias, values)]
+            agg = self.aggregates[key] = _Aggregate(alias, used)
+        self._use({agg.alias})
+        return agg.alias
+
+    def select(self, node: ir.Select) -> Val:
+        alias = self._pick(node)
+        item = self._item(node.item)
+        value = _col(alias, "value")
+        return Num(value, number_format(item)) if is_numeric(item) else value
+
+    def events(self, node: ir.Events) -> Val:
+        item = self._item(node.item)
+        window = self._window(node.window)
+        key, used, anchor = ("events", node.item, window.key), window.used, window.anchor
+        if key in self.aggregates:
+            agg = self.aggregates[key]
+        else:
+            alias = f"e{len(self.aggregates)}"
+            date = _col("t", "date")
+            one = exp.Literal.number(1)
+            # An occurrence overlaps the window: it starts before the window ends and ends
+            # (or, without an end, starts) after the window starts.
+            end = (
+                exp.Coalesce(this=_col("t", "end"), expressions=[date])
+                if item.kind == "event"
+                else date
+            )
+            overlap = window.test(end, date)
+            hits: exp.Expression = (
+                exp.Count(this=date) if overlap is None else exp.Count(this=_case((overlap, one)))
+            )
+            table = self.tables.events if item.kind == "event" else self.tables.observations
+            query = (
+                self._source(table, node.item, used)
+                .select(
+                    exp.alias_(_col("t", "id"), "id"),
+                    exp.alias_(exp.Count(this=exp.Star()), "n"),
+                    exp.alias_(exp.Count(this=_case((_is_null(date), one))), "undated"),
+                    exp.alias_(hits, "hits"),
+                    copy=False,
+                )
+                .group_by(_col("t", "id"), copy=False)
+            )
+            self.ctes.append((alias, query))
+            agg = self.aggregates[key] = _Aggregate(alias, used)
+        self._use({agg.alias})
+        return self._events_answer(node, agg.alias, anchor)
+
+    def _events_answer(self, node: ir.Events, alias: str, anchor: exp.Expression | None) -> Val:
+        zero, one = exp.Literal.number(0), exp.Literal.number(1)
+        n = exp.Coalesce(this=_col(alias, "n"), expressions=[zero])
+        undated, hits = _col(alias, "undated"), _col(alias, "hits")
+        # Rows of an item's history imply that it is known, whatever the flag says.
+        known = _or(
+            exp.Is(this=_col("p", KNOWN_PREFIX + node.item), expression=exp.true()),
+            _cmp(">", n, zero),
+        )
+        empty = _cmp("==", n, zero)
+        whens: list[tuple[exp.Expression, exp.Expression]] = [(_not(known), exp.Null())]
+        op = node.op
+        answer_if_empty = {"any": exp.false(), "ever": exp.false(), "no": exp.true(), "count": zero}
+        whens.append((empty, answer_if_empty[op]))
+        if op == "ever":
+            return _case(*whens, default=exp.true())
+        if anchor is not None:
+            whens.append((_is_null(anchor), exp.Null()))
+        some_undated = _cmp(">", undated, zero)
+        if op == "count":
+            whens.append((some_undated, exp.Null()))
+            return Num(_cast(_case(*whens, default=hits), _COUNT), _COUNT)
+        found = _cmp(">", hits, zero)
+        whens += [(found, exp.true() if op == "any" else exp.false()), (some_undated, exp.Null())]
+        del one
+        return _case(*whens, default=exp.false() if op == "any" else exp.true())
+
+    # ---- arithmetic
+
+    def arith(self, node: ir.Arith) -> Val:
+        a, b, arith = self._num(node.left), self._num(node.right), _Arith(node.span)
+        if node.op == "*":
+            return arith.times(a, b)
+        if node.op == "/":
+            if isinstance(node.right, ir.Const) and node.right.value != 0:
+                # Division by a constant is multiplication by its exact reciprocal.
+                assert isinstance(node.right.value, int | Fraction)
+                return arith.scale(a, 1 / Fraction(node.right.value))
+            return arith.divide(a, b)
+        return arith.plus(a, b, subtract=node.op == "-")
+
+    def neg(self, node: ir.Neg) -> Val:
+        a = self._num(node.operand)
+        return replace(a, num=exp.Neg(this=_paren(a.num.copy())))
+
+    def scale(self, node: ir.Scale) -> Val:
+        operand = self.visit(node.operand)
+        if not isinstance(operand, Num):
+            return operand
+        return _Arith(node.span).scale(operand, node.factor)
+
+    def date_shift(self, node: ir.DateShift) -> Val:
+        return _shift(self._sql(node.operand), node.amount, node.unit == "mo")
+
+    def call(self, node: ir.Call) -> Val:
+        handler: Callable[[ir.Call], Val] | None = getattr(self, f"_call_{node.func}", None)
+        if handler is None:
+            raise _fail(f"{node.func}() cannot be compiled to SQL", node.span)
+        return handler(node)
+
+    def _dates(self, node: ir.Call) -> tuple[exp.Expression, exp.Expression]:
+        start, end = (self._sql(a) for a in node.args)
+        return start, end
+
+    def _calendar_diff(self, node: ir.Call, months: bool) -> Val:
+        start, end = self._dates(node)
+
+        def part(unit: str, d: exp.Expression) -> exp.Expression:
+            return exp.Extract(this=exp.var(unit), expression=d.copy())
+
+        years = exp.Sub(this=part("YEAR", end), expression=part("YEAR", start))
+        if months:
+            whole: exp.Expression = exp.Add(
+                this=exp.Mul(this=exp.Paren(this=years), expression=exp.Literal.number(12)),
+                expression=exp.Sub(this=part("MONTH", end), expression=part("MONTH", start)),
+            )
+            early = _cmp("<", part("DAY", end), part("DAY", start))
+        else:
+            whole = years
+
+            def month_day(d: exp.Expression) -> exp.Expression:
+                return exp.Add(
+                    this=exp.Mul(this=part("MONTH", d), expression=exp.Literal.number(100)),
+                    expression=part("DAY", d),
+                )
+
+            # A birthday not yet reached this year: completed years are one fewer.
+            early = _cmp("<", month_day(end), month_day(start))
+        fmt = _MONTHS if months else _YEARS
+        value = exp.Sub(
+            this=exp.Paren(this=whole),
+            expression=_case((early, exp.Literal.number(1)), default=exp.Literal.number(0)),
+        )
+        return Num(_cast(value, fmt), fmt)
+
+    def _call_years_between(self, node: ir.Call) -> Val:
+        return self._calendar_diff(node, months=False)
+
+    def _call_months_between(self, node: ir.Call) -> Val:
+        return self._calendar_diff(node, months=True)
+
+    def _call_days_between(self, node: ir.Call) -> Val:
+        start, end = self._dates(node)
+        diff = exp.DateDiff(this=end.copy(), expression=start.copy(), unit=exp.var("DAY"))
+        return Num(_cast(diff, _DAYS), _DAYS)
+
+    def _extreme(self, node: ir.Call, smallest: bool) -> Val:
+        args = [self._num(a) for a in node.args]
+        arith = _Arith(node.span)
+        result = args[0]
+        for other in args[1:]:
+            keep = arith.compare("<=" if smallest else ">=", result, other)
+            take = arith.compare(">" if smallest else "<", result, other)
+            fmt = arith.check(result.fmt.union(other.fmt))
+            num = _case((keep, _cast(result.num, fmt)), (take, _cast(other.num, fmt)))
+            if result.den is None and other.den is None:
+                result = Num(num, fmt)
+                continue
+            one = _decimal_literal(_ONE)
+            d1, f1 = (result.den, result.den_fmt) if result.den is not None else one
+            d2, f2 = (other.den, other.den_fmt) if other.den is not None else one
+            assert f1 is not None and f2 is not None
+            den_fmt = arith.check(f1.union(f2))
+            # An unknown comparison leaves both arms unmatched: NULL, i.e. unknown.
+            den = _case((keep, _cast(d1, den_fmt)), (take, _cast(d2, den_fmt)))
+            result = Num(num, fmt, den, den_fmt, result.positive and other.positive)
+        return result
+
+    def _call_min(self, node: ir.Call) -> Val:
+        return self._extreme(node, smallest=True)
+
+    def _call_max(self, node: ir.Call) -> Val:
+        return self._extreme(node, smallest=False)
+
+    def _call_abs(self, node: ir.Call) -> Val:
+        a = self._num(node.args[0])
+        den = None if a.den is None else exp.Abs(this=a.den.copy())
+        return Num(exp.Abs(this=a.num.copy()), a.fmt, den, a.den_fmt, a.positive)
+
+    def _decimal_only(self, node: ir.Call) -> Num:
+        a = self._num(node.args[0])
+        if a.den is not None:
+            raise _fail(
+                f"{node.func}() of a quotient cannot be compiled to exact SQL (its argument "
+                "divides by a value that is not a power of 2 and 5)",
+                node.span,
+            )
+        return a
+
+    def _call_floor(self, node: ir.Call) -> Val:
+        a = self._decimal_only(node)
+        fmt = Fmt(a.fmt.digits + 1, 0)
+        return Num(_cast(exp.Floor(this=a.num.copy()), fmt), fmt)
+
+    def _call_ceil(self, node: ir.Call) -> Val:
+        a = self._decimal_only(node)
+        fmt = Fmt(a.fmt.digits + 1, 0)
+        return Num(_cast(exp.Ceil(this=a.num.copy()), fmt), fmt)
+
+    def _call_round(self, node: ir.Call) -> Val:
+        a = self._decimal_only(node)
+        digits = 0
+        if len(node.args) == 2:
+            d = node.args[1]
+            assert isinstance(d, ir.Const) and isinstance(d.value, int)
+            digits = d.value
+        arith = _Arith(node.span)
+        if digits >= a.fmt.scale:
+            return a
+        # Half away from zero: floor(|x| * 10^d + 1/2) / 10^d with the sign put back.
+        shifted, sf = arith.mul(a.num, a.fmt, *_decimal_literal(Fraction(10) ** digits))
+        half, hf = _decimal_literal(Fraction(1, 2))
+        up_fmt = arith.check(Fmt(sf.digits + 1, 0))
+
+        def rounded(x: exp.Expression) -> exp.Expression:
+            added, _ = arith.add(x, sf, half, hf)
+            return _cast(exp.Floor(this=added), up_fmt)
+
+        zero = exp.Literal.number(0)
+        magnitude = _case(
+            (_cmp(">=", shifted, zero), rounded(shifted)),
+            default=exp.Neg(this=exp.Paren(this=rounded(exp.Neg(this=exp.Paren(this=shifted))))),
+        )
+        back, bf = _decimal_literal(Fraction(1, 10**digits))
+        num, fmt = arith.mul(magnitude, up_fmt, back, bf)
+        return Num(num, fmt)
+
+    # ---- predicates
+
+    def compare(self, node: ir.Compare) -> Val:
+        left, right = self.visit(node.left), self.visit(node.right)
+        if isinstance(left, Num) and isinstance(right, Num):
+            return _Arith(node.span).compare(node.op, left, right)
+        assert not isinstance(left, Num) and not isinstance(right, Num)
+        return _cmp(node.op, left, right)
+
+    def ref_compare(self, node: ir.RefCompare) -> Val:
+        alias = self._pick(node.select)
+        item = self._item(node.select.item)
+        fmt, arith = number_format(item), _Arith(node.span)
+        value = Num(_col(alias, "value"), fmt)
+        limit = _col(alias, "low" if node.limit == "LLN" else "high")
+        with_range = arith.compare(node.op, value, arith.scale(Num(limit, fmt), node.factor))
+        default: exp.Expression = exp.Null()
+        if node.default is not None:
+            bound = arith.const(Fraction(node.factor) * Fraction(node.default))
+            default = arith.compare(node.op, value, bound)
+        return _case((_not_null(limit), with_range), default=default)
+
+    def member(self, node: ir.Member) -> Val:
+        operand = self.visit(node.operand)
+        if isinstance(operand, Num):
+            arith = _Arith(node.span)
+            tests = [
+                arith.compare("==", operand, arith.const(Fraction(v)))  # type: ignore[arg-type]
+                for v in sorted(node.items, key=str)
+            ]
+            found = _or(*tests)
+        else:
+            items = [self.const(ir.Const(v, node.operand.type, node.span)) for v in _sorted(node)]
+            found = exp.In(this=_paren(operand.copy()), expressions=[i.copy() for i in items])  # type: ignore[union-attr]
+        return _not(found) if node.negated else found
+
+    def is_known(self, node: ir.IsKnown) -> Val:
+        known = self.known(self.visit(node.operand), node.span)
+        return known if node.known else _not(known)
+
+    def and_(self, node: ir.And) -> Val:
+        return _and(self._sql(node.left), self._sql(node.right))
+
+    def or_(self, node: ir.Or) -> Val:
+        return _or(self._sql(node.left), self._sql(node.right))
+
+    def not_(self, node: ir.Not) -> Val:
+        return _not(self._sql(node.operand))
+
+    def if_(self, node: ir.If) -> Val:
+        cond = self._sql(node.cond)
+        then, orelse = self.visit(node.then), self.visit(node.orelse)
+        is_true, is_false = _paren(cond.copy()), _not(cond)
+        if isinstance(then, Num) and isinstance(orelse, Num):
+            arith = _Arith(node.span)
+            agree = arith.compare("==", then, orelse)
+            fmt = arith.check(then.fmt.union(orelse.fmt))
+            num = _case(
+                (is_true, _cast(then.num, fmt)),
+                (is_false, _cast(orelse.num, fmt)),
+                (agree, _cast(then.num, fmt)),
+            )
+            if then.den is None and orelse.den is None:
+                return Num(num, fmt)
+            one = _decimal_literal(_ONE)
+            d1, f1 = (then.den, then.den_fmt) if then.den is not None else one
+            d2, f2 = (orelse.den, orelse.den_fmt) if orelse.den is not None else one
+            assert f1 is not None and f2 is not None
+            den_fmt = arith.check(f1.union(f2))
+            den = _case(
+                (is_true, _cast(d1, den_fmt)),
+                (is_false, _cast(d2, den_fmt)),
+                (agree, _cast(d1, den_fmt)),
+            )
+            return Num(num, fmt, den, den_fmt, then.positive and orelse.positive)
+        assert not isinstance(then, Num) and not isinstance(orelse, Num)
+        # With an unknown condition the value is known only when both arms agree.
+        return _case((is_true, then), (is_false, orelse), (_cmp("==", then, orelse), then))
+
+
+def _sorted(node: ir.Member) -> list[Any]:
+    return sorted(node.items, key=lambda v: (type(v).__name__, str(v)))
+
+
+def _shift(date: exp.Expression, amount: int, months: bool) -> exp.Expression:
+    """`date` moved by whole days or calendar months, as a DATE."""
+    if amount == 0:
+        return date.copy()
+    unit = exp.var("MONTH" if months else "DAY")
+    moved = exp.DateAdd(this=date.copy(), expression=exp.Literal.number(amount), unit=unit)
+    return exp.cast(moved, "DATE")
+
+
+def _verdict(value: exp.Expression) -> exp.Expression:
+    return _case(
+        (_paren(value.copy()), exp.Literal.string("met")),
+        (_not(value), exp.Literal.string("not met")),
+        default=exp.Literal.string("unknown"),
+    )
+
+
+def compile_query(
+    checked: CheckedProtocol, *, tables: Tables = Tables(), order_by: str | None = None
+) -> exp.Select:
+    """The screening query of a checked protocol as a sqlglot AST.
+
+    One row per row of ``patients``: ``id``, one VARCHAR column per criterion (``'met'``,
+    ``'not met'``, ``'unknown'``) named by its id, and ``status``. `order_by` names a
+    ``patients`` column to order the rows by (e.g. an input position); otherwise unordered.
+    Raises `UsageError` (with the rule's span) for a construct that has no exact SQL form.
+    """
+    compiler = _Compiler(checked, tables)
+    names = [c.id for c in checked.criteria]
+    clash = {"id", "status", *(order_by or "",)} & {n.lower() for n in names}
+    if clash:
+        raise _fail(f"a criterion id clashes with an output column: {sorted(clash)[0]}", None)
+    verdicts: list[exp.Expression] = []
+    for i, c in enumerate(checked.criteria):
+        if c.rule is None:
+            value: exp.Expression = _col("p", ATTEST_PREFIX + (c.attestation or ""))
+        else:
+            compiled = compiler.visit(c.rule)
+            assert not isinstance(compiled, Num)
+            value = compiled
+        verdicts.append(exp.alias_(value, f"v{i}"))
+    extra = [exp.alias_(_col("p", order_by), "__order")] if order_by else []
+    inner = exp.select(
+        exp.alias_(_col("p", "id"), "id"), *verdicts, *extra, copy=False
+    ).from_(exp.alias_(exp.to_table(tables.patients), "p", table=True), copy=False)
+    for agg in compiler.aggregates.values():
+        inner = inner.join(
+            exp.to_table(agg.alias),
+            on=_cmp("==", _col(agg.alias, "id"), _col("p", "id")),
+            join_type="left",
+            copy=False,
+        )
+    v = [_col("v", f"v{i}") for i in range(len(names))]
+    blocking = [
+        exp.Is(this=col, expression=exp.false() if c.kind == "inclusion" else exp.true())
+        for col, c in zip(v, checked.criteria, strict=True)
+    ]
+    undecided = [_is_null(col) for col in v]
+    status = _case(
+        (_or(*blocking), exp.Literal.string("ineligible")) if blocking else (exp.false(), exp.Null()),
+        (_or(*undecided), exp.Literal.string("indeterminate"))
+        if undecided
+        else (exp.false(), exp.Null()),
+        default=exp.Literal.string("eligible"),
+    )
+    outer = exp.select(
+        exp.alias_(_col("v", "id"), "id", quoted=True),
+        *(exp.alias_(_verdict(col), name, quoted=True) for col, name in zip(v, names, strict=True)),
+        exp.alias_(status, "status", quoted=True),
+        copy=False,
+    ).from_(exp.alias_(exp.Subquery(this=inner), "v", table=True), copy=False)
+    if order_by:
+        outer = outer.order_by(_col("v", "__order"), copy=False)
+    for name, cte in compiler.ctes:
+        outer = outer.with_(name, as_=cte, copy=False)
+    return outer
+
+
+def dialects() -> tuple[str, ...]:
+    """The SQL dialects sqlglot can write, by name."""
+    from sqlglot.dialects.dialect import Dialects  # noqa: PLC0415 - only the names are needed
+
+    return tuple(sorted(d.value for d in Dialects if d.value))
+
+
+def to_sql(
+    checked: CheckedProtocol,
+    dialect: str = "duckdb",
+    *,
+    tables: Tables = Tables(),
+    order_by: str | None = None,
+    pretty: bool = True,
+) -> str:
+    """The screening query as SQL text in `dialect` (see `compile_query`)."""
+    if dialect not in dialects():
+        raise UsageError(
+            [
+                Diagnostic(
+                    "usage", f"unknown SQL dialect {dialect!r}; choose one of {', '.join(dialects())}"
+                )
+            ]
+        )
+    query = compile_query(checked, tables=tables, order_by=order_by)
+    return query.sql(dialect=dialect, pretty=pretty, identify=True)
+
+
+__all__: Sequence[str] = ("Num", "compile_query", "dialects", "to_sql")
