@@ -311,6 +311,26 @@ def _parser() -> argparse.ArgumentParser:
         help="change nothing: list the files that would change, with a diff",
     )
 
+    compile_ = command(
+        "compile",
+        _compile,
+        "Write the compiled rules as SQL or JSON.",
+        "--to sql: the screening query (one row per patient: each criterion's verdict and\n"
+        "the status) over the table layout of docs/sql.md, in any dialect sqlglot writes\n"
+        "(duckdb, postgres, spark, bigquery, snowflake, ...).\n"
+        "--to json: the checked, typed rules (units normalised, source spans, criterion ids\n"
+        "and texts) in the versioned shape of docs/compiled-json.md, for other tools.\n\n"
+        "Exits 0 when written, 1 when the protocol has an error or a rule has no SQL form.",
+    )
+    compile_.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    compile_.add_argument("--to", choices=("sql", "json"), required=True, help="what to write")
+    compile_.add_argument(
+        "--dialect", default="duckdb", metavar="D", help="SQL dialect (with --to sql; duckdb)"
+    )
+    compile_.add_argument(
+        "--output", "-o", metavar="FILE", type=Path, help="write here, not to stdout"
+    )
+
     command(
         "schema",
         _schema,
@@ -852,6 +872,25 @@ def _release(args: argparse.Namespace) -> int:
 def _fmt(args: argparse.Namespace) -> int:
     """Format protocol files in place, or with --check report those that would change."""
     return fmt_command.run(args.paths, args.check, sys.stdout, sys.stderr)
+
+
+# --- compile -------------------------------------------------------------------------------
+
+
+def _compile(args: argparse.Namespace) -> int:
+    """Write the protocol's screening query (--to sql) or compiled rules (--to json)."""
+    protocol = load(args.protocol)
+    if args.to == "sql":
+        text = protocol.to_sql(args.dialect) + "\n"
+    else:
+        if args.dialect != "duckdb":
+            raise UsageError.at("usage", "--dialect applies to --to sql only", None)
+        text = _dumps(protocol.to_json()) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
 
 
 # --- schema --------------------------------------------------------------------------------

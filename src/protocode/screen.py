@@ -228,6 +228,18 @@ class Protocol:
         """The checked criteria, inclusion first, in file order."""
         return self.checked.criteria
 
+    def to_sql(self, dialect: str = "duckdb", *, pretty: bool = True) -> str:
+        """The screening query over the documented table layout, in a sqlglot `dialect`."""
+        from protocode.sql import to_sql  # noqa: PLC0415 - sqlglot only when SQL is asked for
+
+        return to_sql(self.checked, dialect, pretty=pretty)
+
+    def to_json(self) -> dict[str, Any]:
+        """The checked, typed rules as a ``protocode-compiled`` document (docs/compiled-json.md)."""
+        from protocode.export import export_json  # noqa: PLC0415 - the export imports Protocol
+
+        return export_json(self)
+
     def record(self, data: Record | Mapping[str, Any]) -> Record:
         """A validated record (raises `RecordError` with every bad field)."""
         return data if isinstance(data, Record) else self.reader.parse(data)
