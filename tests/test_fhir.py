@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, SEED
 
+from helpers import ROOT, SEED
 from protocode.cli import main
 from protocode.errors import Diagnostic, LoadError, RecordError
 from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
@@ -59,14 +59,24 @@ def res(rtype: str, pid: str = "P1", **fields: Any) -> dict[str, Any]:
     return out | fields
 
 
-def lab(code: str, value: Any, unit: str, date: str = "2024-03-04", **fields: Any) -> dict[str, Any]:
+def lab(
+    code: str, value: Any, unit: str, date: str = "2024-03-04", **fields: Any
+) -> dict[str, Any]:
+    """A LOINC-coded lab Observation; `fields` override or add elements (e.g. a
+    `valueQuantity` with a comparator)."""
     quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    base = {"code": cc(LOINC, code), "effectiveDateTime": date, "valueQuantity": quantity}
+    return res("Observation", **(base | fields))
+
+
+def screening(start: str) -> dict[str, Any]:
+    """A screening Encounter; `class` is required (1..1) in R4, unlike R5."""
     return res(
-        "Observation",
-        code=cc(LOINC, code),
-        effectiveDateTime=date,
-        valueQuantity=quantity,
-        **fields,
+        "Encounter",
+        status="finished",
+        type=[cc(LOCAL, "screening")],
+        period={"start": start},
+        **{"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}},
     )
 
 
@@ -113,9 +123,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str
 def test_cli_screens_fhir_like_the_equivalent_records(
     capsys: pytest.CaptureFixture[str], source: Path
 ) -> None:
-    status, out, err = run(
-        capsys, "screen", SEED, source, "--fhir-map", MAP, "--format", "json"
-    )
+    status, out, err = run(capsys, "screen", SEED, source, "--fhir-map", MAP, "--format", "json")
     assert status == 0, err
     from_fhir = json.loads(out)
     status, out, _ = run(capsys, "screen", SEED, EQUIVALENT, "--format", "json")
@@ -143,9 +151,7 @@ def test_fhir_records_equal_the_equivalent_records(protocol: Any, mapping: FhirM
 
 
 def test_explain_reads_fhir(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(
-        capsys, "explain", SEED, BUNDLE, "--fhir-map", MAP, "--id", "FHIR-002"
-    )
+    status, out, _ = run(capsys, "explain", SEED, BUNDLE, "--fhir-map", MAP, "--id", "FHIR-002")
     assert status == 0
     assert "ULN = 35 U/L (reference range)" in out
 
@@ -319,8 +325,12 @@ def test_condition(protocol: Any, mapping: FhirMapping) -> None:
             code=cc(LOCAL, "active_autoimmune_disease"),
             clinicalStatus={"coding": [{"code": "resolved"}]},
         ),
-        res("Condition", code=cc(SNOMED, "22298006"), onsetDateTime="2023-10-01",
-            abatementDateTime="2023-10-20"),  # fmt: skip
+        res(
+            "Condition",
+            code=cc(SNOMED, "22298006"),
+            onsetDateTime="2023-10-01",
+            abatementDateTime="2023-10-20",
+        ),
         res("Condition", code=cc(LOCAL, "cns_leukemia"), verificationStatus=REFUTED),
         res("Condition", code=cc(LOCAL, "B-ALL")),
     )
@@ -396,8 +406,7 @@ def test_anchors_and_attestations(protocol: Any, mapping: FhirMapping) -> None:
         protocol,
         mapping,
         patient(),
-        res("Encounter", status="finished", type=[cc(LOCAL, "screening")],
-            period={"start": "2024-03-01"}),  # fmt: skip
+        screening("2024-03-01"),
         res("Observation", code=cc(LOCAL, "informed_consent"), valueBoolean=True),
         res(
             "Observation",
@@ -414,10 +423,8 @@ def test_conflicting_anchor_dates(protocol: Any, mapping: FhirMapping) -> None:
         protocol,
         mapping,
         patient(),
-        res("Encounter", status="finished", type=[cc(LOCAL, "screening")],
-            period={"start": "2024-03-01"}),  # fmt: skip
-        res("Encounter", status="finished", type=[cc(LOCAL, "screening")],
-            period={"start": "2024-03-02"}),  # fmt: skip
+        screening("2024-03-01"),
+        screening("2024-03-02"),
     )
     (d,) = bad.diagnostics
     assert d.code == "conflict"
@@ -483,8 +490,8 @@ def test_cli_counts_bad_resources_and_goes_on(
         and e["resource"]["code"]["coding"][0]["code"] == "1920-8"
     )
     entries[first_lab]["resource"]["valueQuantity"]["value"] = "high"
-    entries.append({"resource": {"resourceType": "Observation", "status": "final",
-                                 "code": {"text": "x"}, "subject": {"reference": "Patient/X"}}})  # fmt: skip
+    unmapped = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    entries.append({"resource": unmapped | {"subject": {"reference": "Patient/X"}}})
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     status, out, err = run(capsys, "screen", SEED, path, "--fhir-map", MAP, "--format", "jsonl")
@@ -536,7 +543,9 @@ def test_mapping_file_problems_point_into_the_file(protocol: Any, tmp_path: Path
     with pytest.raises(LoadError) as shape:
         load_map(path)
     assert [d.span.line for d in shape.value.diagnostics if d.span] == [6]
-    path.write_text(path.read_text(encoding="utf-8").replace("  ecog: [{loinc: '1', system: x}]\n", ""))
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("  ecog: [{loinc: '1', system: x}]\n", "")
+    )
     with pytest.raises(LoadError) as meaning:
         FhirMapping.build(protocol.reader.items.values(), protocol.reader.attestations,
                           load_map(path))  # fmt: skip
