@@ -37,6 +37,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -150,7 +151,9 @@ def format_source(source: Source, width: int = WIDTH) -> Formatted:
             problems += exc.diagnostics
     if problems:
         raise ProtocodeError(problems)
-    scalars = list(_scalars(yaml.compose(text, Loader=yaml.SafeLoader)))
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert root is not None, "a file that loads as a protocol has a document"
+    scalars = list(_scalars(root))
     newline = "\r\n" if "\r\n" in text else "\n"
     edits: list[Edit] = []
     kept: list[Diagnostic] = []
@@ -164,7 +167,7 @@ def format_source(source: Source, width: int = WIDTH) -> Formatted:
             message = f"{item.what}: rule left as written, since formatting would lose its comment"
             kept.append(Diagnostic("fmt", message, _first(item.rule), severity="warning"))
             continue
-        edit = _edit(text, key, node, flow, item, width, newline)
+        edit = _edit(text, key, node, flow=flow, item=item, width=width, newline=newline)
         if edit is not None:
             edits.append(edit)
     new = text
@@ -218,6 +221,7 @@ def _edit(
     text: str,
     key: ScalarNode,
     node: ScalarNode,
+    *,
     flow: bool,
     item: RuleField,
     width: int,
@@ -307,8 +311,13 @@ def _plain(rule: str, flow: bool) -> bool:
         return False
     if flow and any(char in rule for char in ",[]{}"):
         return False
-    resolved = yaml.resolver.Resolver().resolve(ScalarNode, rule, (True, False))
-    return bool(resolved == _STR_TAG)
+    return _resolve(rule) == _STR_TAG
+
+
+def _resolve(value: str) -> str:
+    """The tag YAML's implicit resolvers give a plain scalar (``"true"`` is a bool)."""
+    resolver: Any = yaml.resolver.Resolver()
+    return str(resolver.resolve(ScalarNode, value, (True, False)))
 
 
 def _verify(source: Source, before: list[RuleField], text: str) -> None:

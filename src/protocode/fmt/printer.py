@@ -117,9 +117,7 @@ class Printer:
     `broken(a, b)` says whether the author started a new line between characters `a` and
     `b` of it."""
 
-    def __init__(
-        self, text: str, broken: Callable[[int, int], bool], width: int = WIDTH
-    ) -> None:
+    def __init__(self, text: str, broken: Callable[[int, int], bool], width: int = WIDTH) -> None:
         self.text = text
         self.broken = broken
         self.width = width
@@ -257,9 +255,9 @@ class Printer:
                 own = [(node.left, node.right)]
             elif isinstance(node, ast.If):
                 own = [(node.cond, node.then), (node.then, node.orelse)]
-            self._breaks[key] = any(
-                self.broken(a.span.end, b.span.start) for a, b in own
-            ) or any(self.has_break(child) for child in _children(node))
+            self._breaks[key] = any(self.broken(a.span.end, b.span.start) for a, b in own) or any(
+                self.has_break(child) for child in _children(node)
+            )
         return self._breaks[key]
 
     def render(self, node: ast.Expr, col: int) -> Lines:
@@ -327,7 +325,7 @@ def _level_word(level: int) -> str:
 
 def _children(node: ast.Expr) -> tuple[ast.Expr, ...]:
     out: list[ast.Expr] = []
-    for f in fields(node):  # type: ignore[arg-type]
+    for f in fields(node):
         value: Any = getattr(node, f.name)
         if isinstance(value, tuple):
             out += [v for v in value if not isinstance(v, str)]
