@@ -72,6 +72,16 @@ def _ends_with_unit(node: ast.Expr) -> bool:
     return False
 
 
+def _starts_with_limit(node: ast.Expr) -> bool:
+    """Whether the node's text starts with the name ``ULN`` or ``LLN``."""
+    while isinstance(node, ast.Arith | ast.AsUnit):
+        node = node.left if isinstance(node, ast.Arith) else node.operand
+    name = (
+        node.name if isinstance(node, ast.Name) else node.func if isinstance(node, ast.Call) else ""
+    )
+    return name in ("ULN", "LLN")
+
+
 def has_comment(text: str) -> bool:
     """Whether rule text that parses holds a ``#`` comment (a ``#`` outside quotes)."""
     quote = ""
@@ -160,7 +170,11 @@ class Printer:
         if isinstance(node, ast.Not):
             return ["not ", (node.operand, _level(node.operand) < _NOT)]
         if isinstance(node, ast.Compare):
-            return [self._sum(node.left), f" {node.op} ", self._sum(node.right)]
+            right = node.right
+            # After a comparison `ULN` and `LLN` are the reference limits, so a data item of
+            # that name keeps its parentheses: `a <= (ULN)`.
+            kept = _starts_with_limit(right) or _level(right) < _SUM
+            return [self._sum(node.left), f" {node.op} ", (right, kept)]
         if isinstance(node, ast.RefCompare):
             return [self._sum(node.left), f" {node.op} {self._limit(node)}"]
         if isinstance(node, ast.Between):
