@@ -71,13 +71,9 @@ def lab(
 
 def screening(start: str) -> dict[str, Any]:
     """A screening Encounter; `class` is required (1..1) in R4, unlike R5."""
-    return res(
-        "Encounter",
-        status="finished",
-        type=[cc(LOCAL, "screening")],
-        period={"start": start},
-        **{"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}},
-    )
+    ambulatory = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}
+    fields: dict[str, Any] = {"class": ambulatory, "period": {"start": start}}
+    return res("Encounter", status="finished", type=[cc(LOCAL, "screening")], **fields)
 
 
 def read(
@@ -143,7 +139,7 @@ def test_cli_screens_fhir_like_the_equivalent_records(
 
 
 def test_fhir_records_equal_the_equivalent_records(protocol: Any, mapping: FhirMapping) -> None:
-    expected = {r.id: r for r in read_records(EQUIVALENT, protocol.reader)}
+    expected = {r.id: r for r in read_records(EQUIVALENT, protocol.reader) if isinstance(r, Record)}
     for source in (BUNDLE, BULK):
         found = list(read_fhir(source, protocol.reader, mapping))
         assert all(isinstance(r, Record) for r in found)
