@@ -138,6 +138,7 @@ def test_check_json_for_editors(capsys: pytest.CaptureFixture[str]) -> None:
     assert (diagnostic["end_line"], diagnostic["end_column"]) == (24, 19)
     assert diagnostic["code"] == "name"
     assert "did you mean 'weight'" in diagnostic["message"]
+    assert diagnostic["severity"] == "error"
 
 
 def test_check_json_all_good(capsys: pytest.CaptureFixture[str]) -> None:
