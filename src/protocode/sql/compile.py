@@ -40,6 +40,7 @@ from protocode.model import DataItem
 from protocode.source import Span
 from protocode.sql.layout import (
     ATTEST_PREFIX,
+    DEFAULT_TABLES,
     KNOWN_PREFIX,
     MAX_WIDTH,
     Fmt,
@@ -49,7 +50,7 @@ from protocode.sql.layout import (
     layout,
     number_format,
 )
-from protocode.types import BoolType, DateType, NumType
+from protocode.types import DateType, NumType
 
 # DuckDB keeps products of two DECIMALs of at most 18 digits in 64 bits (and fails on
 # overflow); wider products need one operand widened past this first.
@@ -77,16 +78,16 @@ def _col(table: str, name: str) -> exp.Column:
     return exp.Column(this=_id(name), table=_id(table))
 
 
-def _paren(e: exp.Expression) -> exp.Expression:
+def _paren(e: exp.Expr) -> exp.Expr:
     # Only operators need parentheses to keep their grouping inside another operator.
     return exp.Paren(this=e) if isinstance(e, exp.Binary | exp.Not | exp.Neg) else e
 
 
-def _cast(e: exp.Expression, fmt: Fmt) -> exp.Cast:
+def _cast(e: exp.Expr, fmt: Fmt) -> exp.Cast:
     return exp.Cast(this=e.copy(), to=fmt.sql_type())
 
 
-def _case(*whens: tuple[exp.Expression, exp.Expression], default: Any = None) -> exp.Case:
+def _case(*whens: tuple[exp.Expr, exp.Expr], default: Any = None) -> exp.Case:
     case = exp.Case()
     for cond, value in whens:
         case = case.when(cond.copy(), value.copy(), copy=False)
@@ -95,23 +96,23 @@ def _case(*whens: tuple[exp.Expression, exp.Expression], default: Any = None) ->
     return case
 
 
-def _and(*parts: exp.Expression) -> exp.Expression:
+def _and(*parts: exp.Expr) -> exp.Expr:
     return exp.and_(*(_paren(p.copy()) for p in parts), copy=False)
 
 
-def _or(*parts: exp.Expression) -> exp.Expression:
+def _or(*parts: exp.Expr) -> exp.Expr:
     return exp.or_(*(_paren(p.copy()) for p in parts), copy=False)
 
 
-def _not(e: exp.Expression) -> exp.Expression:
+def _not(e: exp.Expr) -> exp.Expr:
     return exp.Not(this=_paren(e.copy()))
 
 
-def _is_null(e: exp.Expression) -> exp.Expression:
+def _is_null(e: exp.Expr) -> exp.Expr:
     return exp.Is(this=_paren(e.copy()), expression=exp.Null())
 
 
-def _not_null(e: exp.Expression) -> exp.Expression:
+def _not_null(e: exp.Expr) -> exp.Expr:
     return exp.Not(this=_is_null(e))
 
 
@@ -123,7 +124,7 @@ def _terminating(x: Fraction) -> bool:
     return d == 1
 
 
-def _decimal_literal(x: Fraction) -> tuple[exp.Expression, Fmt]:
+def _decimal_literal(x: Fraction) -> tuple[exp.Expr, Fmt]:
     """A terminating decimal as a literal cast to its exact DECIMAL format."""
     scale = 0
     while (x * 10**scale).denominator != 1:
@@ -148,7 +149,7 @@ _CMP: dict[str, type[exp.Binary]] = {
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def _cmp(op: str, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _cmp(op: str, a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return _CMP[op](this=_paren(a.copy()), expression=_paren(b.copy()))
 
 
@@ -160,14 +161,14 @@ class Num:
     comparisons need no sign test. A zero denominator means unknown (division by zero).
     """
 
-    num: exp.Expression
+    num: exp.Expr
     fmt: Fmt
-    den: exp.Expression | None = None
+    den: exp.Expr | None = None
     den_fmt: Fmt | None = None
     positive: bool = True
 
 
-Val = Num | exp.Expression
+Val = Num | exp.Expr
 
 
 class _Arith:
@@ -185,11 +186,9 @@ class _Arith:
             )
         return fmt
 
-    def mul(
-        self, a: exp.Expression, af: Fmt, b: exp.Expression, bf: Fmt
-    ) -> tuple[exp.Expression, Fmt]:
+    def mul(self, a: exp.Expr, af: Fmt, b: exp.Expr, bf: Fmt) -> tuple[exp.Expr, Fmt]:
         out = self.check(Fmt(af.digits + bf.digits, af.scale + bf.scale))
-        left: exp.Expression = a.copy()
+        left: exp.Expr = a.copy()
         if out.width > _INT64_DIGITS and af.width <= _INT64_DIGITS and bf.width <= _INT64_DIGITS:
             # Widen one side so DuckDB computes in 128 bits instead of overflowing 64.
             left = _cast(a, Fmt(_INT64_DIGITS + 1 - af.scale, af.scale))
@@ -197,8 +196,8 @@ class _Arith:
         return _cast(product, out), out
 
     def add(
-        self, a: exp.Expression, af: Fmt, b: exp.Expression, bf: Fmt, subtract: bool = False
-    ) -> tuple[exp.Expression, Fmt]:
+        self, a: exp.Expr, af: Fmt, b: exp.Expr, bf: Fmt, subtract: bool = False
+    ) -> tuple[exp.Expr, Fmt]:
         out = self.check(Fmt(max(af.digits, bf.digits) + 1, max(af.scale, bf.scale)))
         node = exp.Sub if subtract else exp.Add
         return _cast(node(this=_paren(a.copy()), expression=_paren(b.copy())), out), out
@@ -216,14 +215,14 @@ class _Arith:
         den, den_fmt = self._den_product(a, b)
         return Num(num, fmt, den, den_fmt, a.positive and b.positive)
 
-    def _den_product(self, a: Num, b: Num) -> tuple[exp.Expression | None, Fmt | None]:
+    def _den_product(self, a: Num, b: Num) -> tuple[exp.Expr | None, Fmt | None]:
         if a.den is None or a.den_fmt is None:
             return b.den, b.den_fmt
         if b.den is None or b.den_fmt is None:
             return a.den, a.den_fmt
         return self.mul(a.den, a.den_fmt, b.den, b.den_fmt)
 
-    def cross(self, a: Num, b: Num) -> tuple[exp.Expression, Fmt, exp.Expression, Fmt]:
+    def cross(self, a: Num, b: Num) -> tuple[exp.Expr, Fmt, exp.Expr, Fmt]:
         """``a.num * b.den`` and ``b.num * a.den``: both sides over one denominator."""
         left, lf = a.num, a.fmt
         if b.den is not None and b.den_fmt is not None:
@@ -256,7 +255,7 @@ class _Arith:
         f = self.const(factor)
         return self.times(a, f)
 
-    def compare(self, op: str, a: Num, b: Num) -> exp.Expression:
+    def compare(self, op: str, a: Num, b: Num) -> exp.Expr:
         if a.den is None and b.den is None:
             self.check(a.fmt.union(b.fmt))
             return _cmp(op, a.num, b.num)
@@ -281,14 +280,12 @@ class _Arith:
         )
         return _case((agree, same), (differ, flipped))
 
-    def known(self, a: Num) -> exp.Expression:
+    def known(self, a: Num) -> exp.Expr:
         if a.den is None:
             return _not_null(a.num)
         if a.positive:
             return _and(_not_null(a.num), _not_null(a.den))
-        return _and(
-            _not_null(a.num), _not_null(a.den), _cmp("!=", a.den, exp.Literal.number(0))
-        )
+        return _and(_not_null(a.num), _not_null(a.den), _cmp("!=", a.den, exp.Literal.number(0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,12 +293,12 @@ class _Bounds:
     """A window's closed date interval (a None side is unbounded) around its anchor."""
 
     key: tuple[Any, ...]
-    lo: exp.Expression | None
-    hi: exp.Expression | None
+    lo: exp.Expr | None
+    hi: exp.Expr | None
     used: frozenset[str]
-    anchor: exp.Expression | None
+    anchor: exp.Expr | None
 
-    def test(self, last: exp.Expression, first: exp.Expression) -> exp.Expression | None:
+    def test(self, last: exp.Expr, first: exp.Expr) -> exp.Expr | None:
         """``last >= lo AND first <= hi``: a span from `first` to `last` meets the window."""
         parts = []
         if self.lo is not None:
@@ -353,13 +350,13 @@ class _Compiler(ir.Visitor[Val]):
             raise AssertionError(f"expected a number from {type(node).__name__}")
         return value
 
-    def _sql(self, node: ir.Expr) -> exp.Expression:
+    def _sql(self, node: ir.Expr) -> exp.Expr:
         value = self.visit(node)
         if isinstance(value, Num):
             raise AssertionError(f"expected a non-number from {type(node).__name__}")
         return value
 
-    def known(self, value: Val, span: Span) -> exp.Expression:
+    def known(self, value: Val, span: Span) -> exp.Expr:
         """A two-valued test: is `value` known?"""
         return _Arith(span).known(value) if isinstance(value, Num) else _not_null(value)
 
@@ -399,12 +396,10 @@ class _Compiler(ir.Visitor[Val]):
 
     # ---- windows and aggregates
 
-    def _bounds(
-        self, w: ir.Window, anchor: exp.Expression
-    ) -> tuple[exp.Expression | None, exp.Expression | None]:
+    def _bounds(self, w: ir.Window, anchor: exp.Expr) -> tuple[exp.Expr | None, exp.Expr | None]:
         months = w.unit == "mo"
 
-        def shift(amount: int) -> exp.Expression:
+        def shift(amount: int) -> exp.Expr:
             return _shift(anchor, amount, months)
 
         match w.kind:
@@ -449,7 +444,7 @@ class _Compiler(ir.Visitor[Val]):
             )
         return query.where(_cmp("==", _col("t", "item"), exp.Literal.string(item)), copy=False)
 
-    def _observation_value(self, item: DataItem, column: exp.Expression) -> exp.Expression:
+    def _observation_value(self, item: DataItem, column: exp.Expr) -> exp.Expr:
         if is_numeric(item):
             return _cast(column, number_format(item))
         if item.type == "date":
@@ -487,7 +482,7 @@ class _Compiler(ir.Visitor[Val]):
             low = self._observation_value(item, _col("t", "low"))
             high = self._observation_value(item, _col("t", "high"))
             g = "g"
-            columns: list[exp.Expression] = [
+            columns: list[exp.Expr] = [
                 exp.alias_(_col("t", "id"), "id"),
                 exp.alias_(exp.Min(this=value), "vmin"),
                 exp.alias_(exp.Max(this=value.copy()), "vmax"),
@@ -543,9 +538,9 @@ class _Compiler(ir.Visitor[Val]):
                     exp.alias_(_case((unambiguous, _col(g, f"{name}_min"))), name)
                     for name in ("low", "high")
                 ]
-            values = exp.select(
-                exp.alias_(_col(g, "id"), "id"), *picked, copy=False
-            ).from_(exp.alias_(exp.Subquery(this=grouped), g, table=True), copy=False)
+            values = exp.select(exp.alias_(_col(g, "id"), "id"), *picked, copy=False).from_(
+                exp.alias_(exp.Subquery(this=grouped), g, table=True), copy=False
+            )
             self.ctes += [(dates, picks), (alias, values)]
             agg = self.aggregates[key] = _Aggregate(alias, used)
         self._use({agg.alias})
@@ -575,7 +570,7 @@ class _Compiler(ir.Visitor[Val]):
                 else date
             )
             overlap = window.test(end, date)
-            hits: exp.Expression = (
+            hits: exp.Expr = (
                 exp.Count(this=date) if overlap is None else exp.Count(this=_case((overlap, one)))
             )
             table = self.tables.events if item.kind == "event" else self.tables.observations
@@ -595,7 +590,7 @@ class _Compiler(ir.Visitor[Val]):
         self._use({agg.alias})
         return self._events_answer(node, agg.alias, anchor)
 
-    def _events_answer(self, node: ir.Events, alias: str, anchor: exp.Expression | None) -> Val:
+    def _events_answer(self, node: ir.Events, alias: str, anchor: exp.Expr | None) -> Val:
         zero, one = exp.Literal.number(0), exp.Literal.number(1)
         n = exp.Coalesce(this=_col(alias, "n"), expressions=[zero])
         undated, hits = _col(alias, "undated"), _col(alias, "hits")
@@ -605,7 +600,7 @@ class _Compiler(ir.Visitor[Val]):
             _cmp(">", n, zero),
         )
         empty = _cmp("==", n, zero)
-        whens: list[tuple[exp.Expression, exp.Expression]] = [(_not(known), exp.Null())]
+        whens: list[tuple[exp.Expr, exp.Expr]] = [(_not(known), exp.Null())]
         op = node.op
         answer_if_empty = {"any": exp.false(), "ever": exp.false(), "no": exp.true(), "count": zero}
         whens.append((empty, answer_if_empty[op]))
@@ -655,19 +650,19 @@ class _Compiler(ir.Visitor[Val]):
             raise _fail(f"{node.func}() cannot be compiled to SQL", node.span)
         return handler(node)
 
-    def _dates(self, node: ir.Call) -> tuple[exp.Expression, exp.Expression]:
+    def _dates(self, node: ir.Call) -> tuple[exp.Expr, exp.Expr]:
         start, end = (self._sql(a) for a in node.args)
         return start, end
 
     def _calendar_diff(self, node: ir.Call, months: bool) -> Val:
         start, end = self._dates(node)
 
-        def part(unit: str, d: exp.Expression) -> exp.Expression:
+        def part(unit: str, d: exp.Expr) -> exp.Expr:
             return exp.Extract(this=exp.var(unit), expression=d.copy())
 
         years = exp.Sub(this=part("YEAR", end), expression=part("YEAR", start))
         if months:
-            whole: exp.Expression = exp.Add(
+            whole: exp.Expr = exp.Add(
                 this=exp.Mul(this=exp.Paren(this=years), expression=exp.Literal.number(12)),
                 expression=exp.Sub(this=part("MONTH", end), expression=part("MONTH", start)),
             )
@@ -675,7 +670,7 @@ class _Compiler(ir.Visitor[Val]):
         else:
             whole = years
 
-            def month_day(d: exp.Expression) -> exp.Expression:
+            def month_day(d: exp.Expr) -> exp.Expr:
                 return exp.Add(
                     this=exp.Mul(this=part("MONTH", d), expression=exp.Literal.number(100)),
                     expression=part("DAY", d),
@@ -769,7 +764,7 @@ class _Compiler(ir.Visitor[Val]):
         half, hf = _decimal_literal(Fraction(1, 2))
         up_fmt = arith.check(Fmt(sf.digits + 1, 0))
 
-        def rounded(x: exp.Expression) -> exp.Expression:
+        def rounded(x: exp.Expr) -> exp.Expr:
             added, _ = arith.add(x, sf, half, hf)
             return _cast(exp.Floor(this=added), up_fmt)
 
@@ -798,7 +793,7 @@ class _Compiler(ir.Visitor[Val]):
         value = Num(_col(alias, "value"), fmt)
         limit = _col(alias, "low" if node.limit == "LLN" else "high")
         with_range = arith.compare(node.op, value, arith.scale(Num(limit, fmt), node.factor))
-        default: exp.Expression = exp.Null()
+        default: exp.Expr = exp.Null()
         if node.default is not None:
             bound = arith.const(Fraction(node.factor) * Fraction(node.default))
             default = arith.compare(node.op, value, bound)
@@ -866,7 +861,7 @@ def _sorted(node: ir.Member) -> list[Any]:
     return sorted(node.items, key=lambda v: (type(v).__name__, str(v)))
 
 
-def _shift(date: exp.Expression, amount: int, months: bool) -> exp.Expression:
+def _shift(date: exp.Expr, amount: int, months: bool) -> exp.Expr:
     """`date` moved by whole days or calendar months, as a DATE."""
     if amount == 0:
         return date.copy()
@@ -875,7 +870,7 @@ def _shift(date: exp.Expression, amount: int, months: bool) -> exp.Expression:
     return exp.cast(moved, "DATE")
 
 
-def _verdict(value: exp.Expression) -> exp.Expression:
+def _verdict(value: exp.Expr) -> exp.Expr:
     return _case(
         (_paren(value.copy()), exp.Literal.string("met")),
         (_not(value), exp.Literal.string("not met")),
@@ -884,7 +879,7 @@ def _verdict(value: exp.Expression) -> exp.Expression:
 
 
 def compile_query(
-    checked: CheckedProtocol, *, tables: Tables = Tables(), order_by: str | None = None
+    checked: CheckedProtocol, *, tables: Tables = DEFAULT_TABLES, order_by: str | None = None
 ) -> exp.Select:
     """The screening query of a checked protocol as a sqlglot AST.
 
@@ -898,19 +893,19 @@ def compile_query(
     clash = {"id", "status", *(order_by or "",)} & {n.lower() for n in names}
     if clash:
         raise _fail(f"a criterion id clashes with an output column: {sorted(clash)[0]}", None)
-    verdicts: list[exp.Expression] = []
+    verdicts: list[exp.Expr] = []
     for i, c in enumerate(checked.criteria):
         if c.rule is None:
-            value: exp.Expression = _col("p", ATTEST_PREFIX + (c.attestation or ""))
+            value: exp.Expr = _col("p", ATTEST_PREFIX + (c.attestation or ""))
         else:
             compiled = compiler.visit(c.rule)
             assert not isinstance(compiled, Num)
             value = compiled
         verdicts.append(exp.alias_(value, f"v{i}"))
     extra = [exp.alias_(_col("p", order_by), "__order")] if order_by else []
-    inner = exp.select(
-        exp.alias_(_col("p", "id"), "id"), *verdicts, *extra, copy=False
-    ).from_(exp.alias_(exp.to_table(tables.patients), "p", table=True), copy=False)
+    inner = exp.select(exp.alias_(_col("p", "id"), "id"), *verdicts, *extra, copy=False).from_(
+        exp.alias_(exp.to_table(tables.patients), "p", table=True), copy=False
+    )
     for agg in compiler.aggregates.values():
         inner = inner.join(
             exp.to_table(agg.alias),
@@ -925,7 +920,9 @@ def compile_query(
     ]
     undecided = [_is_null(col) for col in v]
     status = _case(
-        (_or(*blocking), exp.Literal.string("ineligible")) if blocking else (exp.false(), exp.Null()),
+        (_or(*blocking), exp.Literal.string("ineligible"))
+        if blocking
+        else (exp.false(), exp.Null()),
         (_or(*undecided), exp.Literal.string("indeterminate"))
         if undecided
         else (exp.false(), exp.Null()),
@@ -955,7 +952,7 @@ def to_sql(
     checked: CheckedProtocol,
     dialect: str = "duckdb",
     *,
-    tables: Tables = Tables(),
+    tables: Tables = DEFAULT_TABLES,
     order_by: str | None = None,
     pretty: bool = True,
 ) -> str:
@@ -964,7 +961,8 @@ def to_sql(
         raise UsageError(
             [
                 Diagnostic(
-                    "usage", f"unknown SQL dialect {dialect!r}; choose one of {', '.join(dialects())}"
+                    "usage",
+                    f"unknown SQL dialect {dialect!r}; choose one of {', '.join(dialects())}",
                 )
             ]
         )

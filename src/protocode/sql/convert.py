@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from protocode.errors import Diagnostic, RecordError
-from protocode.records import Record, RecordReader, iter_records
+from protocode.records import Record, iter_records
 from protocode.screen import Protocol
-from protocode.sql.layout import ATTEST_PREFIX, KNOWN_PREFIX, Fmt, Layout, layout, number_format
+from protocode.sql.layout import Fmt, Layout, layout, number_format
 
 TableFormat = Literal["parquet", "csv"]
 
@@ -255,6 +255,7 @@ def write_tables(
         paths = {name: directory / f"{name}.parquet" for name in written.paths}
         with Connection(protocol) as con:
             con.load(Path(tmp))
+            con.validate()
             for name, path in paths.items():
                 con.copy_table(name, path)
     return Written(paths, written.records, written.errors)

@@ -88,6 +88,9 @@ class Tables:
     events: str = "events"
 
 
+DEFAULT_TABLES = Tables()
+
+
 def _digits(bound: Fraction) -> int:
     return max(1, len(str(abs(int(bound)))))
 
@@ -148,7 +151,7 @@ class Layout:
         """Event items, in dictionary order."""
         return tuple(i for i in self.checked.doc.data if i.kind == "event")
 
-    def ddl(self, tables: Tables = Tables()) -> list[exp.Create]:
+    def ddl(self, tables: Tables = DEFAULT_TABLES) -> list[exp.Create]:
         """``CREATE TABLE`` statements of the three tables."""
 
         def create(name: str, cols: list[tuple[str, exp.DataType, bool]]) -> exp.Create:
@@ -182,8 +185,12 @@ class Layout:
             ),
             create(
                 tables.events,
-                [("id", varchar, True), ("item", varchar, True), ("date", date, False)]
-                + [("end", date, False)],
+                [
+                    ("id", varchar, True),
+                    ("item", varchar, True),
+                    ("date", date, False),
+                    ("end", date, False),
+                ],
             ),
         ]
 

@@ -1,0 +1,177 @@
+"""The SQL backend in DuckDB and the row engine agree, criterion by criterion.
+
+Each hypothesis example is a whole cohort (with missing data, boundary values and same-day
+observations) screened in one DuckDB query, so hundreds of examples stay fast. DuckDB runs
+for real; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protocode
+from helpers import MINI, RULES, SEED
+from protocode.records import Record
+from protocode.sql.run import Connection
+from protocode.testing import BASE_DATE, records
+
+SEED_PROTOCOL = protocode.load(SEED)
+MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")
+
+
+def sql_results(
+    protocol: protocode.Protocol, cohort: list[dict[str, Any]]
+) -> dict[str, tuple[Any, ...]]:
+    """(status, verdicts…) per record id from DuckDB."""
+    with Connection(protocol, threads=1) as con:
+        con.load_records(cohort)
+        con.validate()
+        con.screen()
+        rows = list(con.rows())
+        assert not con.errors, [e.render() for e in con.errors]
+    return {r[0]: tuple(r[1:-1]) for r in rows}
+
+
+def row_results(
+    protocol: protocode.Protocol, cohort: list[dict[str, Any]]
+) -> dict[str, tuple[Any, ...]]:
+    """(status, verdicts…) per record id from the row engine."""
+    out = {}
+    for data in cohort:
+        s = protocol.screen(data)
+        out[s.record_id] = (s.status, *(c.verdict for c in s.criteria))
+    return out
+
+
+def assert_agree(protocol: protocode.Protocol, cohort: list[dict[str, Any]]) -> None:
+    expected = row_results(protocol, cohort)
+    got = sql_results(protocol, cohort)
+    assert got.keys() == expected.keys()
+    ids = [c.id for c in protocol.criteria]
+    for rid, want in expected.items():
+        if got[rid] != want:
+            diff = {
+                name: (g, w)
+                for name, g, w in zip(["status", *ids], got[rid], want, strict=True)
+                if g != w
+            }
+            record = next(r for r in cohort if r["id"] == rid)
+            raise AssertionError(f"{rid}: sql vs row {diff}\n{json.dumps(record, default=str)}")
+
+
+def cohort_of(
+    protocol: protocode.Protocol, size: int = 12
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """A cohort of valid records with distinct ids."""
+
+    def number(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "id": f"P{i}"} for i, r in enumerate(rs)]
+
+    return st.lists(records(protocol), min_size=1, max_size=size).map(number)
+
+
+# Each example screens a whole cohort in one DuckDB run (about 0.2 s), so a fixed number of
+# examples keeps the CI profile (300 per property) within the suite's time budget while still
+# screening a few thousand generated records per property.
+@settings(max_examples=100)
+@given(cohort=cohort_of(SEED_PROTOCOL, 30))
+def test_seed_protocol_agrees(cohort: list[dict[str, Any]]) -> None:
+    assert_agree(SEED_PROTOCOL, cohort)
+
+
+@settings(max_examples=100)
+@given(cohort=cohort_of(MINI_PROTOCOL, 30))
+def test_mini_protocol_agrees(cohort: list[dict[str, Any]]) -> None:
+    assert_agree(MINI_PROTOCOL, cohort)
+
+
+# round()/floor()/ceil() of a quotient has no exact SQL form yet: a clean compile error
+# (test_sql.py), so the random rules here leave out the one atom that builds it.
+SQL_RULES = RULES.filter(lambda rule: "round(weight / 3" not in rule)
+
+
+@settings(max_examples=60)
+@given(rules=st.lists(SQL_RULES, min_size=1, max_size=4), data=st.data())
+def test_random_rules_agree(rules: list[str], data: st.DataObject) -> None:
+    # Several random rules become several criteria of one protocol: one DuckDB run each.
+    lines = "\n".join(
+        f"    - {{id: R{i}, text: Random, rule: {json.dumps(rule)}}}"
+        for i, rule in enumerate(rules)
+    )
+    text = MINI.replace("    - {id: I1, text: Adult, rule: age >= 18 years}", lines)
+    protocol = protocode.load_text(text, "random.yaml")
+    assert_agree(protocol, data.draw(cohort_of(protocol, 8)))
+
+
+# ---- boundary values: exact decimals, dates at window edges, same-day observations
+
+
+def _seed_record(**changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": "B",
+        "screening": "2024-03-01",
+        "enrollment": "2024-03-01",
+        "birth_date": "1992-01-15",
+        "sex": "male",
+        "weight": 42.0,
+        "creatinine": [{"value": 1.05, "date": "2024-02-28"}],
+    }
+    record.update(changes)
+    return record
+
+
+def test_cockcroft_gault_exactly_sixty_agrees() -> None:
+    # 32 years, 42.0 kg, 1.05 mg/dL: (140 - 32) * 42 / (72 * 1.05) = 60 mL/min exactly.
+    at = _seed_record(id="at")
+    below = _seed_record(id="below", weight=41.99)
+    above = _seed_record(id="above", creatinine=[{"value": 1.04, "date": "2024-02-28"}])
+    molar = _seed_record(
+        id="umol", creatinine=[{"value": 92.82, "unit": "umol/L", "date": "2024-02-28"}]
+    )
+    cohort = [at, below, above, molar]
+    assert_agree(SEED_PROTOCOL, cohort)
+    got = sql_results(SEED_PROTOCOL, cohort)
+    i5 = 1 + [c.id for c in SEED_PROTOCOL.criteria].index("I5")
+    # The rest of I5 (AST, ALT, bilirubin, LVEF) is missing: met crcl leaves it unknown,
+    # a failed crcl decides it.
+    assert got["at"][i5] == "unknown"
+    assert got["below"][i5] == "not met"
+    assert got["above"][i5] == "unknown"
+
+
+def test_float_arithmetic_would_get_the_boundary_wrong() -> None:
+    # The reason for DECIMAL: in doubles, the exact boundary patient fails `>= 60`.
+    assert (140 - 32) * 42.0 / (72 * 1.05) < 60
+    assert Decimal(108) * Decimal("42.0") / (Decimal(72) * Decimal("1.05")) == 60
+
+
+@pytest.mark.parametrize("days", [-1, 0, 1, 6, 7, 8])
+def test_window_edges_agree(days: int) -> None:
+    enrollment = BASE_DATE
+    date = (enrollment - dt.timedelta(days=days)).isoformat()
+    cohort = [
+        _seed_record(id=f"d{days}-{i}", enrollment=enrollment.isoformat(), creatinine=series)
+        for i, series in enumerate(
+            [
+                [{"value": 1.05, "date": date}],
+                [{"value": 1.05, "date": date}, {"value": 2.5, "date": date}],
+                [{"value": 1.05, "date": date}, {"value": 1.05, "date": date}],
+                [{"value": 1.05, "date": date}, {"value": 0.5}],
+                [],
+            ]
+        )
+    ]
+    assert_agree(SEED_PROTOCOL, cohort)
+
+
+def test_records_are_unchanged_by_the_round_trip_through_tables() -> None:
+    # Sanity of the harness: the row engine reads what the tables hold.
+    record = SEED_PROTOCOL.record(_seed_record())
+    assert isinstance(record, Record)
