@@ -55,6 +55,7 @@ from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
 from protocode.registry import draft_yaml, read_record, schema_reference
 from protocode.screen import Protocol, Screening
+from protocode.sql import command as sql_command
 
 _EXIT_STATUS = """\
 exit status:
@@ -172,14 +173,24 @@ def _parser() -> argparse.ArgumentParser:
     _input_arguments(screen)
     screen.add_argument(
         "--format",
-        choices=tuple(_OUTPUTS),
-        default="table",
-        help="table (default): id, status, criteria that excluded or are undecided, and the "
-        "data that would decide an indeterminate record; "
-        "json: a list of objects; jsonl: one object per line; csv: a column per criterion",
+        choices=(*_OUTPUTS, "parquet"),
+        default=None,
+        help="table (default with the row engine): id, status, criteria that excluded or are "
+        "undecided, and the data that would decide an indeterminate record; "
+        "json: a list of objects; jsonl: one object per line; csv: a column per criterion; "
+        "parquet (duckdb engine). The duckdb engine writes csv (default), parquet, jsonl or "
+        "json, by default as --output's suffix says",
     )
     screen.add_argument(
         "--output", "-o", metavar="FILE", type=Path, help="write the results here, not stdout"
+    )
+    screen.add_argument(
+        "--engine",
+        choices=sql_command.ENGINES,
+        default="auto",
+        help="row: the Python engine, record by record; duckdb: the compiled SQL query in "
+        "embedded DuckDB (docs/sql.md); auto (default): duckdb for table inputs (a folder of "
+        "tables, .parquet, a patients CSV table) or Parquet output, else row",
     )
 
     explain = command(
@@ -309,6 +320,47 @@ def _parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="change nothing: list the files that would change, with a diff",
+    )
+
+    tables = commands.add_parser(
+        "tables",
+        help="Convert records to the SQL table layout and back.",
+        description="Convert records to the SQL table layout and back (docs/sql.md): a wide\n"
+        "patients table, long observations and events tables, as CSV or Parquet.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tables_commands = tables.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    to_tables = tables_commands.add_parser(
+        "to-tables",
+        help="Write records as patients, observations and events tables.",
+        description="Write records (JSON, JSONL, CSV records or FHIR) as the three tables in\n"
+        "OUTDIR. Numbers are written exactly in each item's unit; a record the layout cannot\n"
+        "hold exactly, or a bad record, is reported with its id and field.\n\n"
+        "Exits 0 when every record was written, 1 when any record had an error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    to_tables.set_defaults(command=_tables_to_tables)
+    to_tables.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    to_tables.add_argument("records", metavar="RECORDS", help=records_help)
+    to_tables.add_argument("outdir", metavar="OUTDIR", type=Path, help="folder for the tables")
+    to_tables.add_argument(
+        "--format", choices=("parquet", "csv"), default="parquet", help="table files (parquet)"
+    )
+    _input_arguments(to_tables)
+    to_records = tables_commands.add_parser(
+        "to-records",
+        help="Write tables back as JSONL records.",
+        description="Read tables (a folder, or a patients table file) and write one JSON\n"
+        "record per patient, ordered by id. Bad cells are reported with record id and field.\n\n"
+        "Exits 0 when every record was written, 1 when any record had an error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    to_records.set_defaults(command=_tables_to_records)
+    to_records.add_argument("protocol", metavar="PROTOCOL", help=protocol_help)
+    to_records.add_argument("tables", metavar="TABLES", type=Path, help="folder or table file")
+    to_records.add_argument(
+        "--output", "-o", metavar="FILE", type=Path, help="write the JSONL here, not stdout"
     )
 
     compile_ = command(
@@ -726,6 +778,11 @@ _OUTPUTS: dict[str, type[_Output]] = {
 def _screen(args: argparse.Namespace) -> int:
     """Screen every record of a file and report each, then a summary."""
     protocol = load(args.protocol)
+    if sql_command.use_duckdb(args, protocol):
+        return _screen_duckdb(args, protocol)
+    if args.format == "parquet":
+        raise UsageError.at("usage", "--format parquet needs the duckdb engine", None)
+    args.format = args.format or "table"
     results = _with_progress(protocol.screen_many(_records(args, protocol.reader)))
     # A file that cannot be read at all fails on the first item: fail before any output.
     first = next(results, None)
@@ -744,6 +801,18 @@ def _screen(args: argparse.Namespace) -> int:
             out.write(summary.to_text() + "\n")
     if not output_class.summary_on_stdout:
         _error(summary.to_text())
+    return 1 if summary.statuses["error"] else 0
+
+
+def _screen_duckdb(args: argparse.Namespace, protocol: Protocol) -> int:
+    """Screen in embedded DuckDB (docs/sql.md): results streamed by DuckDB, the same summary
+    as the row engine on stderr."""
+    counts = sql_command.screen(args, protocol, lambda: _records(args, protocol.reader))
+    summary = _Summary(counts.criteria)
+    summary.statuses.update(counts.statuses)
+    summary.excluded.update(counts.excluded)
+    summary.undecided.update(counts.undecided)
+    _error(summary.to_text())
     return 1 if summary.statuses["error"] else 0
 
 
@@ -872,6 +941,23 @@ def _release(args: argparse.Namespace) -> int:
 def _fmt(args: argparse.Namespace) -> int:
     """Format protocol files in place, or with --check report those that would change."""
     return fmt_command.run(args.paths, args.check, sys.stdout, sys.stderr)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+def _tables_to_tables(args: argparse.Namespace) -> int:
+    """Write records as the SQL layout's tables."""
+    protocol = load(args.protocol)
+    records = _records(args, protocol.reader)
+    return sql_command.to_tables(protocol, records, args.outdir, args.format, sys.stderr)
+
+
+def _tables_to_records(args: argparse.Namespace) -> int:
+    """Write the SQL layout's tables back as JSONL records."""
+    protocol = load(args.protocol)
+    with _output_file(args.output) as out:
+        return sql_command.to_records(protocol, args.tables, out, sys.stderr)
 
 
 # --- compile -------------------------------------------------------------------------------

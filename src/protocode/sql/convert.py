@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from protocode.errors import Diagnostic, RecordError
+from protocode.model import DataItem
 from protocode.records import Record, iter_records
 from protocode.screen import Protocol
-from protocode.sql.layout import Fmt, Layout, layout, number_format
+from protocode.sql.layout import Fmt, Layout, is_numeric, layout, number_format
 
 TableFormat = Literal["parquet", "csv"]
 
@@ -286,10 +287,11 @@ def record_dict(
             assert c.item is not None
             record[c.item] = []
     for row in observations:
-        obs: dict[str, Any] = {"value": _json_value(row["value"])}
+        item = lay.items[row["item"]]
+        obs: dict[str, Any] = {"value": _text_value(item, row["value"])}
         if row["date"] is not None:
             obs["date"] = row["date"].isoformat()
-        limits = {k: _json_value(row[k]) for k in ("low", "high") if row.get(k) is not None}
+        limits = {k: _text_value(item, row[k]) for k in ("low", "high") if row.get(k) is not None}
         if limits:
             obs["reference_range"] = limits
         record.setdefault(row["item"], []).append(obs)
@@ -300,6 +302,17 @@ def record_dict(
         record.setdefault(row["item"], []).append(occ)
     record["attestations"] = attestations
     return record
+
+
+def _text_value(item: DataItem, value: Any) -> Any:
+    """A long table's cell (canonical text, whatever the item's type) as its JSON value."""
+    if not isinstance(value, str):
+        return _json_value(value)
+    if is_numeric(item):
+        return _json_value(Decimal(value))
+    if item.type == "boolean":
+        return value.lower() in {"true", "yes", "1"}
+    return value
 
 
 def _json_value(value: Any) -> Any:
