@@ -9,7 +9,9 @@ The layout (docs/fmt.md has the full list with examples):
   its text; a code is double-quoted unless it contains a double quote;
 * parentheses only where the grammar needs them, plus two for the reader: an ``and``
   inside an ``or`` (``a or (b and c)``) and an ``as`` conversion inside ``*`` or ``/``
-  (``(weight as kg) * 2``); a nested ``if`` in a condition or ``then`` branch;
+  (``(weight as kg) * 2``); a nested ``if`` in a condition or ``then`` branch; a data
+  item named ``ULN`` or ``LLN`` right after a comparison (``a <= (ULN)``), which would
+  otherwise read as the reference limit;
 * a rule that fits in the width is one line. A longer rule is broken before the
   operators of its ``and`` / ``or`` chains and its arithmetic chains, and before
   ``then`` / ``else``; a continuation line starts at the column of the expression it
