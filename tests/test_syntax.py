@@ -113,6 +113,9 @@ def test_between_membership_known_and_if() -> None:
         ("d > 2024-02-30", 5, "2024-02-30 is not a calendar date"),
         ("(a and b", 8, "the rule ends too early"),
         ("a and ) b", 7, "unexpected ')'"),
+        # A regex \d matches any script's digits; a limit is written in ASCII digits only.
+        ("age >= \u0ce9\u0966 years", 8, "unexpected character '\u0ce9'"),
+        ("d > \uff12\uff10\uff12\uff14-01-01", 5, "unexpected character '\uff12'"),
     ],
 )
 def test_syntax_errors_point_at_the_problem(text: str, col: int, message: str) -> None:

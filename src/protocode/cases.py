@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from protocode import ir
 from protocode.errors import Diagnostic, LoadError, RecordError, UsageError, did_you_mean
+from protocode.history import VERSION_FILE
 from protocode.screen import Explanation, Protocol, Status, Verdict
 from protocode.source import Source, Span
 from protocode.types import BOOL
@@ -61,8 +62,6 @@ _VERDICTS: tuple[Verdict, ...] = ("met", "not met", "unknown")
 _OUTCOMES: tuple[Outcome, ...] = ("true", "false", "unknown")
 _VERDICT_OF: dict[bool | None, Verdict] = {True: "met", False: "not met", None: "unknown"}
 _OUTCOME_OF: dict[bool | None, Outcome] = {True: "true", False: "false", None: "unknown"}
-
-_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 
 
 # --- the suite ---------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ def find_case_files(protocol_dir: str | Path) -> list[tuple[Path, Path]]:
         return []
     pairs: list[tuple[int, Path, Path]] = []
     for case_file in cases_dir.iterdir():
-        match = _VERSION_FILE.match(case_file.name)
+        match = VERSION_FILE.match(case_file.name)
         if match is None or not case_file.is_file():
             continue
         number = int(match.group(1))

@@ -15,7 +15,6 @@ import csv
 import itertools
 import json
 import os
-import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,7 +49,7 @@ from protocode.errors import (
 )
 from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
 from protocode.fmt import command as fmt_command
-from protocode.history import LOCK_NAME, check_folder, release
+from protocode.history import LOCK_NAME, VERSION_FILE, check_folder, release
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
 from protocode.registry import draft_yaml, read_record, schema_reference
@@ -64,7 +63,6 @@ exit status:
   2  usage error (bad command line)
 """
 
-_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 
 # Below this many records a run is over before a progress bar would help.
 _PROGRESS_AFTER = 2000
@@ -540,7 +538,7 @@ def _version_files(path: Path) -> list[Path]:
     versions = sorted(
         (int(m.group(1)), f)
         for f in (path.iterdir() if path.is_dir() else ())
-        if (m := _VERSION_FILE.match(f.name))
+        if (m := VERSION_FILE.match(f.name))
     )
     return [f for _, f in versions] or [path]
 

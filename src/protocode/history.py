@@ -55,7 +55,8 @@ LOCK_FORMAT = 1
 SIMILARITY_THRESHOLD = 0.5
 """Below this `difflib` ratio, two registry texts under one id read as different criteria."""
 
-_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
+# A version file: v1.yaml, v2.yml, … (ASCII digits only).
+VERSION_FILE = re.compile(r"^v([0-9]+)\.ya?ml$")
 _SHORT_HASH = 12
 _TARGET_NOUNS: dict[ChangeTargetKind, str] = {
     "criterion": "criterion",
@@ -143,7 +144,7 @@ def load_history(folder: Path) -> History:
         (
             _read_version(int(match[1]), path)
             for path in (folder.iterdir() if folder.is_dir() else ())
-            if (match := _VERSION_FILE.match(path.name)) is not None
+            if (match := VERSION_FILE.match(path.name)) is not None
         ),
         key=lambda v: (v.number, v.name),
     )
@@ -395,7 +396,7 @@ class _LockReader:
                 entries["version"][1],
             )
             return None
-        match = _VERSION_FILE.match(file)
+        match = VERSION_FILE.match(file)
         if match is None or int(match[1]) != index + 1:
             self.problem(f"{what} is version {version}, so its file is v{version}.yaml", node)
             return None

@@ -7,18 +7,16 @@ screening service, a test suite) compiles it once.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from protocode.check import check_protocol
 from protocode.errors import UsageError
-from protocode.history import version_in_force
+from protocode.history import VERSION_FILE, version_in_force
 from protocode.loader import load_protocol_text
 from protocode.screen import Protocol
 from protocode.yamlsource import read_source
 
 _CACHE: dict[tuple[str, str], Protocol] = {}
-_VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 
 
 def protocol_file(path: str | Path) -> Path:
@@ -35,7 +33,7 @@ def protocol_file(path: str | Path) -> Path:
         versions = sorted(
             (int(m.group(1)), f)
             for f in p.iterdir()
-            if (m := _VERSION_FILE.match(f.name)) is not None
+            if (m := VERSION_FILE.match(f.name)) is not None
         )
         if not versions:
             raise UsageError.at("usage", f"{p}: no protocol version file (v1.yaml, …) here", None)

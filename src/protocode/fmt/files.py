@@ -44,7 +44,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from protocode.errors import Diagnostic, LoadError, ProtocodeError, UsageError
 from protocode.fmt.printer import WIDTH, has_comment, rule_printer, shape
-from protocode.history import LOCK_NAME, HistoryError, load_history
+from protocode.history import LOCK_NAME, VERSION_FILE, HistoryError, load_history
 from protocode.loader import load_protocol_text
 from protocode.model import Endpoint, ProtocolDoc, RuleText
 from protocode.source import Source, Span
@@ -52,7 +52,6 @@ from protocode.syntax import parse_rule
 from protocode.yamlsource import LINE_BREAKS
 
 _PROTOCOL_KEY = re.compile(r"^protocode:", re.MULTILINE)
-_VERSION = re.compile(r"^v(\d+)\.ya?ml$")
 _TRAILING_COMMENT = re.compile(r"[ \t]+#[^\n\r]*")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -368,7 +367,7 @@ def _is_protocol(path: Path) -> bool:
 
 
 def _order(path: Path) -> tuple[str, int, str]:
-    match = _VERSION.match(path.name)
+    match = VERSION_FILE.match(path.name)
     return (str(path.parent), int(match[1]) if match else sys.maxsize, path.name)
 
 

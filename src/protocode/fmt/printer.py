@@ -40,7 +40,7 @@ WIDTH = 88
 # Binding levels, loosest first, as in grammar/rules.lark.
 _IF, _OR, _AND, _NOT, _PRED, _SUM, _PRODUCT, _UNARY, _POSTFIX, _ATOM = range(10)
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def _level(node: ast.Expr) -> int:
