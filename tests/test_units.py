@@ -234,6 +234,9 @@ def test_incompatible_units_message() -> None:
         ("mg/00", 3, 2, "must be positive"),
         ("\u00b5gg/L", 0, 3, "unknown unit '\u00b5gg'"),
         ("mg.qqqqqq", 3, 6, "unknown unit 'qqqqqq'"),
+        # Exponents and factors are ASCII digits; str.isdigit would take these.
+        ("m\u00b2", 0, 2, "unknown unit 'm\u00b2'"),
+        ("10*\u0663/L", 0, 4, "unknown unit '10*\u0663'"),
     ],
 )
 def test_parse_errors(text: str, offset: int, length: int, fragment: str) -> None:

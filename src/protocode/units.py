@@ -405,7 +405,12 @@ def _suggest(symbol: str) -> str | None:
 # --- parser ---------------------------------------------------------------------------------
 
 _DELIMITERS = frozenset("./(){}")
-_EXPONENT_RE = re.compile(r"(?P<symbol>.*?)(?P<exponent>[+-]?\d+)?")
+
+
+def _is_digit(ch: str) -> bool:
+    """An ASCII digit: `str.isdigit` also takes '²' and other scripts' digits."""
+    return "0" <= ch <= "9"
+_EXPONENT_RE = re.compile(r"(?P<symbol>.*?)(?P<exponent>[+-]?[0-9]+)?")
 
 
 class _Parser:
@@ -489,7 +494,7 @@ class _Parser:
         if ch == "{":
             self.annotation()
             return Fraction(1), _NO_DIMS
-        if ch.isdigit() and not self.text.startswith(("10*", "10^"), self.pos):
+        if _is_digit(ch) and not self.text.startswith(("10*", "10^"), self.pos):
             return self.number()
         if not ch or ch in _DELIMITERS or ch.isspace() or ch in "])":
             if not ch and start > 0:
@@ -511,7 +516,7 @@ class _Parser:
 
     def number(self) -> tuple[Fraction, Dims]:
         start = self.pos
-        while self.peek().isdigit():
+        while _is_digit(self.peek()):
             self.pos += 1
         digits = self.text[start : self.pos]
         if len(digits) > _MAX_FACTOR_DIGITS:
