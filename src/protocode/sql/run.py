@@ -10,7 +10,7 @@ A `Connection` is one in-process DuckDB database for one protocol:
    the batch goes on. The checks are one set-based scan per table; messages are written in
    Python only for the rows that fail.
 3. **Screen** (`screen`): the compiled query (`protocode.sql.compile`) runs once over typed
-   views of the valid records into a results table; the counts per status and the attrition
+   tables of the valid records into a results table; the counts per status and the attrition
    per criterion are one aggregate over it.
 4. **Write** (`write`): DuckDB's own COPY streams results and errors, ordered by id, to CSV,
    Parquet, JSONL or a JSON array.
@@ -489,6 +489,7 @@ class Connection:
         # The column numbering a raw table's rows (CSV tables: DuckDB's rowid).
         self._row = dict.fromkeys(_TABLES, "rowid")
         self._present: dict[str, dict[str, str]] = {}
+        self._present_kind = dict.fromkeys(_TABLES, "TABLE")
         self._signature: tuple[Any, ...] = ()
 
     # ---- lifecycle
@@ -583,6 +584,7 @@ class Connection:
                     )
                 )
                 self._row[name] = "file_row_number"
+                self._present_kind[name] = "VIEW"
             else:
                 options = [
                     _named("header", exp.true()),
@@ -660,7 +662,7 @@ class Connection:
 
     def validate(self) -> list[RecordError]:
         """Check every cell. Returns the new errors (one `RecordError` per bad record, with
-        each bad field) and builds the typed views ``patients``, ``observations`` and
+        each bad field) and builds the typed tables ``patients``, ``observations`` and
         ``events`` of the valid records, which the screening query reads."""
         self._expect("staged", "validate")
         problems: dict[str, list[Diagnostic]] = {}
@@ -688,10 +690,16 @@ class Connection:
             self.con.executemany(insert.sql("duckdb"), [(r,) for r in problems])
         filtered = bool(problems)
         for table in _TABLES:
-            view: str = self._memo(
-                ("view", table, filtered), functools.partial(self._typed_view, table, filtered)
+            create: str = self._memo(
+                ("typed", table, filtered), functools.partial(self._typed_table, table, filtered)
             )
-            self._run(view)
+            # A table, not a view: the screening query reads each table several times, and
+            # decoding Parquet (or casting text) once is much cheaper than at every read.
+            self._watched(f"typing {table}", create)
+        for table in _TABLES:
+            # The raw text is no longer needed: free its memory.
+            raw = self._present_kind[table]
+            self._run(exp.Drop(tables=[_table(_RAW[table])], kind=raw, exists=True))
         self._stage = "validated"
         return found
 
@@ -928,8 +936,8 @@ class Connection:
             out.append((table, query.sql("duckdb")))
         return out
 
-    def _typed_view(self, table: str, filtered: bool) -> str:
-        """``CREATE VIEW`` of a table's valid rows with typed columns."""
+    def _typed_table(self, table: str, filtered: bool) -> str:
+        """``CREATE TABLE`` of a table's valid rows with typed columns."""
         _, columns = self._checks(table)
         ident = dict(columns)["id"]
         keep: exp.Expr = exp.Not(this=_is_null(ident))
@@ -941,7 +949,7 @@ class Connection:
             .from_(exp.alias_(_table(_RAW[table]), "r", table=True))
             .where(keep)
         )
-        return exp.Create(this=_table(table), kind="VIEW", expression=select).sql("duckdb")
+        return exp.Create(this=_table(table), kind="TABLE", expression=select).sql("duckdb")
 
     # ---- screening
 
