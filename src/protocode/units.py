@@ -410,6 +410,8 @@ _DELIMITERS = frozenset("./(){}")
 def _is_digit(ch: str) -> bool:
     """An ASCII digit: `str.isdigit` also takes '²' and other scripts' digits."""
     return "0" <= ch <= "9"
+
+
 _EXPONENT_RE = re.compile(r"(?P<symbol>.*?)(?P<exponent>[+-]?[0-9]+)?")
 
 
