@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from protocode.check import check_rule
+from protocode.cli import main
 from protocode.ir import Expr
 from protocode.loader import load_protocol_text
 from protocode.model import ProtocolDoc, RuleText
@@ -81,3 +84,29 @@ RULES = st.recursive(
     ),
     max_leaves=6,
 )
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of one in-process run of the command line."""
+    status = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def undocumented(node: Any, path: str = "") -> list[str]:
+    """JSON Schema properties without a description, as pointers.
+
+    An 'if' names properties only to test them (editors show no text for it), so it is exempt.
+    """
+    missing = []
+    if isinstance(node, dict):
+        for name, sub in node.get("properties", {}).items():
+            if "description" not in sub:
+                missing.append(f"{path}/properties/{name}")
+        for key, value in node.items():
+            if key != "if":
+                missing += undocumented(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            missing += undocumented(value, f"{path}/{index}")
+    return missing

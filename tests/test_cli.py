@@ -15,8 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from helpers import FIXTURES, ROOT, assert_golden
-from protocode.cli import main
+from helpers import FIXTURES, ROOT, assert_golden, run
 
 CLI = FIXTURES / "cli"
 SEED = "protocol/NCT06125106"
@@ -60,13 +59,6 @@ ATTRITION_LINE = re.compile(r"^  ([IE]\d+) +(\d+) +(\d+)$", re.M)
 def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from the repository root, so paths in messages are the short relative ones."""
     monkeypatch.chdir(ROOT)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Exit status, stdout and stderr of one in-process run."""
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def summary(text: str) -> dict[str, int]:

@@ -11,20 +11,13 @@ import pytest
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
 import protocode
-from helpers import SEED
-from protocode.cli import main
+from helpers import SEED, run
 from protocode.endpoints import derive_many
 from protocode.endpoints.export import ADAM_NAMES
 
 V3 = str(SEED / "v3.yaml")
 COHORT = str(SEED / "examples" / "cohort.jsonl")
 WITH_ERRORS = str(SEED / "examples" / "cohort-with-errors.jsonl")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def records(path: str) -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocode
-from helpers import FIXTURES, MINI, ROOT, RULES, SEED
+from helpers import FIXTURES, MINI, ROOT, RULES, SEED, undocumented
 from protocode import ir
 from protocode.cli import main
 from protocode.errors import LoadError, ProtocodeError, RecordError
@@ -73,22 +73,6 @@ def test_schema_is_valid_draft_2020_12_and_shipped_as_package_data() -> None:
     assert schema == json.loads(shipped.read_text(encoding="utf-8"))
     assert schema["properties"]["version"]["const"] == VERSION
     assert schema["properties"]["format"]["const"] == FORMAT
-
-
-def undocumented(node: Any, path: str = "") -> list[str]:
-    """Schema properties without a description (an 'if' only tests, so it is exempt)."""
-    missing = []
-    if isinstance(node, dict):
-        for name, sub in node.get("properties", {}).items():
-            if "description" not in sub:
-                missing.append(f"{path}/properties/{name}")
-        for key, value in node.items():
-            if key != "if":
-                missing += undocumented(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            missing += undocumented(value, f"{path}/{index}")
-    return missing
 
 
 def test_every_schema_property_and_definition_is_documented() -> None:

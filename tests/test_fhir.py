@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, SEED
-from protocode.cli import main
+from helpers import ROOT, SEED, run
 from protocode.errors import Diagnostic, LoadError, RecordError
 from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
 from protocode.pipeline import load
@@ -107,12 +106,6 @@ def error(protocol: Any, mapping: FhirMapping | None, *resources: dict[str, Any]
 
 
 # --- the bundled examples ------------------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.parametrize("source", [BUNDLE, BULK], ids=["bundle", "bulk-ndjson"])

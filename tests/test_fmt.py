@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, ROOT, SEED, assert_golden
-from protocode.cli import main
+from helpers import FIXTURES, ROOT, SEED, assert_golden, run
 from protocode.errors import ProtocodeError
 from protocode.fmt import WIDTH, format_rule
 from protocode.fmt.files import format_source, protocol_files, read_file, rule_fields
@@ -443,12 +442,6 @@ def test_crlf_line_endings_are_kept(tmp_path: Path) -> None:
     formatted = format_source(read_file(path))
     assert formatted.changed
     assert "\n" not in formatted.text.replace("\r\n", "")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    status = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_fmt_check_passes_on_the_bundled_protocols(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES, ROOT, SEED, assert_golden
-from protocode.cli import main
+from helpers import FIXTURES, ROOT, SEED, assert_golden, run
 from protocode.errors import CheckError, Diagnostic, LoadError, UsageError, render
 from protocode.history import (
     LOCK_NAME,
@@ -108,12 +107,6 @@ def problems(where: Path) -> list[tuple[str, str, str]]:
 def only(where: Path) -> Diagnostic:
     [diagnostic] = check_folder(where)
     return diagnostic
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- declared changes in the protocol file -------------------------------------------------

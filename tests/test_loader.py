@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from helpers import undocumented
 from protocode.errors import Diagnostic, LoadError
 from protocode.loader import (
     RESERVED_WORDS,
@@ -730,26 +730,10 @@ def test_schema_is_valid_draft_2020_12() -> None:
     assert schema == json.loads(shipped.read_text(encoding="utf-8"))
 
 
-def undocumented_properties(node: Any, path: str = "") -> list[str]:
-    missing = []
-    if isinstance(node, dict):
-        for name, sub in node.get("properties", {}).items():
-            if "description" not in sub:
-                missing.append(f"{path}/properties/{name}")
-        for key, value in node.items():
-            # An 'if' names properties only to test them; editors show no text for it.
-            if key != "if":
-                missing += undocumented_properties(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            missing += undocumented_properties(value, f"{path}/{index}")
-    return missing
-
-
 def test_every_schema_property_has_a_description() -> None:
-    assert undocumented_properties(protocol_schema()) == []
-    assert undocumented_properties({"properties": {"x": {}}}) == ["/properties/x"]
-    assert undocumented_properties({"if": {"properties": {"x": {}}}}) == []
+    assert undocumented(protocol_schema()) == []
+    assert undocumented({"properties": {"x": {}}}) == ["/properties/x"]
+    assert undocumented({"if": {"properties": {"x": {}}}}) == []
 
 
 def test_alias_bombs_are_refused() -> None:

@@ -12,9 +12,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, ROOT, assert_golden
+from helpers import FIXTURES, ROOT, assert_golden, run
 from protocode.check import check_protocol
-from protocode.cli import main
 from protocode.errors import CheckError, LoadError, ProtocodeError
 from protocode.loader import load_protocol_text
 from protocode.pipeline import load_text
@@ -39,12 +38,6 @@ SEED_TEXT = Path("/work/shared/seed/NCT06125106.txt")
 def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from the repository root, so paths in messages are the short relative ones."""
     monkeypatch.chdir(ROOT)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def record() -> dict[str, Any]:
