@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 import protocode
 from helpers import MINI, SEED
 from protocode.errors import RecordError
+from protocode.exact import decimal_places, decimal_text, rational
 from protocode.testing import records
 
 MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")
@@ -266,3 +268,27 @@ def test_a_tie_anywhere_on_the_latest_day_is_ambiguous() -> None:
         {"value": 1.05, "date": "2024-02-28"},
     ]
     assert verdict("I2", creatinine=three) == "unknown"
+
+
+@given(st.fractions(max_denominator=10**6), st.sampled_from([Fraction, rational]))
+def test_decimal_text_is_exact_whenever_the_decimal_terminates(x: Fraction, kind: Any) -> None:
+    places = decimal_places(kind(x))
+    if places is None:
+        # Repeating: the denominator has a prime factor other than 2 and 5.
+        d = x.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        assert d != 1
+        return
+    text = decimal_text(kind(x), places)
+    assert Fraction(text) == x
+    assert places == 0 or not text.endswith("0")  # no more places than it needs
+
+
+def test_decimal_text_examples() -> None:
+    assert decimal_text(Fraction(-1, 20), 2) == "-0.05"
+    assert decimal_text(Fraction(105, 100), 2) == "1.05"
+    assert decimal_text(7, 0) == "7"
+    assert decimal_places(Fraction(1, 3)) is None

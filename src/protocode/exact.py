@@ -33,3 +33,30 @@ def is_rational(x: object) -> bool:
 def to_fraction(x: Any) -> Fraction:
     """`x` as a standard `Fraction` (for display and the JSON export)."""
     return Fraction(int(x.numerator), int(x.denominator))
+
+
+def decimal_places(x: Any) -> int | None:
+    """How many decimal places write the rational `x` exactly; None when its decimal repeats.
+
+    A fraction in lowest terms terminates exactly when its denominator is 2^a 5^b, and then
+    needs max(a, b) places.
+    """
+    rest, twos, fives = int(x.denominator), 0, 0
+    while rest % 2 == 0:
+        rest //= 2
+        twos += 1
+    while rest % 5 == 0:
+        rest //= 5
+        fives += 1
+    return max(twos, fives) if rest == 1 else None
+
+
+def decimal_text(x: Any, places: int) -> str:
+    """The rational `x` as plain decimal text with `places` places (exact when it has them)."""
+    num, den = int(x.numerator), int(x.denominator)
+    scaled = abs(num) * 10**places // den
+    sign = "-" if num < 0 else ""
+    if places == 0:
+        return f"{sign}{scaled}"
+    whole, frac = divmod(scaled, 10**places)
+    return f"{sign}{whole}.{frac:0{places}d}"

@@ -30,7 +30,7 @@ from typing import Any, Final, TypeAlias, TypeGuard
 from gmpy2 import mpq
 
 from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
-from protocode.exact import Rational, rational
+from protocode.exact import Rational, decimal_places, decimal_text, rational
 from protocode.model import DataItem, Quantity
 from protocode.source import Source
 from protocode.units import Unit, UnitError, conversion_factor, parse_unit
@@ -173,22 +173,13 @@ def _fmt(x: Magnitude) -> str:
         if den == 1:
             return f"a {num.bit_length()}-bit integer"
         return "a number too large to show"
-    rest, twos, fives = den, 0, 0
-    while rest % 2 == 0:
-        rest //= 2
-        twos += 1
-    while rest % 5 == 0:
-        rest //= 5
-        fives += 1
-    digits = max(twos, fives)  # decimal places of a terminating decimal
+    digits = decimal_places(x)  # None: the decimal repeats
     sign = "-" if num < 0 else ""
     size = abs(Fraction(num, den))
-    if rest == 1 and digits <= 30 and size < _SCIENTIFIC_FROM:
-        scaled = abs(num) * 10**digits // den
-        whole, frac = divmod(scaled, 10**digits)
-        return f"{sign}{whole}.{frac:0{digits}d}"
+    if digits is not None and digits <= 30 and size < _SCIENTIFIC_FROM:
+        return decimal_text(x, digits)
     exponent = _exponent(size)
-    if rest == 1:
+    if digits is not None:
         # A terminating decimal: its significand is an integer once scaled.
         significand = str(abs(num) * 10**digits // den).rstrip("0")
         if len(significand) <= 17:

@@ -19,7 +19,7 @@ from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import Env, Evaluator, compile_protocol
 from protocode.compile.pycode import compile_fast
 from protocode.errors import Diagnostic, RecordError
-from protocode.exact import is_rational, to_fraction
+from protocode.exact import decimal_places, decimal_text, is_rational, to_fraction
 from protocode.records import Record, RecordReader, iter_records
 from protocode.types import NumType, Type
 
@@ -482,17 +482,7 @@ _TIME_WORDS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "h
 
 def format_number(x: int | Fraction) -> str:
     """An exact decimal when the fraction terminates, else rounded to 2 places with ≈."""
-    if isinstance(x, int) or x.denominator == 1:
-        return str(int(x))
-    d = x.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    if d == 1:
-        digits = 0
-        while (x * 10**digits).denominator != 1:
-            digits += 1
-        scaled = str(abs(int(x * 10**digits))).rjust(digits + 1, "0")
-        sign = "-" if x < 0 else ""
-        return f"{sign}{scaled[:-digits]}.{scaled[-digits:]}"
+    places = decimal_places(x)
+    if places is not None:
+        return decimal_text(x, places)
     return f"≈{round(float(x), 2)}"

@@ -20,6 +20,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from protocode.errors import Diagnostic, LoadError
+from protocode.exact import decimal_places, decimal_text
 
 FORMAT = "protocode-compiled"
 """The value of a document's ``format`` key."""
@@ -33,22 +34,8 @@ _MAX_MESSAGE = 200
 def exact_number(x: int | Fraction) -> str:
     """`x` as the canonical exact-number string: integer, terminating decimal, or p/q."""
     q = Fraction(x)
-    if q.denominator == 1:
-        return str(q.numerator)
-    twos = fives = 0
-    d = q.denominator
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d != 1:
-        return f"{q.numerator}/{q.denominator}"
-    digits = max(twos, fives)
-    scaled = str(abs(q.numerator) * 10**digits // q.denominator).rjust(digits + 1, "0")
-    sign = "-" if q < 0 else ""
-    return f"{sign}{scaled[:-digits]}.{scaled[-digits:]}"
+    places = decimal_places(q)
+    return f"{q.numerator}/{q.denominator}" if places is None else decimal_text(q, places)
 
 
 def read_number(text: str) -> Fraction:
