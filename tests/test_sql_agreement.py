@@ -175,3 +175,66 @@ def test_records_are_unchanged_by_the_round_trip_through_tables() -> None:
     # Sanity of the harness: the row engine reads what the tables hold.
     record = SEED_PROTOCOL.record(_seed_record())
     assert isinstance(record, Record)
+
+
+# ---- latest/earliest: one day in the window is decided in one pass, several days need the
+# chosen day's rows alone (ties and reference ranges on another day must not count)
+
+_PICK_RULES = (
+    "latest ast within 7 days before enrollment <= 3 x ULN",
+    "earliest ast within 7 days before enrollment <= 3 x ULN",
+    "latest ast <= 3 x ULN",
+    "earliest ast > LLN",
+    "latest creatinine within 7 days before enrollment <= 1.2 mg/dL",
+    "earliest creatinine within 7 days of enrollment <= 1.2 mg/dL",
+)
+
+
+def _ast(value: float, date: str | None, low: float | None = None, high: float | None = None):  # type: ignore[no-untyped-def]
+    o: dict[str, Any] = {"value": value}
+    if date is not None:
+        o["date"] = date
+    if low is not None or high is not None:
+        o["reference_range"] = {k: v for k, v in (("low", low), ("high", high)) if v is not None}
+    return o
+
+
+def test_picks_over_several_days_agree() -> None:
+    lines = "\n".join(
+        f"    - {{id: R{i}, text: Pick, rule: {json.dumps(rule)}}}"
+        for i, rule in enumerate(_PICK_RULES)
+    )
+    text = MINI.replace("    - {id: I1, text: Adult, rule: age >= 18 years}", lines)
+    protocol = protocode.load_text(text, "picks.yaml")
+    d = ["2024-02-24", "2024-02-26", "2024-02-28", "2024-03-01", "2024-03-03"]
+    series = [
+        # one day: equal duplicates, different values, different or half-missing ranges
+        [_ast(50, d[2]), _ast(50.0, d[2])],
+        [_ast(50, d[2]), _ast(150, d[2])],
+        [_ast(50, d[2], high=40), _ast(50, d[2], high=60)],
+        [_ast(50, d[2], high=40), _ast(50, d[2])],
+        [_ast(50, d[2], 5, 40), _ast(50, d[2], 5, 40)],
+        # several days: a tie on a day that is not chosen does not count, one on it does
+        [_ast(50, d[1]), _ast(150, d[1]), _ast(60, d[3])],
+        [_ast(50, d[1]), _ast(150, d[3]), _ast(60, d[3])],
+        [_ast(50, d[1], high=10), _ast(50, d[1], high=90), _ast(130, d[2], 1, 40)],
+        [_ast(130, d[1], 1, 40), _ast(50, d[2], high=10), _ast(50, d[2], high=90)],
+        [_ast(30, d[0]), _ast(30, d[1]), _ast(140, d[3]), _ast(140.0, d[3])],
+        # outside the window, and undated values
+        [_ast(50, d[4]), _ast(150, d[4]), _ast(60, d[1])],
+        [_ast(50, d[1]), _ast(60, None)],
+        [_ast(50, None)],
+    ]
+    cohort = [
+        {
+            "id": f"S{i}",
+            "enrollment": "2024-03-01",
+            "ast": s,
+            "creatinine": [
+                {"value": x["value"] / 100, **({"date": x["date"]} if "date" in x else {})}
+                for x in s
+            ],
+        }
+        for i, s in enumerate(series)
+    ]
+    assert_agree(protocol, cohort)

@@ -424,17 +424,18 @@ class _Compiler(ir.Visitor[Val]):
         key = (w.kind, w.amount, w.unit, anchor.sql("duckdb"))
         return _Bounds(key, lo, hi, used, anchor)
 
-    def _source(self, table: str, item: str, used: frozenset[str]) -> exp.Select:
-        """``FROM <table> AS t JOIN patients AS p … WHERE t.item = item``."""
-        query = (
-            exp.select()
-            .from_(exp.alias_(exp.to_table(table), "t", table=True), copy=False)
-            .join(
+    def _source(
+        self, table: str, item: str, used: frozenset[str], anchored: bool = True
+    ) -> exp.Select:
+        """``FROM <table> AS t JOIN patients AS p … WHERE t.item = item``; without a window
+        (`anchored` False) nothing of ``patients`` is read and the join is left out."""
+        query = exp.select().from_(exp.alias_(exp.to_table(table), "t", table=True), copy=False)
+        if anchored:
+            query = query.join(
                 exp.alias_(exp.to_table(self.tables.patients), "p", table=True),
                 on=_cmp("==", _col("t", "id"), _col("p", "id")),
                 copy=False,
             )
-        )
         for alias in sorted(used):
             query = query.join(
                 exp.to_table(alias),
@@ -453,63 +454,97 @@ class _Compiler(ir.Visitor[Val]):
             return exp.cast(column.copy(), "BOOLEAN")
         return column.copy()
 
+    def _day_stats(self, item: DataItem) -> list[exp.Expr]:
+        """Aggregates over one day's rows: the smallest and largest value and, for numbers,
+        the row count and the reference limits' counts and extremes."""
+        value = self._observation_value(item, _col("t", "value"))
+        columns: list[exp.Expr] = [
+            exp.alias_(exp.Min(this=value), "vmin"),
+            exp.alias_(exp.Max(this=value.copy()), "vmax"),
+        ]
+        if is_numeric(item):
+            columns.append(exp.alias_(exp.Count(this=exp.Star()), "n"))
+            for name in ("low", "high"):
+                x = self._observation_value(item, _col("t", name))
+                columns += [
+                    exp.alias_(exp.Count(this=x.copy()), f"{name}_n"),
+                    exp.alias_(exp.Min(this=x.copy()), f"{name}_min"),
+                    exp.alias_(exp.Max(this=x.copy()), f"{name}_max"),
+                ]
+        return columns
+
+    def _one_observation(self, item: DataItem, g: str) -> exp.Expr:
+        """The rows `_day_stats` summed up in `g` are one observation: the same value and,
+        for numbers, the same reference range (either absent from every row or equal)."""
+        ok = [_cmp("==", _col(g, "vmin"), _col(g, "vmax"))]
+        if is_numeric(item):
+            for name in ("low", "high"):
+                n = _col(g, f"{name}_n")
+                ok.append(
+                    _or(
+                        _cmp("==", n, exp.Literal.number(0)),
+                        _and(
+                            _cmp("==", n, _col(g, "n")),
+                            _cmp("==", _col(g, f"{name}_min"), _col(g, f"{name}_max")),
+                        ),
+                    )
+                )
+        return _and(*ok)
+
     def _pick(self, node: ir.Select) -> str:
-        """The alias of the CTE holding the picked observation (value, low, high) per id."""
+        """The alias of the CTE holding the picked observation (value, low, high) per id.
+
+        One pass over the item's rows counts, per id, the undated rows and the rows in the
+        window, and finds the chosen day (the last or first in the window). With no undated
+        row and one row in the window (the usual case) that row is the pick: its value and
+        reference range are read in the same pass. Ids with several rows in the window get a
+        second pass over their chosen day's rows alone, which must all be one observation
+        (same value and range) for the pick to be known. An undated row leaves it unknown.
+        """
         window = self._window(node.window)
         key, used = ("select", node.item, node.earliest, window.key), window.used
         if key in self.aggregates:
             agg = self.aggregates[key]
         else:
             k = len(self.aggregates)
-            alias, dates = f"s{k}", f"s{k}_date"
+            alias, dates, days = f"s{k}", f"s{k}_date", f"s{k}_day"
+            item = self._item(node.item)
             date = _col("t", "date")
             condition = window.test(date, date)
-            in_window = date if condition is None else _case((condition, date))
-            chosen = (exp.Min if node.earliest else exp.Max)(this=in_window)
-            undated = exp.Count(this=_case((_is_null(date), exp.Literal.number(1))))
+
+            def in_window(e: exp.Expr) -> exp.Expr:
+                # Without a window every row counts: an undated one makes the pick unknown.
+                return e.copy() if condition is None else _case((condition, e))
+
+            zero, one = exp.Literal.number(0), exp.Literal.number(1)
+            chosen = (exp.Min if node.earliest else exp.Max)(this=in_window(date))
+            names = ["value", *(("low", "high") if is_numeric(item) else ())]
             picks = (
-                self._source(self.tables.observations, node.item, used)
+                self._source(
+                    self.tables.observations, node.item, used, anchored=node.window is not None
+                )
                 .select(
                     exp.alias_(_col("t", "id"), "id"),
-                    exp.alias_(undated, "undated"),
+                    exp.alias_(exp.Count(this=_case((_is_null(date), one))), "undated"),
+                    exp.alias_(exp.Count(this=in_window(one)), "n"),
                     exp.alias_(chosen, "chosen"),
+                    # With one row in the window, that row's cells.
+                    *(
+                        exp.alias_(
+                            exp.Max(this=in_window(self._observation_value(item, _col("t", name)))),
+                            name,
+                        )
+                        for name in names
+                    ),
                     copy=False,
                 )
                 .group_by(_col("t", "id"), copy=False)
             )
-            item = self._item(node.item)
-            value = self._observation_value(item, _col("t", "value"))
-            low = self._observation_value(item, _col("t", "low"))
-            high = self._observation_value(item, _col("t", "high"))
-            g = "g"
-            columns: list[exp.Expr] = [
-                exp.alias_(_col("t", "id"), "id"),
-                exp.alias_(exp.Min(this=value), "vmin"),
-                exp.alias_(exp.Max(this=value.copy()), "vmax"),
-            ]
-            # All rows of the chosen day must be one observation: same value and, for
-            # numbers, the same reference range (either absent from every row or equal).
-            ok = [_cmp("==", _col(g, "vmin"), _col(g, "vmax"))]
-            if is_numeric(item):
-                columns.append(exp.alias_(exp.Count(this=exp.Star()), "n"))
-                for x, name in ((low, "low"), (high, "high")):
-                    columns += [
-                        exp.alias_(exp.Count(this=x.copy()), f"{name}_n"),
-                        exp.alias_(exp.Min(this=x.copy()), f"{name}_min"),
-                        exp.alias_(exp.Max(this=x.copy()), f"{name}_max"),
-                    ]
-                    n = _col(g, f"{name}_n")
-                    ok.append(
-                        _or(
-                            _cmp("==", n, exp.Literal.number(0)),
-                            _and(
-                                _cmp("==", n, _col(g, "n")),
-                                _cmp("==", _col(g, f"{name}_min"), _col(g, f"{name}_max")),
-                            ),
-                        )
-                    )
-            grouped = (
-                exp.select(*columns, copy=False)
+            several = _and(
+                _cmp("==", _col(dates, "undated"), zero), _cmp(">", _col(dates, "n"), one)
+            )
+            chosen_day = (
+                exp.select(exp.alias_(_col("t", "id"), "id"), *self._day_stats(item), copy=False)
                 .from_(
                     exp.alias_(exp.to_table(self.tables.observations), "t", table=True),
                     copy=False,
@@ -523,25 +558,38 @@ class _Compiler(ir.Visitor[Val]):
                     copy=False,
                 )
                 .where(
-                    _and(
-                        _cmp("==", _col("t", "item"), exp.Literal.string(node.item)),
-                        _cmp("==", _col(dates, "undated"), exp.Literal.number(0)),
-                    ),
+                    _and(_cmp("==", _col("t", "item"), exp.Literal.string(node.item)), several),
                     copy=False,
                 )
                 .group_by(_col("t", "id"), copy=False)
             )
-            unambiguous = _and(*ok)
-            picked = [exp.alias_(_case((unambiguous, _col(g, "vmin"))), "value")]
-            if is_numeric(item):
-                picked += [
-                    exp.alias_(_case((unambiguous, _col(g, f"{name}_min"))), name)
-                    for name in ("low", "high")
-                ]
-            values = exp.select(exp.alias_(_col(g, "id"), "id"), *picked, copy=False).from_(
-                exp.alias_(exp.Subquery(this=grouped), g, table=True), copy=False
+            single = _and(
+                _cmp("==", _col(dates, "undated"), zero), _cmp("==", _col(dates, "n"), one)
             )
-            self.ctes += [(dates, picks), (alias, values)]
+            agreed = self._one_observation(item, days)
+            day_column = {"value": "vmin", "low": "low_min", "high": "high_min"}
+
+            def picked(name: str) -> exp.Expr:
+                return _case(
+                    (single, _col(dates, name)),
+                    default=_case((agreed, _col(days, day_column[name]))),
+                )
+
+            values = (
+                exp.select(
+                    exp.alias_(_col(dates, "id"), "id"),
+                    *(exp.alias_(picked(name), name) for name in names),
+                    copy=False,
+                )
+                .from_(exp.to_table(dates), copy=False)
+                .join(
+                    exp.to_table(days),
+                    on=_cmp("==", _col(days, "id"), _col(dates, "id")),
+                    join_type="left",
+                    copy=False,
+                )
+            )
+            self.ctes += [(dates, picks), (days, chosen_day), (alias, values)]
             agg = self.aggregates[key] = _Aggregate(alias, used)
         self._use({agg.alias})
         return agg.alias
@@ -575,7 +623,7 @@ class _Compiler(ir.Visitor[Val]):
             )
             table = self.tables.events if item.kind == "event" else self.tables.observations
             query = (
-                self._source(table, node.item, used)
+                self._source(table, node.item, used, anchored=node.window is not None)
                 .select(
                     exp.alias_(_col("t", "id"), "id"),
                     exp.alias_(exp.Count(this=exp.Star()), "n"),
