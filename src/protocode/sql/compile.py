@@ -116,6 +116,16 @@ def _not_null(e: exp.Expr) -> exp.Expr:
     return exp.Not(this=_is_null(e))
 
 
+def _value_max(item: DataItem, e: exp.Expr) -> exp.Expr:
+    """MAX of `item`'s values; BOOL_OR for booleans (PostgreSQL has no MAX(boolean))."""
+    return exp.LogicalOr(this=e.copy()) if item.type == "boolean" else exp.Max(this=e.copy())
+
+
+def _value_min(item: DataItem, e: exp.Expr) -> exp.Expr:
+    """MIN of `item`'s values; BOOL_AND for booleans (PostgreSQL has no MIN(boolean))."""
+    return exp.LogicalAnd(this=e.copy()) if item.type == "boolean" else exp.Min(this=e.copy())
+
+
 def _terminating(x: Fraction) -> bool:
     d = x.denominator
     for p in (2, 5):
@@ -459,8 +469,8 @@ class _Compiler(ir.Visitor[Val]):
         the row count and the reference limits' counts and extremes."""
         value = self._observation_value(item, _col("t", "value"))
         columns: list[exp.Expr] = [
-            exp.alias_(exp.Min(this=value), "vmin"),
-            exp.alias_(exp.Max(this=value.copy()), "vmax"),
+            exp.alias_(_value_min(item, value), "vmin"),
+            exp.alias_(_value_max(item, value), "vmax"),
         ]
         if is_numeric(item):
             columns.append(exp.alias_(exp.Count(this=exp.Star()), "n"))
@@ -531,7 +541,9 @@ class _Compiler(ir.Visitor[Val]):
                     # With one row in the window, that row's cells.
                     *(
                         exp.alias_(
-                            exp.Max(this=in_window(self._observation_value(item, _col("t", name)))),
+                            _value_max(
+                                item, in_window(self._observation_value(item, _col("t", name)))
+                            ),
                             name,
                         )
                         for name in names
