@@ -163,13 +163,15 @@ def window_edges(days: int) -> list[dict[str, Any]]:
     ]
 
 
-def cohort_of(protocol: protocode.Protocol, size: int) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """A generated cohort of valid records with distinct ids."""
+def cohort_of(
+    protocol: protocode.Protocol, size: int, least: int = 1
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """A generated cohort of `least` to `size` valid records with distinct ids."""
 
     def number(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "id": f"P{i}"} for i, r in enumerate(rs)]
 
-    return st.lists(records(protocol), min_size=1, max_size=size).map(number)
+    return st.lists(records(protocol), min_size=least, max_size=size).map(number)
 
 
 # ---- conversion and comparison
