@@ -254,3 +254,23 @@ def assert_agree(
 def criterion(protocol: protocode.Protocol, cid: str) -> int:
     """The position of criterion `cid` in a `Verdicts` tuple."""
     return 1 + [c.id for c in protocol.criteria].index(cid)
+
+
+# A product whose exact format is 38 digits wide: (weight + weight)² is DECIMAL(38, 18).
+# Spark types a product one digit wider than its operands' sum and, past 38 digits, drops a
+# decimal place (rounding 4e-18 to 0) unless spark.sql.decimalOperations.allowPrecisionLoss
+# is false.
+WIDE_PROTOCOL = with_rules(
+    [
+        "((weight as kg) + (weight as kg)) * ((weight as kg) + (weight as kg)) > 0",
+        "((weight as kg) + (weight as kg)) * ((weight as kg) + (weight as kg))"
+        " == 0.000000000000000004",
+    ],
+    "wide.yaml",
+    "W",
+)
+WIDE = [
+    {"id": "tiny", "weight": 0.000000001},
+    {"id": "zero", "weight": 0},
+    {"id": "one", "weight": 1},
+]

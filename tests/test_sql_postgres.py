@@ -176,6 +176,11 @@ def test_window_edges_agree(postgres: Any, days: int) -> None:
     assert len(agree(postgres, se.SEED_PROTOCOL, se.window_edges(days))) == 5
 
 
+def test_a_38_digit_product_is_exact(postgres: Any) -> None:
+    got = agree(postgres, se.WIDE_PROTOCOL, se.WIDE)
+    assert got["tiny"][1:3] == ("met", "met")
+
+
 def test_month_ends_agree(postgres: Any) -> None:
     got = agree(postgres, se.MONTHS_PROTOCOL, se.MONTH_ENDS)
     m0 = se.criterion(se.MONTHS_PROTOCOL, "M0")

@@ -52,6 +52,8 @@ def spark() -> Iterator[Any]:
         .config("spark.sql.shuffle.partitions", "1")
         # Broadcasting each of the query's many small aggregates runs out of task memory.
         .config("spark.sql.autoBroadcastJoinThreshold", "-1")
+        # Exact decimals: a product keeps every decimal place (docs/sql.md, "Spark").
+        .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.local.dir", str(scratch))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
@@ -132,6 +134,11 @@ def test_seed_examples_and_boundaries_agree(spark: Any) -> None:
     assert statuses == {"eligible", "ineligible", "indeterminate"}
     i5 = se.criterion(se.SEED_PROTOCOL, "I5")
     assert (got["at"][i5], got["below"][i5], got["above"][i5]) == ("unknown", "not met", "unknown")
+
+
+def test_a_38_digit_product_is_exact(spark: Any) -> None:
+    got = agree(spark, se.WIDE_PROTOCOL, se.WIDE)
+    assert got["tiny"][1:3] == ("met", "met")
 
 
 def test_month_ends_agree(spark: Any) -> None:
