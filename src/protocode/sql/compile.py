@@ -16,7 +16,9 @@ The query returns one row per patient: ``id``, one column per criterion (``'met'
   expression that could need more than 38 digits is a compile-time `UsageError` naming the
   rule text, never a silent rounding.
 - ``latest``/``earliest`` and ``any``/``no``/``count``/``ever`` compile to aggregates over
-  the long ``observations``/``events`` tables (one CTE each), joined to ``patients``.
+  the long ``observations``/``events`` tables, one grouped pass over an item's rows each,
+  LEFT JOINed to ``patients``. A pick whose window holds one row is decided in that pass;
+  ids with several rows in the window get a second read of their chosen day's rows.
   Windows are closed date intervals; months move with ``+ INTERVAL n MONTH``, which clamps
   to the month's end as `protocode.library.add_months` does.
 
