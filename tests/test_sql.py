@@ -57,6 +57,13 @@ def test_transpiled_query_parses_back_in_its_dialect(dialect: str) -> None:
     assert {"patients", "observations", "events"} <= tables
 
 
+@pytest.mark.parametrize("dialect", ["spark", "databricks", "postgres", "duckdb"])
+def test_spark_sql_names_the_setting_that_keeps_decimals_exact(dialect: str) -> None:
+    first = SEED_PROTOCOL.to_sql(dialect).splitlines()[0]
+    noted = "spark.sql.decimalOperations.allowPrecisionLoss = false" in first
+    assert noted == (dialect in {"spark", "databricks"})
+
+
 def test_rule_arithmetic_is_decimal_never_double() -> None:
     text = SEED_PROTOCOL.to_sql("duckdb").upper()
     assert "DECIMAL(" in text
