@@ -261,7 +261,9 @@ def test_cli_tables_and_parquet_end_to_end(
 ) -> None:
     tables = tmp_path / "tables"
     assert main(["tables", "to-tables", str(SEED), str(PATIENTS), str(tables)]) == 1
-    assert "ZJU-003" in capsys.readouterr().err  # reported, not rounded
+    err = capsys.readouterr().err
+    assert "ZJU-003" in err  # reported, not rounded
+    assert "wrote 13 of 14 records to" in err and "1 with errors, not written" in err
     out = tmp_path / "results.parquet"
     # A folder of tables is screened in DuckDB without asking; the format follows --output.
     assert main(["screen", str(SEED), str(tables), "--output", str(out)]) == 0

@@ -160,7 +160,11 @@ def to_tables(
     for error in written.errors:
         err.write(error.render() + "\n")
     files = ", ".join(str(p) for p in written.paths.values())
-    err.write(f"wrote {written.records} records to {files}; {len(written.errors)} with errors\n")
+    total = written.records + len(written.errors)
+    err.write(
+        f"wrote {written.records} of {total} records to {files}; "
+        f"{len(written.errors)} with errors, not written\n"
+    )
     return 1 if written.errors else 0
 
 
