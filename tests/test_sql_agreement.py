@@ -21,6 +21,7 @@ from helpers import MINI, RULES, SEED
 from protocode.records import Record
 from protocode.sql.run import Connection
 from protocode.testing import BASE_DATE, records
+from sql_engines import seed_record
 
 SEED_PROTOCOL = protocode.load(SEED)
 MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")
@@ -113,26 +114,12 @@ def test_random_rules_agree(rules: list[str], data: st.DataObject) -> None:
 # ---- boundary values: exact decimals, dates at window edges, same-day observations
 
 
-def _seed_record(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": "B",
-        "screening": "2024-03-01",
-        "enrollment": "2024-03-01",
-        "birth_date": "1992-01-15",
-        "sex": "male",
-        "weight": 42.0,
-        "creatinine": [{"value": 1.05, "date": "2024-02-28"}],
-    }
-    record.update(changes)
-    return record
-
-
 def test_cockcroft_gault_exactly_sixty_agrees() -> None:
     # 32 years, 42.0 kg, 1.05 mg/dL: (140 - 32) * 42 / (72 * 1.05) = 60 mL/min exactly.
-    at = _seed_record(id="at")
-    below = _seed_record(id="below", weight=41.99)
-    above = _seed_record(id="above", creatinine=[{"value": 1.04, "date": "2024-02-28"}])
-    molar = _seed_record(
+    at = seed_record(id="at")
+    below = seed_record(id="below", weight=41.99)
+    above = seed_record(id="above", creatinine=[{"value": 1.04, "date": "2024-02-28"}])
+    molar = seed_record(
         id="umol", creatinine=[{"value": 92.82, "unit": "umol/L", "date": "2024-02-28"}]
     )
     cohort = [at, below, above, molar]
@@ -157,7 +144,7 @@ def test_window_edges_agree(days: int) -> None:
     enrollment = BASE_DATE
     date = (enrollment - dt.timedelta(days=days)).isoformat()
     cohort = [
-        _seed_record(id=f"d{days}-{i}", enrollment=enrollment.isoformat(), creatinine=series)
+        seed_record(id=f"d{days}-{i}", enrollment=enrollment.isoformat(), creatinine=series)
         for i, series in enumerate(
             [
                 [{"value": 1.05, "date": date}],
@@ -173,7 +160,7 @@ def test_window_edges_agree(days: int) -> None:
 
 def test_records_are_unchanged_by_the_round_trip_through_tables() -> None:
     # Sanity of the harness: the row engine reads what the tables hold.
-    record = SEED_PROTOCOL.record(_seed_record())
+    record = SEED_PROTOCOL.record(seed_record())
     assert isinstance(record, Record)
 
 

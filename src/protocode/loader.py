@@ -67,6 +67,7 @@ from protocode.yamlsource import (
     mapping_entries,
     node_span,
     read_source,
+    scalar_start,
 )
 
 RESERVED_WORDS: frozenset[str] = frozenset(
@@ -913,13 +914,7 @@ def _scalar_offsets(text: str, node: ScalarNode) -> tuple[int, ...]:
 
 
 def _units(text: str, node: ScalarNode) -> list[_Unit]:
-    start, end = node.start_mark.index, node.end_mark.index
-    # A tag or anchor moves the node's start mark onto itself, ahead of the scalar.
-    while start < end and text[start] in "!&":
-        while start < end and not text[start].isspace():
-            start += 1
-        while start < end and text[start].isspace():
-            start += 1
+    start, end = scalar_start(text, node), node.end_mark.index
     style = node.style
     if style in ("'", '"'):
         start, end = start + 1, end - 1

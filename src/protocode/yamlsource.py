@@ -119,6 +119,20 @@ def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:
     return Diagnostic("yaml-syntax", message, source.span(at, end))
 
 
+def scalar_start(text: str, node: ScalarNode) -> int:
+    """Where a scalar's own text starts in `text`, past a tag or an anchor in front of it.
+
+    PyYAML's start mark of a tagged or anchored scalar is on the tag or anchor.
+    """
+    start, end = node.start_mark.index, node.end_mark.index
+    while start < end and text[start] in "!&":
+        while start < end and not text[start].isspace():
+            start += 1
+        while start < end and text[start].isspace():
+            start += 1
+    return start
+
+
 def node_span(source: Source, node: Node) -> Span:
     """The node's span, cut at the end of its first line to keep carets readable."""
     text = source.text

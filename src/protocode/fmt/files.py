@@ -49,7 +49,7 @@ from protocode.loader import load_protocol_text
 from protocode.model import Endpoint, ProtocolDoc, RuleText
 from protocode.source import Source, Span
 from protocode.syntax import parse_rule
-from protocode.yamlsource import LINE_BREAKS
+from protocode.yamlsource import LINE_BREAKS, scalar_start
 
 _PROTOCOL_KEY = re.compile(r"^protocode:", re.MULTILINE)
 _TRAILING_COMMENT = re.compile(r"[ \t]+#[^\n\r]*")
@@ -227,7 +227,7 @@ def _edit(
     newline: str,
 ) -> Edit | None:
     printer, tree = rule_printer(item.rule, width)
-    start = _value_start(text, node)
+    start = scalar_start(text, node)
     first = start - (text.rfind("\n", 0, start) + 1)
     block = key.start_mark.column + 2
     header, content = _block_parts(text, start) if node.style in ("|", ">") else ("", None)
@@ -251,17 +251,6 @@ def _edit(
     if text[start:end] == new:
         return None
     return Edit(item.what, _first(item.rule), start, end, new)
-
-
-def _value_start(text: str, node: ScalarNode) -> int:
-    """Where the scalar itself starts, past a tag or an anchor in front of it."""
-    start, end = node.start_mark.index, node.end_mark.index
-    while start < end and text[start] in "!&":
-        while start < end and not text[start].isspace():
-            start += 1
-        while start < end and text[start].isspace():
-            start += 1
-    return start
 
 
 def _line_end(text: str, at: int) -> int:
