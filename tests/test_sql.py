@@ -221,6 +221,33 @@ def test_unknown_columns_are_a_usage_error(tmp_path: Path) -> None:
         con.load(tmp_path)
 
 
+def test_files_duckdb_cannot_read_or_write_are_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin1 = tmp_path / "latin1"
+    latin1.mkdir()
+    (latin1 / "patients.csv").write_bytes(b"id,sex\nP\xe9,male\n")
+    not_parquet = tmp_path / "cohort.parquet"
+    not_parquet.write_text("id,sex\n", encoding="utf-8")
+    tables = tmp_path / "tables"
+    assert main(["tables", "to-tables", str(SEED), str(PATIENTS), str(tables)]) == 1
+    capsys.readouterr()
+    cases = [
+        ([str(latin1)], f"unreadable: {latin1 / 'patients.csv'}: ", "not utf-8"),
+        ([str(not_parquet)], f"unreadable: {not_parquet}: ", "Parquet file"),
+        (
+            [str(tables), "--output", str(tmp_path / "no" / "such" / "r.parquet")],
+            f"unreadable: {tmp_path / 'no' / 'such' / 'r.parquet'}: ",
+            "No such file or directory",
+        ),
+    ]
+    for args, start, reason in cases:
+        assert main(["screen", str(SEED), *args]) == 1
+        _, err = capsys.readouterr()
+        assert err.startswith(start) and reason in err, err
+        assert "Traceback" not in err and err.count("\n") == 1
+
+
 # ---- the command line
 
 

@@ -21,6 +21,7 @@ by sqlglot, never pasted into SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -222,6 +223,22 @@ def _case(whens: Sequence[tuple[exp.Expr, exp.Expr]], default: exp.Expr) -> exp.
     for cond, value in whens:
         case = case.when(cond.copy(), value.copy(), copy=False)
     return case.else_(default.copy(), copy=False)
+
+
+@contextlib.contextmanager
+def _file_errors(what: str) -> Iterator[None]:
+    """DuckDB's error for a file it cannot read or write, as one `UsageError` naming `what`.
+
+    DuckDB reads and writes the files itself (not valid UTF-8, not Parquet, a folder that
+    does not exist), so its message is the best account of the problem: its first paragraph,
+    without the reader settings it lists after it.
+    """
+    try:
+        yield
+    except duckdb.Error as exc:
+        paragraph = str(exc).strip().split("\n\n")[0]
+        reason = "; ".join(line.strip() for line in paragraph.splitlines() if line.strip())
+        raise UsageError.at("unreadable", f"{what}: {reason or type(exc).__name__}", None) from None
 
 
 def _copy(query: exp.Expr, path: Path, options: Sequence[tuple[str, exp.Expr]]) -> exp.Copy:
@@ -546,7 +563,7 @@ class Connection:
 
     def load(self, source: Path | TableFiles) -> None:
         """Stage tables from files (see `find_tables`). Raises `UsageError` for a table with
-        unknown or missing columns, `duckdb.Error` subclasses for unreadable files."""
+        unknown or missing columns or a file DuckDB cannot read."""
         self._expect("new", "load tables")
         files = find_tables(source) if isinstance(source, Path) else source
         allowed = {
@@ -569,39 +586,8 @@ class Connection:
                     exp.Create(this=exp.Schema(this=_table(raw), expressions=columns), kind="TABLE")
                 )
                 continue
-            literal = _str(str(path))
-            if files.format == "parquet":
-                # Read in place; the file's row number names a bad row that has no id.
-                reader = exp.Anonymous(
-                    this="read_parquet",
-                    expressions=[literal, _named("file_row_number", exp.true())],
-                )
-                self._run(
-                    exp.Create(
-                        this=_table(raw),
-                        kind="VIEW",
-                        expression=exp.select(exp.Star()).from_(reader),
-                    )
-                )
-                self._row[name] = "file_row_number"
-                self._present_kind[name] = "VIEW"
-            else:
-                options = [
-                    _named("header", exp.true()),
-                    _named("all_varchar", exp.true()),
-                    # "" stays an empty string; only an empty cell is NULL (as convert writes).
-                    _named("allow_quoted_nulls", exp.false()),
-                    _named("delim", _str(",")),
-                    _named("quote", _str('"')),
-                    _named("escape", _str('"')),
-                ]
-                reader = exp.Anonymous(this="read_csv", expressions=[literal, *options])
-                # Read once, as text: validation and the query then scan memory, not the
-                # file. Insertion order is kept, so rowid is the row's place in the file.
-                create = exp.Create(
-                    this=_table(raw), kind="TABLE", expression=exp.select(exp.Star()).from_(reader)
-                )
-                self._watched(f"reading {path.name}", create)
+            with _file_errors(str(path)):
+                self._stage_file(name, path, files.format)
             present = self._columns(raw)
             problems += [
                 f"{path}: unknown column '{c}' in the {name} table{did_you_mean(c, allowed[name])}"
@@ -618,6 +604,43 @@ class Connection:
         self._present = {t: self._columns(_RAW[t]) for t in _TABLES}
         self._signature = tuple((t, self._row[t], tuple(self._present[t].items())) for t in _TABLES)
         self._stage = "staged"
+
+    def _stage_file(self, name: str, path: Path, fmt: TableFormat) -> None:
+        """Stage one table file as the raw table of `name` (columns as the file has them)."""
+        raw = _RAW[name]
+        literal = _str(str(path))
+        if fmt == "parquet":
+            # Read in place; the file's row number names a bad row that has no id.
+            reader = exp.Anonymous(
+                this="read_parquet",
+                expressions=[literal, _named("file_row_number", exp.true())],
+            )
+            self._run(
+                exp.Create(
+                    this=_table(raw),
+                    kind="VIEW",
+                    expression=exp.select(exp.Star()).from_(reader),
+                )
+            )
+            self._row[name] = "file_row_number"
+            self._present_kind[name] = "VIEW"
+        else:
+            options = [
+                _named("header", exp.true()),
+                _named("all_varchar", exp.true()),
+                # "" stays an empty string; only an empty cell is NULL (as convert writes).
+                _named("allow_quoted_nulls", exp.false()),
+                _named("delim", _str(",")),
+                _named("quote", _str('"')),
+                _named("escape", _str('"')),
+            ]
+            reader = exp.Anonymous(this="read_csv", expressions=[literal, *options])
+            # Read once, as text: validation and the query then scan memory, not the
+            # file. Insertion order is kept, so rowid is the row's place in the file.
+            create = exp.Create(
+                this=_table(raw), kind="TABLE", expression=exp.select(exp.Star()).from_(reader)
+            )
+            self._watched(f"reading {path.name}", create)
 
     def _columns(self, table: str) -> dict[str, str]:
         """Column name → DuckDB type name of a staged table."""
@@ -1098,7 +1121,8 @@ class Connection:
             "json": [("FORMAT", exp.var("json")), ("ARRAY", exp.true())],
         }
         query = self._memo(("output", fmt), lambda: self._output_query(fmt))
-        self._watched("writing", _copy(query, path, options[fmt]))
+        with _file_errors(str(path)):
+            self._watched("writing", _copy(query, path, options[fmt]))
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
         """Results then errors as ``(id, status, verdict…)`` tuples ordered by id."""
@@ -1116,7 +1140,8 @@ class Connection:
         options: list[tuple[str, exp.Expr]] = [("FORMAT", exp.var(fmt))]
         if fmt == "csv":
             options.append(("HEADER", exp.true()))
-        self._run(_copy(query, path, options))
+        with _file_errors(str(path)):
+            self._run(_copy(query, path, options))
 
     # ---- tables → records
 
