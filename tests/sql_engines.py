@@ -63,27 +63,27 @@ TYPED_PROTOCOL = protocode.load_text(
 )
 
 # More of the language: calendar arithmetic, rounding, quotients, numeric `if`, events.
-CONSTRUCTS_PROTOCOL = with_rules(
-    [
-        "months_between(birth_date, enrollment) >= 240 months",
-        "years_between(birth_date, screening) between 18 years and 65 years",
-        "days_between(screening, enrollment) <= 28 days",
-        "round(weight, 1) >= 70.5 kg",
-        "round(weight) == 70 kg",
-        "floor(weight) == 70 kg",
-        "ceil(weight / 4) > 17 kg",
-        "max(weight / ecog, 10 kg) > 20 kg",
-        "min(weight, 50 kg, crcl * 1 min/mL * 1 kg) < 45 kg",
-        "-weight < -50 kg",
-        "no chemo within 3 months after screening",
-        "count chemo >= 2",
-        "any chemo within 1 months of enrollment",
-        "(if flag then weight else 60 kg) >= 60 kg",
-        "(if flag then 'a' else note) == 'a'",
-    ],
-    "constructs.yaml",
-    "X",
-)
+CONSTRUCT_RULES = [
+    "months_between(birth_date, enrollment) >= 240 months",
+    "years_between(birth_date, screening) between 18 years and 65 years",
+    "days_between(screening, enrollment) <= 28 days",
+    "round(weight, 1) >= 70.5 kg",
+    "round(weight) == 70 kg",
+    "floor(weight) == 70 kg",
+    "ceil(weight / 4) > 17 kg",
+    "max(weight / ecog, 10 kg) > 20 kg",
+    "min(weight, 50 kg, crcl * 1 min/mL * 1 kg) < 45 kg",
+    "-weight < -50 kg",
+    "no chemo within 3 months after screening",
+    "count chemo >= 2",
+    "any chemo within 1 months of enrollment",
+    "(if flag then weight else 60 kg) >= 60 kg",
+    "(if flag then 'a' else note) == 'a'",
+]
+CONSTRUCTS_PROTOCOL = with_rules(CONSTRUCT_RULES, "constructs.yaml", "X")
+# Its min(…) of a quotient needs DECIMAL(38, 18): within the 38 digits of DuckDB and
+# PostgreSQL, beyond the 37 the compiler allows for Spark (see WIDE_PROTOCOL).
+NEEDS_38_DIGITS = "min(weight, 50 kg, crcl * 1 min/mL * 1 kg) < 45 kg"
 
 # Month arithmetic at month ends: January 31 + 1 month is February 29 (2024) or 28 (2023),
 # clamped to the month's end as the row engine's add_months does.
@@ -258,8 +258,9 @@ def criterion(protocol: protocode.Protocol, cid: str) -> int:
 
 # A product whose exact format is 38 digits wide: (weight + weight)² is DECIMAL(38, 18).
 # Spark types a product one digit wider than its operands' sum and, past 38 digits, drops a
-# decimal place (rounding 4e-18 to 0) unless spark.sql.decimalOperations.allowPrecisionLoss
-# is false.
+# decimal place by default (rounding 4e-18 to 0), so for Spark the compiler bounds exact
+# formats at 37 digits: this rule is a compile error there, and WIDE_37_PROTOCOL's
+# (weight + weight) * weight, DECIMAL(37, 18), is exact.
 WIDE_PROTOCOL = with_rules(
     [
         "((weight as kg) + (weight as kg)) * ((weight as kg) + (weight as kg)) > 0",
@@ -267,6 +268,14 @@ WIDE_PROTOCOL = with_rules(
         " == 0.000000000000000004",
     ],
     "wide.yaml",
+    "W",
+)
+WIDE_37_PROTOCOL = with_rules(
+    [
+        "((weight as kg) + (weight as kg)) * (weight as kg) > 0",
+        "((weight as kg) + (weight as kg)) * (weight as kg) == 0.000000000000000002",
+    ],
+    "wide37.yaml",
     "W",
 )
 WIDE = [

@@ -17,6 +17,7 @@ import pytest
 import sqlglot
 
 import protocode
+import sql_engines as se
 from helpers import MINI, SEED
 from protocode.cli import main
 from protocode.errors import RecordError, UsageError
@@ -58,10 +59,14 @@ def test_transpiled_query_parses_back_in_its_dialect(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", ["spark", "databricks", "postgres", "duckdb"])
-def test_spark_sql_names_the_setting_that_keeps_decimals_exact(dialect: str) -> None:
-    first = SEED_PROTOCOL.to_sql(dialect).splitlines()[0]
-    noted = "spark.sql.decimalOperations.allowPrecisionLoss = false" in first
-    assert noted == (dialect in {"spark", "databricks"})
+def test_spark_family_bounds_exact_decimals_at_37_digits(dialect: str) -> None:
+    # Spark types a product one digit wider than its exact format (tests/test_sql_spark.py).
+    assert "DECIMAL(37, 18)" in to_sql(se.WIDE_37_PROTOCOL.checked, dialect).upper()
+    if dialect in {"spark", "databricks"}:
+        with pytest.raises(UsageError, match="DECIMAL\\(38, 18\\), more than 37 digits"):
+            to_sql(se.WIDE_PROTOCOL.checked, dialect)
+    else:
+        assert "DECIMAL(38, 18)" in to_sql(se.WIDE_PROTOCOL.checked, dialect).upper()
 
 
 def test_rule_arithmetic_is_decimal_never_double() -> None:

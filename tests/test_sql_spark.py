@@ -30,6 +30,7 @@ from sqlglot import exp
 import protocode
 import sql_engines as se
 from helpers import RULES
+from protocode.errors import UsageError
 from protocode.sql import layout, to_sql
 from protocode.sql.convert import TableRows
 
@@ -52,8 +53,6 @@ def spark() -> Iterator[Any]:
         .config("spark.sql.shuffle.partitions", "1")
         # Broadcasting each of the query's many small aggregates runs out of task memory.
         .config("spark.sql.autoBroadcastJoinThreshold", "-1")
-        # Exact decimals: a product keeps every decimal place (docs/sql.md, "Spark").
-        .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.local.dir", str(scratch))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
@@ -136,9 +135,15 @@ def test_seed_examples_and_boundaries_agree(spark: Any) -> None:
     assert (got["at"][i5], got["below"][i5], got["above"][i5]) == ("unknown", "not met", "unknown")
 
 
-def test_a_38_digit_product_is_exact(spark: Any) -> None:
-    got = agree(spark, se.WIDE_PROTOCOL, se.WIDE)
+def test_products_are_exact_under_sparks_default_settings(spark: Any) -> None:
+    # Spark's default (allowPrecisionLoss) rounds a product typed past 38 digits; bounded
+    # at 37 digits for Spark, the widest product the compiler allows stays exact.
+    assert spark.conf.get("spark.sql.decimalOperations.allowPrecisionLoss") == "true"
+    got = agree(spark, se.WIDE_37_PROTOCOL, se.WIDE)
     assert got["tiny"][1:3] == ("met", "met")
+    for wide in (se.WIDE_PROTOCOL, se.with_rules([se.NEEDS_38_DIGITS])):
+        with pytest.raises(UsageError, match="more than 37 digits"):
+            to_sql(wide.checked, "spark")
 
 
 def test_month_ends_agree(spark: Any) -> None:
@@ -162,10 +167,16 @@ def test_observations_of_every_type_agree(spark: Any, cohort: list[dict[str, Any
     agree(spark, se.TYPED_PROTOCOL, cohort)
 
 
+# The construct rules but the one past Spark's 37 digits (a compile error there, tested).
+SPARK_CONSTRUCTS = se.with_rules(
+    [r for r in se.CONSTRUCT_RULES if r != se.NEEDS_38_DIGITS], "constructs.yaml", "X"
+)
+
+
 @settings(max_examples=2)
-@given(cohort=se.cohort_of(se.CONSTRUCTS_PROTOCOL, 40, 15))
+@given(cohort=se.cohort_of(SPARK_CONSTRUCTS, 40, 15))
 def test_more_constructs_agree(spark: Any, cohort: list[dict[str, Any]]) -> None:
-    agree(spark, se.CONSTRUCTS_PROTOCOL, cohort)
+    agree(spark, SPARK_CONSTRUCTS, cohort)
 
 
 # round()/floor()/ceil() of a quotient has no exact SQL form yet (a compile error).

@@ -175,14 +175,16 @@ Val = Num | exp.Expr
 class _Arith:
     """DECIMAL arithmetic with tracked formats; too wide is a compile-time error."""
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, max_width: int = MAX_WIDTH) -> None:
         self.span = span
+        self.max_width = max_width
 
     def check(self, fmt: Fmt) -> Fmt:
-        if fmt.width > MAX_WIDTH:
+        if fmt.width > self.max_width:
             raise _fail(
                 f"exact SQL for this expression needs DECIMAL({fmt.width}, {fmt.scale}), more "
-                f"than {MAX_WIDTH} digits; narrow the items' plausible ranges (minimum/maximum)",
+                f"than {self.max_width} digits; narrow the items' plausible ranges "
+                "(minimum/maximum)",
                 self.span,
             )
         return fmt
@@ -318,7 +320,8 @@ class _Aggregate:
 class _Compiler(ir.Visitor[Val]):
     """IR → sqlglot expressions over ``patients AS p`` joined with aggregate CTEs."""
 
-    def __init__(self, checked: CheckedProtocol, tables: Tables) -> None:
+    def __init__(self, checked: CheckedProtocol, tables: Tables, max_width: int) -> None:
+        self.max_width = max_width
         self.checked = checked
         self.layout: Layout = layout(checked)
         self.tables = tables
@@ -331,6 +334,9 @@ class _Compiler(ir.Visitor[Val]):
 
     def _item(self, name: str) -> DataItem:
         return self.checked.items[name]
+
+    def _arith(self, span: Span) -> _Arith:
+        return _Arith(span, self.max_width)
 
     def _use(self, aliases: frozenset[str] | set[str]) -> None:
         self.uses[-1].update(aliases)
@@ -359,7 +365,7 @@ class _Compiler(ir.Visitor[Val]):
 
     def known(self, value: Val, span: Span) -> exp.Expr:
         """A two-valued test: is `value` known?"""
-        return _Arith(span).known(value) if isinstance(value, Num) else _not_null(value)
+        return self._arith(span).known(value) if isinstance(value, Num) else _not_null(value)
 
     # ---- leaves
 
@@ -369,7 +375,7 @@ class _Compiler(ir.Visitor[Val]):
             return exp.true() if v else exp.false()
         if isinstance(node.type, NumType):
             assert isinstance(v, int | Fraction)
-            return _Arith(node.span).const(Fraction(v))
+            return self._arith(node.span).const(Fraction(v))
         if isinstance(node.type, DateType):
             return exp.cast(exp.Literal.string(v.isoformat()), "DATE")  # type: ignore[union-attr]
         return exp.Literal.string(str(v))
@@ -671,7 +677,7 @@ class _Compiler(ir.Visitor[Val]):
     # ---- arithmetic
 
     def arith(self, node: ir.Arith) -> Val:
-        a, b, arith = self._num(node.left), self._num(node.right), _Arith(node.span)
+        a, b, arith = self._num(node.left), self._num(node.right), self._arith(node.span)
         if node.op == "*":
             return arith.times(a, b)
         if node.op == "/":
@@ -690,7 +696,7 @@ class _Compiler(ir.Visitor[Val]):
         operand = self.visit(node.operand)
         if not isinstance(operand, Num):
             return operand
-        return _Arith(node.span).scale(operand, node.factor)
+        return self._arith(node.span).scale(operand, node.factor)
 
     def date_shift(self, node: ir.DateShift) -> Val:
         return _shift(self._sql(node.operand), node.amount, node.unit == "mo")
@@ -749,7 +755,7 @@ class _Compiler(ir.Visitor[Val]):
 
     def _extreme(self, node: ir.Call, smallest: bool) -> Val:
         args = [self._num(a) for a in node.args]
-        arith = _Arith(node.span)
+        arith = self._arith(node.span)
         result = args[0]
         for other in args[1:]:
             keep = arith.compare("<=" if smallest else ">=", result, other)
@@ -807,7 +813,7 @@ class _Compiler(ir.Visitor[Val]):
             d = node.args[1]
             assert isinstance(d, ir.Const) and isinstance(d.value, int)
             digits = d.value
-        arith = _Arith(node.span)
+        arith = self._arith(node.span)
         if digits >= a.fmt.scale:
             return a
         # Half away from zero: floor(|x| * 10^d + 1/2) / 10^d with the sign put back.
@@ -833,14 +839,14 @@ class _Compiler(ir.Visitor[Val]):
     def compare(self, node: ir.Compare) -> Val:
         left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(left, Num) and isinstance(right, Num):
-            return _Arith(node.span).compare(node.op, left, right)
+            return self._arith(node.span).compare(node.op, left, right)
         assert not isinstance(left, Num) and not isinstance(right, Num)
         return _cmp(node.op, left, right)
 
     def ref_compare(self, node: ir.RefCompare) -> Val:
         alias = self._pick(node.select)
         item = self._item(node.select.item)
-        fmt, arith = number_format(item), _Arith(node.span)
+        fmt, arith = number_format(item), self._arith(node.span)
         value = Num(_col(alias, "value"), fmt)
         limit = _col(alias, "low" if node.limit == "LLN" else "high")
         with_range = arith.compare(node.op, value, arith.scale(Num(limit, fmt), node.factor))
@@ -853,7 +859,7 @@ class _Compiler(ir.Visitor[Val]):
     def member(self, node: ir.Member) -> Val:
         operand = self.visit(node.operand)
         if isinstance(operand, Num):
-            arith = _Arith(node.span)
+            arith = self._arith(node.span)
             tests = [
                 arith.compare("==", operand, arith.const(Fraction(v)))  # type: ignore[arg-type]
                 for v in sorted(node.items, key=str)
@@ -882,7 +888,7 @@ class _Compiler(ir.Visitor[Val]):
         then, orelse = self.visit(node.then), self.visit(node.orelse)
         is_true, is_false = _paren(cond.copy()), _not(cond)
         if isinstance(then, Num) and isinstance(orelse, Num):
-            arith = _Arith(node.span)
+            arith = self._arith(node.span)
             agree = arith.compare("==", then, orelse)
             fmt = arith.check(then.fmt.union(orelse.fmt))
             num = _case(
@@ -930,16 +936,22 @@ def _verdict(value: exp.Expr) -> exp.Expr:
 
 
 def compile_query(
-    checked: CheckedProtocol, *, tables: Tables = DEFAULT_TABLES, order_by: str | None = None
+    checked: CheckedProtocol,
+    *,
+    tables: Tables = DEFAULT_TABLES,
+    order_by: str | None = None,
+    max_width: int = MAX_WIDTH,
 ) -> exp.Select:
     """The screening query of a checked protocol as a sqlglot AST.
 
     One row per row of ``patients``: ``id``, one VARCHAR column per criterion (``'met'``,
     ``'not met'``, ``'unknown'``) named by its id, and ``status``. `order_by` names a
     ``patients`` column to order the rows by (e.g. an input position); otherwise unordered.
+    `max_width` bounds the DECIMAL digits of every intermediate result (an engine that types
+    results wider than their exact format needs a smaller bound; see `to_sql`).
     Raises `UsageError` (with the rule's span) for a construct that has no exact SQL form.
     """
-    compiler = _Compiler(checked, tables)
+    compiler = _Compiler(checked, tables, max_width)
     names = [c.id for c in checked.criteria]
     clash = {"id", "status", *(order_by or "",)} & {n.lower() for n in names}
     if clash:
@@ -1017,21 +1029,15 @@ def to_sql(
                 )
             ]
         )
-    query = compile_query(checked, tables=tables, order_by=order_by)
-    if dialect in _SPARK_FAMILY:
-        # A product's DECIMAL is one digit wider in Spark than the compiler's bound, so past
-        # 38 digits Spark's default rounds it (tests/test_sql_spark.py shows a verdict flip);
-        # the reader of the emitted SQL must see the setting that keeps it exact.
-        # A WITH clause prints before the SELECT, so the note goes on it when there is one.
-        (query.args.get("with_") or query).add_comments([_SPARK_NOTE], prepend=True)
+    # Spark types a product one digit wider than its operands together and, past 38 digits,
+    # rounds it by default (tests/test_sql_spark.py shows the verdict it flipped): bounding
+    # every exact format at 37 digits keeps Spark's types within 38, whatever its settings.
+    max_width = MAX_WIDTH - 1 if dialect in _SPARK_FAMILY else MAX_WIDTH
+    query = compile_query(checked, tables=tables, order_by=order_by, max_width=max_width)
     return query.sql(dialect=dialect, pretty=pretty, identify=True)
 
 
 _SPARK_FAMILY = frozenset({"spark", "spark2", "databricks"})
-_SPARK_NOTE = (
-    " Exact only with SET spark.sql.decimalOperations.allowPrecisionLoss = false"
-    " (protocode docs/sql.md) "
-)
 
 
 __all__: Sequence[str] = ("Num", "compile_query", "dialects", "to_sql")
