@@ -19,41 +19,16 @@ from hypothesis import strategies as st
 import protocode
 from helpers import MINI, RULES, SEED
 from protocode.records import Record
-from protocode.sql.run import Connection
 from protocode.testing import BASE_DATE, records
-from sql_engines import seed_record
+from sql_engines import duckdb_results, row_results, seed_record
 
 SEED_PROTOCOL = protocode.load(SEED)
 MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")
 
 
-def sql_results(
-    protocol: protocode.Protocol, cohort: list[dict[str, Any]]
-) -> dict[str, tuple[Any, ...]]:
-    """(status, verdicts…) per record id from DuckDB."""
-    with Connection(protocol, threads=1) as con:
-        con.load_records(cohort)
-        con.validate()
-        con.screen()
-        rows = list(con.rows())
-        assert not con.errors, [e.render() for e in con.errors]
-    return {r[0]: tuple(r[1:-1]) for r in rows}
-
-
-def row_results(
-    protocol: protocode.Protocol, cohort: list[dict[str, Any]]
-) -> dict[str, tuple[Any, ...]]:
-    """(status, verdicts…) per record id from the row engine."""
-    out = {}
-    for data in cohort:
-        s = protocol.screen(data)
-        out[s.record_id] = (s.status, *(c.verdict for c in s.criteria))
-    return out
-
-
 def assert_agree(protocol: protocode.Protocol, cohort: list[dict[str, Any]]) -> None:
     expected = row_results(protocol, cohort)
-    got = sql_results(protocol, cohort)
+    got = duckdb_results(protocol, cohort)
     assert got.keys() == expected.keys()
     ids = [c.id for c in protocol.criteria]
     for rid, want in expected.items():
@@ -124,7 +99,7 @@ def test_cockcroft_gault_exactly_sixty_agrees() -> None:
     )
     cohort = [at, below, above, molar]
     assert_agree(SEED_PROTOCOL, cohort)
-    got = sql_results(SEED_PROTOCOL, cohort)
+    got = duckdb_results(SEED_PROTOCOL, cohort)
     i5 = 1 + [c.id for c in SEED_PROTOCOL.criteria].index("I5")
     # The rest of I5 (AST, ALT, bilirubin, LVEF) is missing: met crcl leaves it unknown,
     # a failed crcl decides it.
