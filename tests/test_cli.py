@@ -530,6 +530,94 @@ def test_schema_validates_the_examples(capsys: pytest.CaptureFixture[str]) -> No
     assert not validator.is_valid(bad)
 
 
+# --- the safety net ------------------------------------------------------------------------
+
+
+def crash_on_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make loading a protocol fail as a bug would (a deep recursion inside the pipeline)."""
+
+    def broken(path: str | Path) -> None:
+        raise RecursionError("maximum recursion depth exceeded\nwhile doing something")
+
+    monkeypatch.setattr("protocode.cli.load", broken)
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["screen", SEED, PATIENTS], "protocode screen"),
+        (["dosing", "plan", SEED, PATIENTS], "protocode dosing plan"),
+        (["endpoints", "derive", SEED, PATIENTS], "protocode endpoints derive"),
+    ],
+)
+def test_a_crash_is_one_line_and_exit_3(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    name: str,
+) -> None:
+    """A bug is not an input error: one line naming the command and the way to the
+    traceback, and exit status 3 (1 is a protocol or record error)."""
+    monkeypatch.delenv("PROTOCODE_DEBUG", raising=False)
+    crash_on_load(monkeypatch)
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (3, "")
+    assert err == (
+        f"{name}: internal error (RecursionError: maximum recursion depth exceeded): a bug "
+        "in protocode, not in the input; run again with --debug (or PROTOCODE_DEBUG=1) for "
+        "the traceback, and please report it\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["screen", SEED, PATIENTS, "--debug"], None),
+        (["--debug", "screen", SEED, PATIENTS], None),
+        (["screen", SEED, PATIENTS], "1"),
+    ],
+)
+def test_a_crash_with_debug_shows_the_traceback(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: str | None,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("PROTOCODE_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("PROTOCODE_DEBUG", env)
+    crash_on_load(monkeypatch)
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (3, "")
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert "in broken\n" in err
+    assert err.endswith(
+        "protocode screen: internal error (RecursionError: maximum recursion depth exceeded): "
+        "a bug in protocode, not in the input; the traceback is above, and please report it\n"
+    )
+
+
+def test_debug_leaves_ordinary_errors_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """--debug changes nothing for an error in the input: it is reported as always, exit 1."""
+    status, out, err = run(capsys, "--debug", "check", "tests/fixtures/cli/unit_mismatch.yaml")
+    assert (status, out) == (1, "")
+    assert err.startswith("tests/fixtures/cli/unit_mismatch.yaml:24:21: unit: ")
+    assert "Traceback" not in err
+
+
+def test_exit_status_3_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["screen", "--help"], ["dosing", "plan", "--help"]):
+        status, out, _ = run(capsys, *argv)
+        assert status == 0
+        assert "  3  internal error: a bug in protocode" in out
+        assert "PROTOCODE_DEBUG=1" in out
+    assert "--debug" in run(capsys, "--help")[1]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "3 internal" in readme
+    assert "`PROTOCODE_DEBUG=1`" in readme
+
+
 # --- the entry point -----------------------------------------------------------------------
 
 

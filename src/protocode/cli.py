@@ -3,7 +3,9 @@
 Every subcommand is one function taking the parsed arguments and returning the exit status.
 `main` only parses and turns errors into messages: a `ProtocodeError` is rendered on stderr
 with its file positions, an `OSError` becomes one line, and argparse reports usage errors.
-Bad input never ends in a Python traceback.
+Bad input never ends in a Python traceback. Any other exception is a bug in protocode: it is
+reported in one line with its own exit status (3), the traceback only with --debug or
+PROTOCODE_DEBUG=1, so a crash never passes for an error in the input.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import itertools
 import json
 import os
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -61,7 +64,13 @@ exit status:
   0  success
   1  an error in a protocol, a record or a file (reported on stderr)
   2  usage error (bad command line)
+  3  internal error: a bug in protocode, not in the input (one line on stderr; --debug or
+     PROTOCODE_DEBUG=1 shows the traceback)
 """
+
+# A crash is not an input error: its own status, and the traceback on request.
+_CRASH_STATUS = 3
+_DEBUG_VARIABLE = "PROTOCODE_DEBUG"
 
 
 # Below this many records a run is over before a progress bar would help.
@@ -103,7 +112,48 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"protocode: {where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the safety net: whatever else escapes a command is a bug
+        return _crash(args, exc)
     return 1
+
+
+def _crash(args: argparse.Namespace, exc: Exception) -> int:
+    """Report a bug in protocode: one line naming the command, the traceback on request."""
+    debug = args.debug or os.environ.get(_DEBUG_VARIABLE, "") not in ("", "0")
+    if debug:
+        traceback.print_exception(exc)
+    # The first line of the message, cut short: an exception may quote a huge input.
+    detail = (str(exc).splitlines() or [""])[0]
+    detail = f": {detail[:200]}{'…' if len(detail) > 200 else ''}" if detail else ""
+    how = (
+        "the traceback is above"
+        if debug
+        else f"run again with --debug (or {_DEBUG_VARIABLE}=1) for the traceback"
+    )
+    _error(
+        f"{args.command_name}: internal error ({type(exc).__name__}{detail}): a bug in "
+        f"protocode, not in the input; {how}, and please report it"
+    )
+    return _CRASH_STATUS
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command --debug, and the command's own name for crash reports.
+
+    The flag is accepted before or after a command name; a subcommand's default is
+    suppressed so that it does not overwrite a --debug given before it.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )
+                sub.set_defaults(command_name=sub.prog)
+                _debug_everywhere(sub)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
         "screen patient records for eligibility, explain verdicts, run stored test cases.",
         epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"on an internal error, show the Python traceback (also {_DEBUG_VARIABLE}=1)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -336,6 +391,7 @@ def _parser() -> argparse.ArgumentParser:
         "OUTDIR. Numbers are written exactly in each item's unit; a record the layout cannot\n"
         "hold exactly, or a bad record, is reported with its id and field.\n\n"
         "Exits 0 when every record was written, 1 when any record had an error.",
+        epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     to_tables.set_defaults(command=_tables_to_tables)
@@ -352,6 +408,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Read tables (a folder, or a patients table file) and write one JSON\n"
         "record per patient, ordered by id. Bad cells are reported with record id and field.\n\n"
         "Exits 0 when every record was written, 1 when any record had an error.",
+        epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     to_records.set_defaults(command=_tables_to_records)
@@ -410,6 +467,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write the draft here (e.g. protocol/NCT…/v1.yaml), not stdout",
     )
     draft.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    _debug_everywhere(parser)
     return parser
 
 
