@@ -154,6 +154,25 @@ def test_check_every_version_of_a_folder(
     ]
 
 
+@pytest.mark.parametrize(
+    ("folder", "ok", "refused"),
+    [
+        # v2 declares an editorial change that narrows I2: the intent is refuted in v2.
+        ("editorial_changes_meaning", "v1.yaml", "v2.yaml:9:16: intent: I2 is declared editorial"),
+        # v1 was edited after its release: the lock refuses v1, v2 itself is fine.
+        ("edited_release", "v2.yaml", "v1.yaml:1:1: release-edited: "),
+    ],
+)
+def test_check_folder_ok_only_for_files_without_errors(
+    capsys: pytest.CaptureFixture[str], folder: str, ok: str, refused: str
+) -> None:
+    path = f"tests/fixtures/amendments/{folder}"
+    status, out, err = run(capsys, "check", path)
+    assert status == 1
+    assert out == f"ok {path}/{ok} (TEST-AMEND, version {ok[1]}, 5 criteria)\n"
+    assert err.startswith(f"{path}/{refused}")
+
+
 def test_check_missing_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, out, err = run(capsys, "check", str(tmp_path / "nope.yaml"), str(tmp_path))
     assert (status, out) == (1, "")

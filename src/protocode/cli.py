@@ -558,9 +558,10 @@ def _check_sections(protocol: Protocol) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Load every protocol file named; print ok lines or diagnostics."""
+    """Load every protocol file named; print diagnostics, and ok lines for files without any."""
     found: list[Diagnostic] = []
     for path in args.paths:
+        good: list[tuple[Path, Protocol]] = []
         for file in _version_files(Path(path)):
             try:
                 protocol = load(file)
@@ -574,18 +575,23 @@ def _check(args: argparse.Namespace) -> int:
                     if drafts:
                         _error(f"{file}: {drafts} draft criteria still need a rule")
                 continue
-            if args.format == "text":
+            good.append((file, protocol))
+        if Path(path).is_dir():
+            problems = check_folder(Path(path))
+            found.extend(problems)
+            if problems and args.format == "text":
+                _error(render(problems))
+            # A file the folder's checks refuse (a false intent, an edited release) is not ok.
+            blamed = {Path(d.span.source.path).resolve() for d in problems if d.span}
+            good = [(file, protocol) for file, protocol in good if file.resolve() not in blamed]
+        if args.format == "text":
+            for file, protocol in good:
                 count = len(endpoints(protocol))
                 extra = f", {count} endpoint{'' if count == 1 else 's'}" if count else ""
                 print(
                     f"ok {file} ({protocol.registry_id}, version {protocol.version}, "
                     f"{len(protocol.criteria)} criteria{extra})"
                 )
-        if Path(path).is_dir():
-            problems = check_folder(Path(path))
-            found.extend(problems)
-            if problems and args.format == "text":
-                _error(render(problems))
     if args.format == "json":
         print(_dumps([d.to_json() for d in found]))
     return 1 if found else 0
