@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Generic, Literal, TypeVar, get_args
@@ -297,3 +297,77 @@ def children(node: Expr) -> tuple[Expr, ...]:
             return (w.anchor,) if w is not None else ()
         case _:
             return ()
+
+
+def references(node: Expr) -> Iterator[str]:
+    """The definitions `node` names directly (not those they use), each once, in source order."""
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, DefRef) and n.name not in seen:
+            seen.add(n.name)
+            yield n.name
+        stack.extend(reversed(children(n)))
+
+
+def uses_in_order(
+    node: Expr, definitions: Mapping[str, Expr], done: Container[str] = ()
+) -> list[str]:
+    """The definitions `node` uses, directly or through others, each after those it uses.
+
+    Names in `done` (already handled by the caller) are left out with everything below
+    them. Backends handle definitions in this order so that a definition's body never
+    recurses into another definition: their recursion stays within one rule's depth,
+    however long a chain of definitions is. Iterative, so the chain's length is no limit.
+    """
+    order: list[str] = []
+    visited: set[str] = set()
+    stack: list[tuple[str, Iterator[str]]] = []
+    for root in references(node):
+        if root in visited or root in done:
+            continue
+        visited.add(root)
+        stack.append((root, references(definitions[root])))
+        while stack:
+            name, pending = stack[-1]
+            for dep in pending:
+                if dep not in visited and dep not in done:
+                    visited.add(dep)
+                    stack.append((dep, references(definitions[dep])))
+                    break
+            else:
+                stack.pop()
+                order.append(name)
+    return order
+
+
+def definition_order(definitions: Mapping[str, Expr]) -> list[str]:
+    """Every definition's name, each after those it uses (in `definitions` order otherwise)."""
+    order: list[str] = []
+    done: set[str] = set()
+    for name, body in definitions.items():
+        if name not in done:
+            for used in [*uses_in_order(body, definitions, done), name]:
+                order.append(used)
+                done.add(used)
+    return order
+
+
+def nesting(node: Expr, depths: Mapping[str, int]) -> tuple[int, DefRef | None]:
+    """How deep `node` nests counting through definitions, and the reference that goes deepest.
+
+    A leaf is one level; a definition reference is one level above its definition, whose
+    depth `depths` gives. This is how deep every backend that follows definitions recurses.
+    """
+    deepest, via = 0, None
+    stack: list[tuple[Expr, int]] = [(node, 1)]
+    while stack:
+        n, level = stack.pop()
+        ref = n if isinstance(n, DefRef) else None
+        if ref is not None:
+            level += depths[ref.name]
+        if level > deepest:
+            deepest, via = level, ref
+        stack.extend((child, level + 1) for child in children(n))
+    return deepest, via

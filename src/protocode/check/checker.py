@@ -9,10 +9,10 @@ the first problem, so one typo does not cascade into a page of follow-on errors.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from protocode import ir
 from protocode.errors import CheckError, Diagnostic, ProtocodeError, did_you_mean, unique
@@ -50,7 +50,12 @@ class CheckedCriterion:
 
 @dataclass(frozen=True, slots=True)
 class CheckedProtocol:
-    """A protocol whose every rule parsed and type-checked; input to the backends."""
+    """A protocol whose every rule parsed and type-checked; input to the backends.
+
+    `definitions` lists each definition after the ones it uses, so a backend that handles
+    them in this order never has to recurse from one definition into another. Every rule
+    nests at most `MAX_NESTING` levels deep counting the definitions it uses.
+    """
 
     doc: ProtocolDoc
     items: dict[str, DataItem]
@@ -59,6 +64,12 @@ class CheckedProtocol:
     criteria: tuple[CheckedCriterion, ...]
     attestations: tuple[str, ...] = field(default=())
 
+
+# How deep a rule may nest counting the definitions it uses (`ir.nesting`). Realistic rules
+# stay far below (the seed protocol's deepest is under 20); at this bound the deepest
+# recursion of any stage, the traced closures at two frames a level, stays well inside
+# Python's default limit of 1,000 frames.
+MAX_NESTING = 256
 
 # How much of a draft criterion's text its diagnostic quotes.
 _DRAFT_TEXT_WIDTH = 60
@@ -97,7 +108,12 @@ def item_type(item: DataItem) -> Type:
 
 
 class _Checker:
-    """Checks rules against one protocol's data dictionary and definitions."""
+    """Checks rules against one protocol's data dictionary and definitions.
+
+    Definitions are checked once each, every one after the definitions it uses (found by
+    an iterative walk of their syntax trees), so checking a rule never recurses into
+    another definition: a long chain of definitions costs no Python stack.
+    """
 
     def __init__(
         self,
@@ -108,8 +124,17 @@ class _Checker:
         self.items = items
         self.item_types = item_types
         self.definitions = definitions
+        # Checked definitions, each after those it uses (the order backends rely on).
         self.checked: dict[str, ir.Expr] = {}
-        self.in_progress: list[str] = []
+        # How deep each checked definition nests (`ir.nesting`), and the definition its
+        # deepest path goes through, for the message when a chain is too deep.
+        self.depths: dict[str, int] = {}
+        self.deepest: dict[str, str] = {}
+        self.attempted: set[str] = set()
+        self.parsed: dict[str, ast.Expr | None] = {}
+        # (user, used) → the definitions from `used` to `user` that form a cycle.
+        self.back_edges: dict[tuple[str, str], list[str]] = {}
+        self.current: str | None = None
         self.cycles: set[frozenset[str]] = set()
         self.diagnostics: list[Diagnostic] = []
         self._dispatch: dict[type[Any], Callable[[Any], ir.Expr]] = {
@@ -139,8 +164,35 @@ class _Checker:
 
     def rule(self, text: RuleText, want: Type | None = BOOL) -> ir.Expr | None:
         """Check one rule; record a diagnostic and return None if it is wrong."""
+        tree = self._parse(text)
+        if tree is None:
+            return None
+        self._prepare(_names(tree))
+        node = self._lower(tree, want)
+        return node if node is not None and self._bounded(node, "the rule") else None
+
+    def check_definitions(self) -> None:
+        """Check every definition (in file order, each after the definitions it uses)."""
+        self._prepare(self.definitions)
+
+    def seed(self, checked: dict[str, ir.Expr]) -> None:
+        """Take a checked protocol's definitions as they are, instead of checking them again."""
+        for name in ir.definition_order(checked):
+            self.attempted.add(name)
+            self.checked[name] = checked[name]
+            self._measure(name)
+
+    def _parse(self, text: RuleText) -> ast.Expr | None:
         try:
-            node = self.expr(parse_rule(text))
+            return parse_rule(text)
+        except ProtocodeError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            return None
+
+    def _lower(self, tree: ast.Expr, want: Type | None) -> ir.Expr | None:
+        """`tree` as IR, or None with its problem recorded (one per rule)."""
+        try:
+            node = self.expr(tree)
             if want is not None and node.type != want:
                 raise _fail(
                     "type",
@@ -156,23 +208,89 @@ class _Checker:
             pass
         return None
 
-    def definition(self, name: str) -> ir.Expr | None:
-        """Check a definition once (memoized), detecting cycles."""
-        if name in self.checked:
-            return self.checked[name]
-        if name in self.in_progress:
-            return None
-        self.in_progress.append(name)
+    def _prepare(self, roots: Iterable[str]) -> None:
+        """Check the definitions `roots` name, and those they use, each after its own uses.
+
+        A depth-first walk with an explicit stack; a name met again while it is still on
+        the stack closes a cycle, which `_name` reports when the definition is checked.
+        """
+        stack: list[tuple[str, Iterator[str]]] = []
+        on_stack: dict[str, int] = {}
+
+        def push(name: str) -> None:
+            if name not in self.parsed:
+                self.parsed[name] = self._parse(self.definitions[name].rule)
+            tree = self.parsed[name]
+            on_stack[name] = len(stack)
+            stack.append((name, iter(_names(tree) if tree is not None else ())))
+
+        for root in roots:
+            if root not in self.definitions or root in self.attempted or root in on_stack:
+                continue
+            push(root)
+            while stack:
+                name, pending = stack[-1]
+                for used in pending:
+                    if used not in self.definitions or used in self.attempted:
+                        continue
+                    if used in on_stack:
+                        cycle = [n for n, _ in stack[on_stack[used] :]]
+                        self.back_edges.setdefault((name, used), cycle)
+                        continue
+                    push(used)
+                    break
+                else:
+                    stack.pop()
+                    del on_stack[name]
+                    self._define(name)
+
+    def _define(self, name: str) -> None:
+        """Check one definition whose uses are all checked (or failed) already."""
+        self.attempted.add(name)
+        tree = self.parsed[name]
+        if tree is None:
+            return
+        d = self.definitions[name]
+        self.current = name
         try:
-            d = self.definitions[name]
-            node = self.rule(d.rule, want=None)
-            if node is not None and d.unit is not None:
-                node = self._declare_unit(node, d)
-            if node is not None:
-                self.checked[name] = node
-            return node
+            node = self._lower(tree, None)
         finally:
-            self.in_progress.pop()
+            self.current = None
+        if node is not None and d.unit is not None:
+            node = self._declare_unit(node, d)
+        if node is None or not self._bounded(node, f"definition '{name}'"):
+            return
+        self.checked[name] = node
+        self._measure(name)
+
+    def _measure(self, name: str) -> None:
+        depth, via = ir.nesting(self.checked[name], self.depths)
+        self.depths[name] = depth
+        if via is not None:
+            self.deepest[name] = via.name
+
+    def _bounded(self, node: ir.Expr, owner: str) -> bool:
+        """Whether `node` nests at most `MAX_NESTING` deep counting its definitions; if not,
+        the problem is recorded at the reference that goes deepest.
+
+        Every later stage (the closures and their traces, explanations, the SMT encoding)
+        follows definitions recursively; this bound keeps all of them within Python's stack.
+        """
+        depth, via = ir.nesting(node, self.depths)
+        if depth <= MAX_NESTING:
+            return True
+        chain = [via.name] if via is not None else []
+        while chain and chain[-1] in self.deepest and len(chain) <= len(self.deepest):
+            chain.append(self.deepest[chain[-1]])
+        through = f" (through {_chain(chain)})" if chain else ""
+        message = (
+            f"{owner} nests {depth} levels deep counting the definitions it uses{through}, "
+            f"at most {MAX_NESTING}; compute it in fewer steps, with flatter definitions"
+        )
+        self.diagnostics.append(
+            Diagnostic("too-deep", message, via.span if via is not None else node.span)
+        )
+        return False
 
     def _declare_unit(self, node: ir.Expr, d: Definition) -> ir.Expr | None:
         span = d.unit_span or d.span
@@ -248,18 +366,18 @@ class _Checker:
                 )
             return ir.Fact(n.name, self.item_types[n.name], n.span)
         if n.name in self.definitions:
-            if n.name in self.in_progress:
-                cycle = self.in_progress[self.in_progress.index(n.name) :]
-                if frozenset(cycle) in self.cycles:
-                    raise _Dependent()
-                self.cycles.add(frozenset(cycle))
-                text = " -> ".join([*cycle, n.name])
-                raise _fail("cycle", f"definitions form a cycle: {text}", n.span)
-            target = self.definition(n.name)
-            if target is None:
+            if n.name in self.checked:
+                return ir.DefRef(n.name, self.checked[n.name].type, n.span)
+            if n.name in self.attempted:
                 # The definition's own error is reported where it is; don't repeat it here.
                 raise _Dependent()
-            return ir.DefRef(n.name, target.type, n.span)
+            # Every definition a rule uses is checked before it, except around a cycle.
+            assert self.current is not None
+            cycle = self.back_edges[(self.current, n.name)]
+            if frozenset(cycle) in self.cycles:
+                raise _Dependent()
+            self.cycles.add(frozenset(cycle))
+            raise _fail("cycle", f"definitions form a cycle: {_chain([*cycle, n.name])}", n.span)
         if n.name in FUNCTIONS:
             raise _fail("name", f"'{n.name}' is a function; call it: {n.name}(…)", n.span)
         known = [*self.items, *self.definitions]
@@ -377,8 +495,7 @@ class _Checker:
 
     def _molar_mass(self, node: ir.Expr) -> Fraction | None:
         """The molar mass (g/mol) of the substance an item measures, for mass ↔ amount."""
-        if isinstance(node, ir.DefRef):
-            return self._molar_mass(self.checked[node.name])
+        node = self._through_names(node)
         if isinstance(node, ir.Select | ir.Fact):
             q = self.items[node.item].molar_mass
             if q is not None:
@@ -425,11 +542,14 @@ class _Checker:
         )
 
     def _select_of(self, node: ir.Expr) -> ir.Select | None:
-        if isinstance(node, ir.Select):
-            return node
-        if isinstance(node, ir.DefRef):
-            return self._select_of(self.checked[node.name])
-        return None
+        node = self._through_names(node)
+        return node if isinstance(node, ir.Select) else None
+
+    def _through_names(self, node: ir.Expr) -> ir.Expr:
+        """What a definition that only names another one (`scr2: scr`) stands for."""
+        while isinstance(node, ir.DefRef):
+            node = self.checked[node.name]
+        return node
 
     def _item_quantity(self, q: Quantity, item: DataItem) -> ir.Magnitude:
         """A dictionary quantity (e.g. `uln: 40 U/L`) in the item's unit."""
@@ -514,6 +634,37 @@ class _Checker:
         unit = self._unit(w.unit, w.unit_span)
         amount, cal = _calendar(_exact(w.amount), unit, w.unit_span)
         return ir.Window(w.kind, anchor, amount, cal, _window_text(w), w.span)
+
+
+def _chain(names: list[str]) -> str:
+    """`a -> b -> c`, with the middle of a long chain left out."""
+    if len(names) > _CHAIN_SHOWN:
+        names = [*names[: _CHAIN_SHOWN - 2], f"… ({len(names) - _CHAIN_SHOWN + 1} more)", names[-1]]
+    return " -> ".join(names)
+
+
+_CHAIN_SHOWN = 8
+
+
+def _names(tree: ast.Expr) -> Iterator[str]:
+    """Every name a rule's syntax tree mentions (window anchors too), in source order."""
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            yield node.name
+            continue
+        if isinstance(node, ast.Window):
+            yield node.anchor
+            continue
+        parts: list[Any] = []
+        for f in fields(node):
+            value = getattr(node, f.name)
+            parts += value if isinstance(value, tuple) else [value]
+        stack.extend(reversed([p for p in parts if isinstance(p, _SYNTAX)]))
+
+
+_SYNTAX = (*get_args(ast.Expr), ast.Window)
 
 
 def _window_text(w: ast.Window) -> str:
@@ -656,6 +807,7 @@ def check_expression(checked: CheckedProtocol, text: RuleText) -> ir.Expr:
     """
     definitions = {d.name: d for d in checked.doc.definitions}
     checker = _Checker(checked.items, checked.item_types, definitions)
+    checker.seed(checked.definitions)
     node = checker.rule(text, want=None)
     if node is None:
         raise CheckError(unique(checker.diagnostics))
@@ -675,8 +827,7 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
             types[item.name] = NUMBER
     diagnostics += [d for item in doc.data for d in _item_problems(item)]
     checker = _Checker(items, types, {d.name: d for d in doc.definitions})
-    for d in doc.definitions:
-        checker.definition(d.name)
+    checker.check_definitions()
     criteria = []
     attestations: list[str] = []
     for c in doc.criteria:
@@ -687,8 +838,9 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
     diagnostics.extend(checker.diagnostics)
     if diagnostics:
         raise CheckError(unique(diagnostics))
-    ordered = {d.name: checker.checked[d.name] for d in doc.definitions}
-    return CheckedProtocol(doc, items, types, ordered, tuple(criteria), tuple(attestations))
+    return CheckedProtocol(
+        doc, items, types, dict(checker.checked), tuple(criteria), tuple(attestations)
+    )
 
 
 def _item_problems(item: DataItem) -> list[Diagnostic]:
