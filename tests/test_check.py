@@ -58,7 +58,7 @@ def test_between_lowers_to_two_inclusive_comparisons() -> None:
     [
         ("agee >= 18 years", "name", "unknown name 'agee' (did you mean 'age'?)", 1),
         ("weight > 40 mL", "unit", "incompatible units: kg (mass) and mL (volume)", 10),
-        ("weight > 40", "unit", "write the unit, e.g. '60 kg'", 10),
+        ("weight > 40", "unit", "write the unit, e.g. '40 kg'", 10),
         ("crcl >= 60 mg", "unit", "mL/min (volume/time) and mg (mass)", 9),
         ('sex == "femal"', "code", "'femal' is not one of male, female (did you mean", 8),
         ("creatinine > 1 mg/dL", "name", "say which one", 1),
@@ -81,7 +81,7 @@ def test_between_lowers_to_two_inclusive_comparisons() -> None:
         ("years_between(weight, enrollment) > 1 a", "type", "expects two dates", 1),
         ("(if flag then 1 kg else 2 mL) > 1 kg", "unit", "incompatible units", 25),
         ("enrollment + weight > birth_date", "type", "a date can be moved only", 1),
-        ("latest lvef >= 50", "unit", "write the unit, e.g. '60 %'", 16),
+        ("latest lvef >= 50", "unit", "write the unit, e.g. '50 %'", 16),
         ("ecog >= 1 %", "unit", "plain number with a quantity in %", 9),
         ("round(weight, 100) > 1 kg", "type", "whole number of digits from 0 to 12", 15),
         ("round(weight, 1.5) > 1 kg", "type", "whole number of digits", 15),

@@ -9,6 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import MINI, check
+from protocode.check import check_protocol
+from protocode.errors import CheckError
+from protocode.loader import load_protocol_text
 from protocode.units import (
     BASE_DIMENSIONS,
     ONE,
@@ -17,6 +21,9 @@ from protocode.units import (
     conversion_factor,
     is_time,
     parse_unit,
+    plain_number,
+    quantity_text,
+    unit_mismatch,
 )
 
 
@@ -111,6 +118,47 @@ def test_mass_to_amount_without_molar_mass_explains() -> None:
         cf("mg/dL", "mmol/L")
     assert "mass/volume" in info.value.message
     assert "amount/volume" in info.value.message
+    assert "the data item's molar_mass" in info.value.message
+
+
+def test_unit_mismatch_names_the_molar_mass_where_it_converts() -> None:
+    mg_dl, mmol_l = parse_unit("mg/dL"), parse_unit("mmol/L")
+    assert unit_mismatch(mg_dl, mmol_l, "glucose") == (
+        "incompatible units: mg/dL (mass/volume) and mmol/L (amount/volume); mass and amount "
+        "of substance convert only through a molar mass: give the data item 'glucose' its "
+        "molar_mass, in g/mol"
+    )
+    # Where no molar mass would convert (no data item), none is suggested.
+    assert unit_mismatch(mg_dl, mmol_l) == (
+        "incompatible units: mg/dL (mass/volume) and mmol/L (amount/volume)"
+    )
+    assert "molar" not in unit_mismatch(parse_unit("kg"), parse_unit("mL"), "weight")
+
+
+@pytest.mark.parametrize(
+    ("unit", "number", "message"),
+    [
+        ("a", "18", "a quantity in years (time); write the unit, e.g. '18 years'"),
+        ("d", "1", "a quantity in days (time); write the unit, e.g. '1 day'"),
+        ("kg", "40.5", "a quantity in kg (mass); write the unit, e.g. '40.5 kg'"),
+        ("mL/min", None, "a quantity in mL/min (volume/time); write the unit, e.g. '60 mL/min'"),
+    ],
+)
+def test_plain_number_suggests_the_literal_with_its_unit(
+    unit: str, number: str | None, message: str
+) -> None:
+    assert plain_number(parse_unit(unit), number) == (
+        f"cannot combine a plain number with {message}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "unit", "text"),
+    [("18", "a", "18 years"), ("1", "mo", "1 month"), ("2", "wk", "2 weeks"), ("5", "%", "5 %")],
+)
+def test_quantity_text_spells_durations_as_protocols_do(number: str, unit: str, text: str) -> None:
+    assert quantity_text(number, parse_unit(unit)) == text
+    assert parse_unit(text.split(" ", 1)[1]).dims == parse_unit(unit).dims
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -220,6 +268,12 @@ def test_incompatible_units_message() -> None:
         ("mg/dLL", 3, 3, "unknown unit 'dLL'; did you mean 'dL'?"),
         ("mgg", 0, 3, "unknown unit 'mgg'; did you mean 'mg'?"),
         ("mg/MG", 3, 2, "did you mean 'mg'?"),
+        # 'gm' is as close to 'm' as to 'g' by edit distance: the suggestion keeps the start.
+        ("gm/dL", 0, 2, "unknown unit 'gm'; did you mean 'g'?"),
+        ("mgs", 0, 3, "did you mean 'mg'?"),
+        ("wks", 0, 3, "did you mean 'wk'?"),
+        ("lbs", 0, 3, "did you mean '[lb_av]'?"),
+        ("mmHg", 0, 4, "did you mean 'mm[Hg]'?"),
         ("", 0, 1, "empty unit"),
         ("mg/", 3, 1, "expected a unit after '/'"),
         ("mg//dL", 3, 1, "unexpected '/'"),
@@ -413,3 +467,48 @@ def test_parser_raises_only_unit_error(text: str) -> None:
     else:
         assert type(unit.factor) is Fraction
         assert len(unit.dims) == len(BASE_DIMENSIONS)
+
+
+# --- units in rules: the checker's messages -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        # The literal's own value, in the spelling protocols use (was "e.g. '60 a'").
+        (
+            "age between 18 and 75",
+            "cannot combine a plain number with a quantity in years (time); write the unit, "
+            "e.g. '18 years'",
+        ),
+        ("age >= 1", "write the unit, e.g. '1 year'"),
+        ("weight > 40.5", "a quantity in kg (mass); write the unit, e.g. '40.5 kg'"),
+        ("weight > 40 gm", "unknown unit 'gm'; did you mean 'g'?"),
+    ],
+)
+def test_rule_unit_messages_say_what_to_write(rule: str, message: str) -> None:
+    with pytest.raises(CheckError) as info:
+        check(rule)
+    assert message in info.value.diagnostics[0].message
+
+
+def test_mass_against_amount_names_the_molar_mass_to_give() -> None:
+    """An item without a molar mass compared in another dimension of substance: the message
+    says which item needs its `molar_mass` (creatinine, which has one, converts)."""
+    text = MINI.replace(
+        "  ast: {kind: observation",
+        "  glucose: {kind: observation, unit: mg/dL}\n  ast: {kind: observation",
+    ).replace(
+        "rule: latest ast within 7 days before enrollment <= 3 x ULN",
+        "rule: latest glucose within 7 days before enrollment <= 7 mmol/L",
+    )
+    with pytest.raises(CheckError) as info:
+        check_protocol(load_protocol_text(text, "glucose.yaml"))
+    [problem] = info.value.diagnostics
+    assert problem.message == (
+        "incompatible units: mg/dL (mass/volume) and mmol/L (amount/volume); mass and amount "
+        "of substance convert only through a molar mass: give the data item 'glucose' its "
+        "molar_mass, in g/mol"
+    )
+    assert problem.span is not None and problem.span.text == "7 mmol/L"
+    check("latest creatinine within 7 days before enrollment <= 100 umol/L")

@@ -39,6 +39,9 @@ __all__ = [
     "conversion_factor",
     "is_time",
     "parse_unit",
+    "plain_number",
+    "quantity_text",
+    "unit_mismatch",
 ]
 
 BASE_DIMENSIONS: tuple[str, ...] = (
@@ -391,15 +394,48 @@ def _suggestion_pool() -> tuple[str, ...]:
     return tuple(dict.fromkeys(pool))
 
 
+# Spellings from lab reports and charts that are not UCUM, with the unit they mean. Edit
+# distance alone gets these wrong ('gm' is as close to 'm' as to 'g').
+_NOT_UCUM: dict[str, str] = {
+    "gm": "g",
+    "gms": "g",
+    "gr": "g",
+    "lb": "[lb_av]",
+    "lbs": "[lb_av]",
+    "in": "[in_i]",
+    "ft": "[ft_i]",
+    "cc": "mL",
+    "mmHg": "mm[Hg]",
+    "cells": "{cells}",
+}
+
+
 def _suggest(symbol: str) -> str | None:
+    known = _NOT_UCUM.get(symbol)
+    if known is not None:
+        return known
     pool = _suggestion_pool()
     # Case slips ('MG', 'Ml') are the most common error; UCUM is case-sensitive, so
     # point at the intended spelling before falling back to edit distance.
     folded = [p for p in pool if p.lower() == symbol.lower()]
     if folded:
         return folded[0]
-    close = difflib.get_close_matches(symbol, pool, n=1, cutoff=0.6)
-    return close[0] if close else None
+    close = difflib.get_close_matches(symbol, pool, n=5, cutoff=0.6)
+    if not close:
+        return None
+    # Among equally close spellings, the one that starts as the writer's does: a unit's
+    # first letters are its prefix and atom, the part a typo is least likely to change.
+    matcher = difflib.SequenceMatcher(b=symbol)
+
+    def rank(candidate: str) -> tuple[float, int]:
+        matcher.set_seq1(candidate)
+        shared = next(
+            (i for i, (x, y) in enumerate(zip(candidate, symbol, strict=False)) if x != y),
+            min(len(candidate), len(symbol)),
+        )
+        return matcher.ratio(), shared
+
+    return max(close, key=rank)
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -707,8 +743,70 @@ def conversion_factor(src: Unit, dst: Unit, molar_mass: Fraction | None = None) 
         f"{src.describe_dimension()} is not {dst.describe_dimension()}"
     )
     if k:
-        message += " (mass and amount of substance need a molar mass)"
+        message += (
+            " (mass and amount of substance convert only through a molar mass: the data "
+            "item's molar_mass)"
+        )
     raise UnitError(message, 0, len(src.text))
+
+
+def unit_mismatch(a: Unit, b: Unit, substance: str | None = None) -> str:
+    """Why quantities in `a` and `b` cannot meet: each unit with its dimension.
+
+    `substance` names the data item whose molar mass would convert between mass and amount
+    of substance, where the caller converts through one: then a mass/amount mismatch says
+    to give that item a `molar_mass`.
+    """
+    if a.dimensionless or b.dimensionless:
+        return plain_number(b if a.dimensionless else a)
+    message = (
+        f"incompatible units: {a.text} ({a.describe_dimension()}) and "
+        f"{b.text} ({b.describe_dimension()})"
+    )
+    if substance is not None and _molar_exponent(a.dims, b.dims):
+        message += (
+            f"; mass and amount of substance convert only through a molar mass: give the "
+            f"data item '{substance}' its molar_mass, in g/mol"
+        )
+    return message
+
+
+def plain_number(unit: Unit, number: str | None = None) -> str:
+    """Why a plain number cannot meet a quantity in `unit`, and the literal to write instead.
+
+    `number` is the plain literal's own text when there is one, so the suggestion is the
+    writer's value with its unit ('18 years'), not an arbitrary example.
+    """
+    return (
+        f"cannot combine a plain number with a quantity in {_spelled(unit, 2)} "
+        f"({unit.describe_dimension()}); write the unit, e.g. "
+        f"'{quantity_text(number or '60', unit)}'"
+    )
+
+
+# How protocols spell durations ('18 years', '7 days', as the registry text does); the
+# UCUM atoms 'a', 'mo' and 'wk' read poorly to a protocol writer.
+_WORDS: dict[str, tuple[str, str]] = {
+    "a": ("year", "years"),
+    "mo": ("month", "months"),
+    "wk": ("week", "weeks"),
+    "d": ("day", "days"),
+    "h": ("hour", "hours"),
+    "min": ("minute", "minutes"),
+    "s": ("second", "seconds"),
+}
+
+
+def _spelled(unit: Unit, count: int) -> str:
+    words = _WORDS.get(unit.text)
+    if words is None:
+        return unit.text
+    return words[0] if count == 1 else words[1]
+
+
+def quantity_text(number: str, unit: Unit) -> str:
+    """A quantity literal as protocols write it: '18 years', '1 day', '60 mL/min'."""
+    return f"{number} {_spelled(unit, 1 if number == '1' else 2)}"
 
 
 _TIME_DIMS = _dim(time=1)

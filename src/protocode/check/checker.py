@@ -32,7 +32,15 @@ from protocode.types import (
     TextType,
     Type,
 )
-from protocode.units import Unit, UnitError, conversion_factor, is_time, parse_unit
+from protocode.units import (
+    Unit,
+    UnitError,
+    conversion_factor,
+    is_time,
+    parse_unit,
+    plain_number,
+    unit_mismatch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,9 +419,9 @@ class _Checker:
         """`node` in the unit of `to` (both quantities of one dimension)."""
         if isinstance(node.type, NumType) and isinstance(to, NumType):
             src, dst = node.type.unit, to.unit
-            _same_plainness(src, dst, span)
+            _same_plainness(src, dst, span, node)
             if not src.convertible(dst):
-                raise _fail("unit", _unit_mismatch(src, dst), span)
+                raise _fail("unit", unit_mismatch(src, dst), span)
             return _scale(node, conversion_factor(src, dst), to)
         return node
 
@@ -425,9 +433,9 @@ class _Checker:
         if not isinstance(lt, NumType) or not isinstance(rt, NumType):
             raise _fail("type", f"cannot apply '{n.op}' to a {lt} and a {rt}", n.span)
         if n.op in {"+", "-"}:
-            _same_plainness(lt.unit, rt.unit, n.span)
+            _same_plainness(lt.unit, rt.unit, n.span, left, right)
             if not lt.unit.convertible(rt.unit):
-                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), n.span)
+                raise _fail("unit", unit_mismatch(lt.unit, rt.unit), n.span)
             right = _scale(right, conversion_factor(rt.unit, lt.unit), lt)
             return ir.Arith(n.op, left, right, lt, n.span)
         unit = lt.unit * rt.unit if n.op == "*" else lt.unit / rt.unit
@@ -459,7 +467,7 @@ class _Checker:
         if not isinstance(operand.type, NumType):
             raise _fail("type", f"only quantities have units, but this is a {operand.type}", n.span)
         if not operand.type.unit.convertible(unit):
-            raise _fail("unit", _unit_mismatch(operand.type.unit, unit), n.span)
+            raise _fail("unit", unit_mismatch(operand.type.unit, unit), n.span)
         return _scale(operand, conversion_factor(operand.type.unit, unit), NUMBER)
 
     def _comparable(
@@ -473,12 +481,14 @@ class _Checker:
         lt, rt = left.type, right.type
         ordered = op not in {"==", "!="}
         if isinstance(lt, NumType) and isinstance(rt, NumType):
-            _same_plainness(lt.unit, rt.unit, unit_span or span)
+            _same_plainness(lt.unit, rt.unit, unit_span or span, left, right)
             molar_mass = self._molar_mass(left) or self._molar_mass(right)
             try:
                 return _scale(right, conversion_factor(rt.unit, lt.unit, molar_mass), lt)
             except UnitError:
-                raise _fail("unit", _unit_mismatch(lt.unit, rt.unit), unit_span or span) from None
+                # Mass meets amount of substance through the measured item's molar mass.
+                message = unit_mismatch(lt.unit, rt.unit, self._substance(left, right))
+                raise _fail("unit", message, unit_span or span) from None
         if isinstance(lt, DateType) and isinstance(rt, DateType):
             return right
         if ordered:
@@ -495,11 +505,15 @@ class _Checker:
 
     def _molar_mass(self, node: ir.Expr) -> Fraction | None:
         """The molar mass (g/mol) of the substance an item measures, for mass ↔ amount."""
-        node = self._through_names(node)
-        if isinstance(node, ir.Select | ir.Fact):
-            q = self.items[node.item].molar_mass
-            if q is not None:
-                return Fraction(q.value)
+        item = self._substance(node)
+        q = self.items[item].molar_mass if item is not None else None
+        return Fraction(q.value) if q is not None else None
+
+    def _substance(self, *nodes: ir.Expr) -> str | None:
+        """The data item the first of `nodes` that reads one measures, if any."""
+        for node in map(self._through_names, nodes):
+            if isinstance(node, ir.Select | ir.Fact):
+                return node.item
         return None
 
     def _valid_codes(self, code: CodeType, node: ir.Expr) -> None:
@@ -755,33 +769,22 @@ def _plain(unit: Unit) -> bool:
     return unit.text == "1"
 
 
-def _same_plainness(a: Unit, b: Unit, span: Span) -> None:
+def _same_plainness(a: Unit, b: Unit, span: Span, *operands: ir.Expr) -> None:
     """A plain number never silently meets a unit, not even a dimensionless one like %.
 
     Otherwise `latest lvef >= 50` would compare 0.62 (62 %) with 50 and exclude everyone.
+    When the plain side is a literal among `operands`, the message repeats it with the unit.
     """
     if _plain(a) != _plain(b):
-        unit = b if _plain(a) else a
-        raise _fail(
-            "unit",
-            f"cannot combine a plain number with a quantity in {unit.text} "
-            f"({unit.describe_dimension()}); write the unit, e.g. '60 {unit.text}'",
-            span,
+        literal = next(
+            (
+                o.span.text
+                for o in operands
+                if isinstance(o, ir.Const) and isinstance(o.type, NumType) and _plain(o.type.unit)
+            ),
+            None,
         )
-
-
-def _unit_mismatch(a: Unit, b: Unit) -> str:
-    if a.dimensionless or b.dimensionless:
-        plain, other = (a, b) if a.dimensionless else (b, a)
-        del plain
-        return (
-            f"cannot combine a plain number with a quantity in {other.text} "
-            f"({other.describe_dimension()}); write the unit, e.g. '60 {other.text}'"
-        )
-    return (
-        f"incompatible units: {a.text} ({a.describe_dimension()}) and "
-        f"{b.text} ({b.describe_dimension()})"
-    )
+        raise _fail("unit", plain_number(b if _plain(a) else a, literal), span)
 
 
 def check_rule(
