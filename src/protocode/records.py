@@ -31,6 +31,8 @@ from gmpy2 import mpq
 
 from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
 from protocode.exact import Rational, decimal_places, decimal_text, rational
+from protocode.jsontext import MAX_DEPTH, TooDeep, short_path
+from protocode.jsontext import loads as json_loads
 from protocode.model import DataItem, Quantity
 from protocode.source import Source
 from protocode.units import Unit, UnitError, conversion_factor, parse_unit
@@ -92,6 +94,11 @@ class Record:
 # Fraction('1e999999999') would build a billion-digit integer; a clinical value never needs a
 # decimal exponent anywhere near this bound.
 _MAX_DECIMAL_EXPONENT = 400
+# A record number has fewer digits than this in its numerator and in its denominator (lowest
+# terms): far beyond any measurement, and within what every later stage prints and converts
+# (str() of an int refuses 4,300 digits, a float overflows past 1e308).
+_MAX_DIGITS: Final = 300
+_DIGITS_BOUND: Final = 10**_MAX_DIGITS
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A calendar date, optionally followed by an ISO 8601 time of day and UTC offset (FHIR
 # dateTime/instant). Only the date as written is kept: the time and offset are checked for
@@ -109,9 +116,11 @@ _MAX_DATE: Final = dt.date(2200, 12, 31)
 
 @dataclass(frozen=True, slots=True)
 class _Unreadable:
-    """A JSON number that has no exact finite value (NaN, Infinity, 1e999999)."""
+    """A JSON number that has no exact finite value (NaN, Infinity), or one too long to read
+    (1e999999, or more digits than int() converts)."""
 
     text: str
+    too_long: bool = False
 
 
 def _norm(x: object) -> Magnitude:
@@ -125,12 +134,21 @@ def _exact_decimal(text: str) -> Magnitude | _Unreadable:
     _, _, exponent = text.lower().partition("e")
     # Digits only, so int() is cheap; a huge exponent string is itself unreadable.
     if exponent and (len(exponent) > 6 or abs(int(exponent)) > _MAX_DECIMAL_EXPONENT):
-        return _Unreadable(text)
+        return _Unreadable(text, too_long=True)
     try:
         return _norm(mpq(text))
     except ValueError:
         # More digits than int() will convert (sys.get_int_max_str_digits).
-        return _Unreadable(text)
+        return _Unreadable(text, too_long=True)
+
+
+def _exact_int(text: str) -> int | _Unreadable:
+    """A JSON integer, or `_Unreadable` when it has more digits than int() converts (which
+    would otherwise fail the whole file, not just the record holding it)."""
+    try:
+        return int(text)
+    except ValueError:
+        return _Unreadable(text, too_long=True)
 
 
 def _magnitude(raw: object) -> Magnitude | None:
@@ -223,6 +241,8 @@ def _show(raw: object) -> str:
         return f"'{_clip(raw)}'"
     if isinstance(raw, _Unreadable):
         return _clip(raw.text)
+    if isinstance(raw, TooDeep):
+        return f"a value nested deeper than {MAX_DEPTH} levels"
     if _is_mapping(raw):
         return "an object"
     if isinstance(raw, list | tuple):
@@ -231,7 +251,7 @@ def _show(raw: object) -> str:
     if number is not None:
         return _fmt(number)
     if isinstance(raw, float | Decimal):
-        return str(raw)
+        return _clip(str(raw))
     return f"a {type(raw).__name__}"
 
 
@@ -244,10 +264,19 @@ def _is_mapping(x: object) -> TypeGuard[Mapping[Any, Any]]:
     return type(x) is dict or isinstance(x, Mapping)
 
 
-def _unknown_field(key: object, known: Iterable[str], what: str = "field") -> str:
+def _key_text(key: object) -> str:
+    """A key of a record object as shown in a field path; API records may use any hashable
+    key, and str() of some (an int of over 4,300 digits) raises."""
+    return _clip(key) if isinstance(key, str) else _show(key)
+
+
+def _unknown(parent: str, key: object, known: Iterable[str], what: str = "field") -> _Problem:
+    """The problem of an unknown `key` in the object at field path `parent` ("": the record)."""
+    name = _key_text(key)
+    path = f"{parent}.{name}" if parent else name
     if not isinstance(key, str):
-        return f"{what} names must be strings, got {_show(key)}"
-    return f"unknown {what} '{key}'{did_you_mean(key, known)}"
+        return (path, "unknown-field", f"{what} names must be strings, got {name}")
+    return (path, "unknown-field", f"unknown {what} '{name}'{did_you_mean(key, known)}")
 
 
 # --- field parsers -----------------------------------------------------------------------------
@@ -264,6 +293,42 @@ class _FieldError(Exception):
 
 _Problem: TypeAlias = tuple[str, str, str]  # (field path, code, message)
 _Scalar: TypeAlias = Callable[[object], object]
+
+
+def _number(raw: object, expected: str) -> Magnitude:
+    """`raw` as an exact number, or the `_FieldError` saying it is none: not a number (naming
+    `expected`), or a number too long to hold."""
+    x = _magnitude(raw)
+    if x is not None:
+        return x
+    # A finite Decimal has no magnitude only when its exponent is out of bounds.
+    if (isinstance(raw, _Unreadable) and raw.too_long) or (
+        isinstance(raw, Decimal) and raw.is_finite()
+    ):
+        raise _too_long(_show(raw))
+    raise _FieldError(f"expected {expected}, got {_show(raw)}")
+
+
+def _held(x: Magnitude) -> Magnitude:
+    """`x`, if it is short enough to be a record number (`_MAX_DIGITS`)."""
+    if type(x) is int:
+        if -_DIGITS_BOUND < x < _DIGITS_BOUND:
+            return x
+    elif abs(x.numerator) < _DIGITS_BOUND and x.denominator < _DIGITS_BOUND:
+        return x
+    bits = max(int(x.numerator).bit_length(), int(x.denominator).bit_length())
+    # log10(2) digits per bit; _fmt describes such a number only by its bits.
+    raise _too_long(
+        _fmt(x) if bits <= _SHOW_BITS else f"a number of about {bits * 30103 // 100000} digits"
+    )
+
+
+def _too_long(shown: str) -> _FieldError:
+    return _FieldError(
+        f"{shown} is too long: a record number has at most {_MAX_DIGITS} digits before and "
+        "after the decimal point",
+        "out-of-range",
+    )
 
 
 def _parse_date(raw: object) -> dt.date:
@@ -432,14 +497,13 @@ class _Numeric:
 
     def number(self, raw: object, factor: Magnitude | None = None) -> Magnitude:
         """`raw` as an exact number in the item's unit, given in a unit `factor` away."""
-        x = _magnitude(raw)
-        if x is None:
-            raise _FieldError(f"expected {self.expected()}, got {_show(raw)}")
+        x = _number(raw, self.expected())
         if factor is not None and factor != 1:
             x = _norm(x * factor)
         if self.integer and not isinstance(x, int):
             raise _FieldError(f"expected an integer, got {_show(raw)}")
-        return self.bounds.check(x)
+        # The plausible range first: its message is the more useful one.
+        return _held(self.bounds.check(x))
 
     def fact(self, raw: object, path: str, problems: list[_Problem]) -> object:
         """A fact's value: a number in the item's unit, or (quantities) {value, unit}."""
@@ -452,7 +516,7 @@ class _Numeric:
         ok = True
         for key in raw:
             if key not in _QTY_KEYS:
-                problems.append((f"{path}.{key}", "unknown-field", _unknown_field(key, _QTY_KEYS)))
+                problems.append(_unknown(path, key, _QTY_KEYS))
                 ok = False
         factor: Magnitude | None = None
         try:
@@ -588,7 +652,7 @@ class _ObservationParser:
         before = len(problems)
         for key in el:
             if key not in _OBS_KEYS:
-                problems.append((f"{path}.{key}", "unknown-field", _unknown_field(key, _OBS_KEYS)))
+                problems.append(_unknown(path, key, _OBS_KEYS))
         date = _optional_date(el, "date", path, problems)
         factor = self.factor(el.get("unit"), path, problems)
         value: object = _INVALID
@@ -646,18 +710,19 @@ class _ObservationParser:
         bounds: list[Magnitude | None] = []
         for key in raw:
             if key not in _RANGE_KEYS:
-                problems.append(
-                    (f"{path}.{key}", "unknown-field", _unknown_field(key, _RANGE_KEYS))
-                )
+                problems.append(_unknown(path, key, _RANGE_KEYS))
         for key in _RANGE_KEYS:
             limit = raw.get(key)
-            x = None if limit is None else _magnitude(limit)
-            if limit is not None and x is None:
-                problems.append(
-                    (f"{path}.{key}", "bad-value", f"expected a number, got {_show(limit)}")
-                )
-            elif x is not None and factor is not None and factor != 1:
-                x = _norm(x * factor)
+            x = None
+            if limit is not None:
+                try:
+                    x = _number(limit, "a number")
+                    if factor is not None and factor != 1:
+                        x = _norm(x * factor)
+                    x = _held(x)
+                except _FieldError as bad:
+                    problems.append((f"{path}.{key}", bad.code, bad.message))
+                    x = None
             bounds.append(x)
         low, high = bounds
         if low is not None and high is not None and low > high:
@@ -686,7 +751,7 @@ def _event_parser(raw: object, path: str, problems: list[_Problem]) -> object:
             continue
         for key in el:
             if key not in _EVENT_KEYS:
-                problems.append((f"{p}.{key}", "unknown-field", _unknown_field(key, _EVENT_KEYS)))
+                problems.append(_unknown(p, key, _EVENT_KEYS))
         date = _optional_date(el, "date", p, problems)
         end = _optional_date(el, "end", p, problems)
         if isinstance(end, dt.date):
@@ -770,9 +835,7 @@ class RecordReader:
                     if raw is not None:
                         self._attestations(raw, attestations, problems)
                 elif key != "id":
-                    problems.append(
-                        (str(key), "unknown-field", _unknown_field(key, self._top_keys))
-                    )
+                    problems.append(_unknown("", key, self._top_keys))
                 continue
             if raw is None:
                 continue
@@ -813,11 +876,11 @@ class RecordReader:
             )
             return
         for name, value in raw.items():
-            path = f"attestations.{name}"
             if not isinstance(name, str) or name not in self._attest_set:
-                message = _unknown_field(name, self.attestations, "attestation")
-                problems.append((path, "unknown-field", message))
-            elif isinstance(value, bool):
+                problems.append(_unknown("attestations", name, self.attestations, "attestation"))
+                continue
+            path = f"attestations.{name}"
+            if isinstance(value, bool):
                 out[name] = value
             elif value is not None:
                 problems.append((path, "bad-value", f"expected true or false, got {_show(value)}"))
@@ -988,7 +1051,9 @@ class _Duplicated(dict[str, Any]):
 def _json_loads(text: str) -> tuple[Any, bool]:
     """Parse JSON with every number exact: decimals as Fraction, NaN/Infinity unreadable.
 
-    Also says whether any object repeated a key; such objects are `_Duplicated`.
+    Also says whether the text needs a second look (`_structure_problems`): an object
+    repeated a key (such objects are `_Duplicated`), or a value nested deeper than
+    `MAX_DEPTH` was not read (it is a `TooDeep`).
     """
     duplicated = False
 
@@ -1000,52 +1065,62 @@ def _json_loads(text: str) -> tuple[Any, bool]:
         duplicated = True
         return _Duplicated(items)
 
-    doc = json.loads(
-        text, parse_float=_exact_decimal, parse_constant=_Unreadable, object_pairs_hook=pairs
+    doc, pruned = json_loads(
+        text,
+        parse_float=_exact_decimal,
+        parse_int=_exact_int,
+        parse_constant=_Unreadable,
+        object_pairs_hook=pairs,
     )
-    return doc, duplicated
+    return doc, duplicated or pruned
 
 
-def _duplicate_fields(obj: object) -> list[tuple[str, str]]:
-    """(field path, key) of every repeated key in a record as parsed, at any depth."""
-    out: list[tuple[str, str]] = []
-    # Iterative: a record may nest as deep as the JSON parser allows.
+def _structure_problems(obj: object) -> list[_Problem]:
+    """Every repeated key and every value nested too deep to read in a record as parsed."""
+    out: list[_Problem] = []
+    # Iterative: a record may nest as deep as `MAX_DEPTH`.
     stack: list[tuple[str, object]] = [("", obj)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
             prefix = f"{path}." if path else ""
             if isinstance(value, _Duplicated):
-                out.extend((prefix + key, key) for key in value.duplicates)
-            stack.extend((prefix + str(key), v) for key, v in value.items())
+                out.extend(
+                    (prefix + key, "duplicate-field", f"duplicate field '{key}'")
+                    for key in value.duplicates
+                )
+            stack.extend((prefix + key, v) for key, v in value.items())
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, TooDeep):
+            message = f"nested deeper than {MAX_DEPTH} levels: not read"
+            out.append((short_path(path), "too-deep", message))
     return out
 
 
 def _parse_json_record(
-    reader: RecordReader, obj: object, where: str, duplicated: bool
+    reader: RecordReader, obj: object, where: str, suspect: bool
 ) -> Record | RecordError:
-    """`reader.parse` of a record read from JSON text; `duplicated` says that the text
-    repeated a key somewhere, which is an error of the record it is in."""
+    """`reader.parse` of a record read from JSON text; `suspect` says that the text repeated
+    a key or nested too deep somewhere (`_json_loads`), an error of the record it is in."""
     try:
         record = reader.parse(obj, where=where)
     except RecordError as exc:
-        if not duplicated:
+        if not suspect:
             return exc
         found: Record | RecordError = exc
         diagnostics = list(exc.diagnostics)
         shown = diagnostics[0].record_id
     else:
-        if not duplicated:
+        if not suspect:
             return record
         found, diagnostics, shown = record, [], record.id
-    repeated = _duplicate_fields(obj)
-    if not repeated:
+    problems = _structure_problems(obj)
+    if not problems:
         return found
     diagnostics.extend(
-        Diagnostic("duplicate-field", f"duplicate field '{key}'", record_id=shown, field=path)
-        for path, key in repeated
+        Diagnostic(code, message, record_id=shown, field=path or None)
+        for path, code, message in problems
     )
     return RecordError(diagnostics)
 
@@ -1124,7 +1199,7 @@ def _read_json(path: Path, reader: RecordReader) -> Iterator[Record | RecordErro
         doc, duplicated = _json_loads(text)
     except json.JSONDecodeError as exc:
         raise _file_error(path, "malformed", f"not valid JSON: {exc.msg}", text, exc.pos) from None
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise _file_error(path, "malformed", f"not valid JSON: {exc}", text) from None
     if isinstance(doc, dict):
         doc = [doc]
@@ -1168,7 +1243,7 @@ def read_jsonl_lines(
         except json.JSONDecodeError as exc:
             yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
             continue
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             yield _line_error(where, f"not valid JSON: {exc}")
             continue
         yield _parse_json_record(reader, obj, where, duplicated)

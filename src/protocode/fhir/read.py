@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -43,6 +42,8 @@ from protocode.fhir.mapping import (
     Target,
     system_key,
 )
+from protocode.jsontext import MAX_DEPTH, too_deep
+from protocode.jsontext import loads as json_loads
 from protocode.model import DataItem
 from protocode.records import Record, RecordReader
 
@@ -102,8 +103,20 @@ def _file_error(path: Path, code: str, message: str) -> RecordError:
 
 
 def _loads(text: str) -> object:
-    # Decimals exact: FHIR decimals keep the digits written.
-    return json.loads(text, parse_float=Decimal)
+    """JSON text as read for validation; a value nested too deep becomes a `TooDeep`, which
+    `_validate` reports for the resource holding it."""
+    # Decimals exact: FHIR decimals keep the digits written. An integer too long for int()
+    # is still a number (FHIR's integers are 32-bit, so validation rejects it where one is
+    # expected); failing it here would lose the whole Bundle.
+    doc, _ = json_loads(text, parse_float=Decimal, parse_int=_integer)
+    return doc
+
+
+def _integer(text: str) -> int | Decimal:
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
 
 
 def _read_text(path: Path) -> str:
@@ -190,22 +203,25 @@ def is_fhir_input(path: Path) -> bool:
     ``.json``, or NDJSON whose first object has a ``resourceType`` (records never do)."""
     if path.is_dir():
         return any(p.suffix.lower() == ".ndjson" for p in path.iterdir())
+    suffix = path.suffix.lower()
     try:
         with path.open("rb") as handle:
-            head = handle.read(1 << 16)
+            if suffix == ".json":
+                head = handle.read(1 << 16).removeprefix(b"\xef\xbb\xbf")
+                return bool(re.match(rb'\s*\{\s*"resourceType"\s*:', head))
+            if suffix not in (".ndjson", ".jsonl"):
+                return False
+            # The whole first line: one resource may be far longer than any fixed head.
+            lines = (line.removeprefix(b"\xef\xbb\xbf") for line in handle)
+            first = next((line for line in lines if line.strip()), b"")
     except OSError:
         return False
-    if path.suffix.lower() == ".json":
-        return bool(re.match(rb'\s*\{\s*"resourceType"\s*:', head.removeprefix(b"\xef\xbb\xbf")))
-    if path.suffix.lower() in (".ndjson", ".jsonl"):
-        for line in head.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except ValueError:
-                    return False
-                return isinstance(first, dict) and "resourceType" in first
-    return False
+    try:
+        # Nested too deep for the parser is still an answer, not an error.
+        doc, _ = json_loads(first.decode("utf-8"))
+    except ValueError:  # not JSON, or not UTF-8
+        return False
+    return isinstance(doc, dict) and "resourceType" in doc
 
 
 # --- validation -------------------------------------------------------------------------
@@ -263,6 +279,10 @@ def _validate(raw: _Raw) -> _Resource | _Bad:
     rid = data.get("id") if isinstance(data.get("id"), str) else None
     label = f"{rtype}/{rid}" if isinstance(rtype, str) and rid else f"{rtype} at {raw.where}"
     ref = _raw_subject(data)
+    deep = too_deep(data)
+    if deep is not None:
+        message = f"nested deeper than {MAX_DEPTH} levels: not read"
+        return _Bad(raw.where, label, ((deep, message),), ref)
     if not isinstance(rtype, str):
         return _Bad(raw.where, raw.where, (("resourceType", "missing resourceType"),), ref)
     try:

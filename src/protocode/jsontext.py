@@ -1,0 +1,168 @@
+"""JSON text of any nesting depth, read without losing the rest of the document.
+
+Python's JSON parser recurses once per nesting level, so a single value nested a thousand
+deep raises `RecursionError` and loses the whole document: a JSON array of records or a FHIR
+Bundle of many patients. `loads` reads such text with every value nested deeper than
+`MAX_DEPTH` replaced by a `TooDeep` marker, and `too_deep` finds the markers (and any value
+nested deeper than the limit) without recursing, so the one record or resource that holds
+them is reported and the others are read as usual.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+__all__ = ["MAX_DEPTH", "TooDeep", "loads", "short_path", "too_deep"]
+
+MAX_DEPTH: Final = 100
+"""The deepest nesting read: far beyond any record (about 5 levels) or FHIR resource (about
+20), and far below what the parser and the FHIR validators recurse through."""
+
+
+@dataclass(frozen=True, slots=True)
+class TooDeep:
+    """Stands for a value nested deeper than `MAX_DEPTH` that was not read."""
+
+
+_TOO_DEEP: Final = TooDeep()
+
+# A JSON string (escapes included) or one bracket; nothing else moves the nesting depth.
+_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def loads(text: str, **hooks: Any) -> tuple[Any, bool]:
+    """`json.loads(text, **hooks)`, and whether values nested too deep were replaced.
+
+    Text that the parser can read is read as is, at full speed; values nested deeper than
+    `MAX_DEPTH` are then found by `too_deep`. Only text too deep for the parser itself is
+    pruned first: each value that opens deeper than the limit becomes a `TooDeep`.
+    Raises `json.JSONDecodeError` for text that is not JSON, at its place in `text`.
+    """
+    try:
+        return json.loads(text, **hooks), False
+    except RecursionError:
+        pass
+    # A string no input can hold by chance marks the pruned values in the parsed document.
+    marker = f"\0too-deep-{secrets.token_hex(16)}"
+    pruned, moves = _pruned(text, json.dumps(marker))
+    try:
+        doc = json.loads(pruned, **hooks)
+    except json.JSONDecodeError as exc:
+        # Where the pruned text went wrong, in the text as given.
+        at, was, copied = moves[bisect.bisect_right(moves, (exc.pos, len(text), True)) - 1]
+        raise json.JSONDecodeError(exc.msg, text, was + (exc.pos - at if copied else 0)) from None
+    return _unmark(doc, marker), True
+
+
+def _pruned(text: str, replacement: str) -> tuple[str, list[tuple[int, int, bool]]]:
+    """`text` with each value that opens deeper than `MAX_DEPTH` replaced by `replacement`,
+    and where each piece of the result starts, in it and in `text`, and whether it is a copy
+    of `text` (else a replacement): (new offset, old offset, copied)."""
+    parts: list[str] = []
+    moves: list[tuple[int, int, bool]] = []
+    size = 0  # of the result so far
+    depth = 0
+    kept = 0  # where the text still to copy starts
+
+    def add(piece: str, old: int, copied: bool = True) -> None:
+        nonlocal size
+        moves.append((size, old, copied))
+        parts.append(piece)
+        size += len(piece)
+
+    for token in _TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket[0] == '"':
+            continue
+        if bracket in "[{":
+            depth += 1
+            if depth == MAX_DEPTH + 1:
+                add(text[kept : token.start()], kept)
+                kept = token.start()
+        else:
+            if depth == MAX_DEPTH + 1:
+                add(replacement, kept, copied=False)
+                kept = token.end()
+            depth -= 1
+    if depth > MAX_DEPTH:
+        # Unclosed: the parser reports the text as cut short at its end.
+        add(replacement, kept, copied=False)
+        kept = len(text)
+    add(text[kept:], kept)
+    return "".join(parts), moves
+
+
+def _unmark(doc: Any, marker: str) -> Any:
+    """`doc` with each `marker` string value replaced by `TooDeep` (in place, no recursion)."""
+    if doc == marker:
+        return _TOO_DEEP
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value == marker:
+                    node[key] = _TOO_DEEP
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                if value == marker:
+                    node[i] = _TOO_DEEP
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+    return doc
+
+
+# The way to a value: (parent's trail, key or index), None at the top. A tuple per value costs
+# less than a path string per value; the path is spelled out only for the value found.
+_Trail: TypeAlias = tuple[Any, str | int] | None
+
+
+def too_deep(doc: object, limit: int = MAX_DEPTH) -> str | None:
+    """The path (``entry[3].resource.extension[0]``) of the first value in `doc` that is a
+    `TooDeep` or a list or object nested deeper than `limit` levels, or None.
+
+    Walked without recursion, so it is safe on any document `loads` returns or a caller
+    builds.
+    """
+    stack: list[tuple[object, int, _Trail]] = [(doc, 1, None)]
+    while stack:
+        node, level, trail = stack.pop()
+        if isinstance(node, TooDeep) or (level > limit and isinstance(node, dict | list)):
+            return _path(trail)
+        if isinstance(node, dict):
+            stack.extend((v, level + 1, (trail, _key(k))) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, level + 1, (trail, i)) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def _key(key: object) -> str:
+    # A document built in Python may have keys of any type; str() of some (a huge int) raises.
+    return key if isinstance(key, str) else f"<{type(key).__name__}>"
+
+
+def _path(trail: _Trail) -> str:
+    keys: list[str | int] = []
+    while trail is not None:
+        trail, key = trail
+        keys.append(key)
+    path = ""
+    for key in reversed(keys):
+        if isinstance(key, int):
+            path += f"[{key}]"
+        else:
+            path += f".{key}" if path else key
+    return short_path(path)
+
+
+def short_path(path: str) -> str:
+    """A field path as shown in a diagnostic: a hundred levels spelled out help no one, so a
+    long one keeps only its start and its end."""
+    return path if len(path) <= 120 else f"{path[:60]}…{path[-40:]}"

@@ -1,0 +1,303 @@
+"""Records and FHIR input under hostile content (issue 11, items 6 and 10).
+
+Every bad record gets one `RecordError` naming the record and the field, and every other
+record of the batch is still read: results plus errors always equal the records given.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import SEED, run
+from protocode.errors import RecordError
+from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
+from protocode.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
+from protocode.pipeline import load
+from protocode.records import Record, read_records
+from protocode.screen import Screening
+
+FHIR = SEED / "examples" / "fhir"
+BUNDLE = FHIR / "patients.bundle.json"
+HUGE = 10**5000  # str() of it raises ValueError (more than 4,300 digits)
+TOO_LONG = "is too long: a record number has at most 300 digits"
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Any:
+    return load(SEED)
+
+
+@pytest.fixture(scope="module")
+def mapping(protocol: Any) -> FhirMapping:
+    return FhirMapping.build(
+        protocol.reader.items.values(), protocol.reader.attestations, load_map(FHIR / "map.yaml")
+    )
+
+
+def screened(protocol: Any, *records: object) -> list[Screening | RecordError]:
+    """Screen a batch: the first record is the bad one, a good one follows it."""
+    results = list(protocol.screen_many([*records, {"id": "GOOD", "sex": "male"}]))
+    assert len(results) == len(records) + 1
+    assert isinstance(results[-1], Screening) and results[-1].record_id == "GOOD"
+    return results
+
+
+def problems(result: object) -> list[tuple[str | None, str | None, str, str]]:
+    assert isinstance(result, RecordError), result
+    return [(d.record_id, d.field, d.code, d.message) for d in result.diagnostics]
+
+
+# --- item 10: keys that are not strings -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "shown"),
+    [
+        ({"attestations": {HUGE: True}}, "attestations.a 16610-bit integer", "a 16610-bit integer"),
+        ({HUGE: 1}, "a 16610-bit integer", "a 16610-bit integer"),
+        ({"weight": {"value": 70, Fraction(HUGE, 3): "kg"}}, None, "a number too large to show"),
+        ({"creatinine": [{"value": 1, "date": "2024-01-01", 12: 3}]}, "creatinine[0].12", "12"),
+        ({"ast": [{"value": 1, "reference_range": {None: 1}}]}, None, "null"),
+        ({"hsct": [{"date": "2024-01-01", 1.5: 2}]}, "hsct[0].1.5", "1.5"),
+        ({"attestations": {("a", 1): True}}, "attestations.a list", "a list"),
+    ],
+    ids=["attestation", "top", "quantity", "observation", "range", "event", "tuple"],
+)
+def test_a_key_that_is_not_a_string_is_a_record_error(
+    protocol: Any, record: dict[object, object], field: str | None, shown: str
+) -> None:
+    bad, _ = screened(protocol, {"id": "P1", **record})
+    ((rid, where, code, message),) = problems(bad)
+    assert (rid, code) == ("P1", "unknown-field")
+    assert message.endswith(f"names must be strings, got {shown}")
+    if field is not None:
+        assert where == field
+
+
+# --- numbers too long to be record values -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        (HUGE, "life_expectancy"),
+        (10**400, "life_expectancy"),
+        (10**300, "life_expectancy"),
+        (Fraction(1, HUGE), "life_expectancy"),
+        (Fraction(HUGE + 1, 3), "life_expectancy"),
+        (Decimal("1e500"), "life_expectancy"),
+        ({"value": 10**4000, "unit": "d"}, "life_expectancy.value"),
+    ],
+    ids=["huge", "1e400", "1e300", "tiny", "huge/3", "decimal", "quantity"],
+)
+def test_a_number_too_long_is_a_record_error(protocol: Any, value: object, field: str) -> None:
+    bad, _ = screened(protocol, {"id": "P1", "life_expectancy": value})
+    ((rid, where, code, message),) = problems(bad)
+    assert (rid, where, code) == ("P1", field, "out-of-range")
+    assert TOO_LONG in message
+
+
+def test_a_reference_limit_too_long_is_a_record_error(protocol: Any) -> None:
+    element = {"value": 40, "date": "2024-03-01", "reference_range": {"low": 0, "high": HUGE}}
+    bad, _ = screened(protocol, {"id": "P1", "ast": [element]})
+    ((_, where, _, message),) = problems(bad)
+    assert where == "ast[0].reference_range.high"
+    assert TOO_LONG in message
+
+
+def test_numbers_short_enough_are_read_and_explained(protocol: Any) -> None:
+    # Non-terminating and just under the bound: the explanation still shows it.
+    value = Fraction(10**299 + 1, 3)
+    record = protocol.record({"id": "P1", "life_expectancy": value})
+    assert record.values["life_expectancy"] == value
+    assert "life_expectancy" in protocol.explain(record).to_text()
+
+
+def lines(*records: str) -> str:
+    return "".join(f"{r}\n" for r in records)
+
+
+DIGITS = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("int.json", f'[{{"id": "A", "life_expectancy": {DIGITS}}}, {{"id": "B"}}]'),
+        ("float.json", f'[{{"id": "A", "life_expectancy": {DIGITS}.5}}, {{"id": "B"}}]'),
+        ("exponent.json", '[{"id": "A", "life_expectancy": 1e999999}, {"id": "B"}]'),
+        ("int.jsonl", lines(f'{{"id": "A", "life_expectancy": {DIGITS}}}', '{"id": "B"}')),
+        ("cell.csv", lines("id,life_expectancy", f"A,{DIGITS}", "B,")),
+        ("decimal.csv", lines("id,life_expectancy", f"A,0.{DIGITS}1", "B,")),
+    ],
+    ids=["json-int", "json-float", "json-exponent", "jsonl-int", "csv-int", "csv-decimal"],
+)
+def test_a_number_too_long_in_a_file_spoils_only_its_record(
+    tmp_path: Path, protocol: Any, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    bad, good = read_records(path, protocol.reader)
+    assert isinstance(good, Record) and good.id == "B"
+    ((rid, where, code, message),) = problems(bad)
+    assert (rid, where, code) == ("A", "life_expectancy", "out-of-range")
+    assert TOO_LONG in message
+
+
+def fhir_input(folder: Path, suffix: str, place: str, value: str) -> Path:
+    """The example Bundle (``.json``) or its resources (``.ndjson``), with `value` (JSON
+    text) put at `place` of the first patient's life-expectancy Observation: 'value' (its
+    valueQuantity.value) or 'extension'.
+
+    Written by text replacement: `json.dumps` cannot write what is nested too deep.
+    """
+    doc = json.loads(BUNDLE.read_text(encoding="utf-8"))
+    resource = next(
+        e["resource"]
+        for e in doc["entry"]
+        if e["resource"].get("valueQuantity", {}).get("code") == "mo"
+    )
+    assert resource["subject"]["reference"] == "Patient/FHIR-001"
+    if place == "value":
+        resource["valueQuantity"]["value"] = "@@"
+    else:
+        resource["extension"] = "@@"
+    if suffix == ".json":
+        text = json.dumps(doc)
+    else:
+        text = "".join(f"{json.dumps(e['resource'])}\n" for e in doc["entry"])
+    path = folder / f"input{suffix}"
+    path.write_text(text.replace('"@@"', value), encoding="utf-8")
+    return path
+
+
+def nested_extensions(depth: int) -> str:
+    inner = '{"url": "http://example.org/x", "valueString": "v"}'
+    return (
+        "[" + '{"url": "http://example.org/x", "extension": [' * depth + inner + "]}" * depth + "]"
+    )
+
+
+def fhir_results(protocol: Any, mapping: FhirMapping, path: Path) -> dict[str, object]:
+    found = list(read_fhir(path, protocol.reader, mapping))
+    assert len(found) == 4  # the example's four patients, whatever happens to one
+    return {(r.id if isinstance(r, Record) else r.diagnostics[0].record_id) or "": r for r in found}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ndjson"])
+@pytest.mark.parametrize(
+    "digits", [DIGITS, f"{DIGITS}.5", "1e999999"], ids=["int", "decimal", "exponent"]
+)
+def test_a_fhir_value_too_long_spoils_only_its_patient(
+    tmp_path: Path, protocol: Any, mapping: FhirMapping, digits: str, suffix: str
+) -> None:
+    results = fhir_results(protocol, mapping, fhir_input(tmp_path, suffix, "value", digits))
+    assert all(isinstance(r, Record) for pid, r in results.items() if pid != "FHIR-001")
+    ((_, where, code, message),) = problems(results["FHIR-001"])
+    assert where is not None and where.endswith("valueQuantity.value")
+    assert code == "out-of-range" and TOO_LONG in message
+
+
+# --- item 6: nesting --------------------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.json", f'[{{"id": "A", "weight": {DEEP}}}, {{"id": "B"}}]'),
+        ("deep.jsonl", lines(f'{{"id": "A", "weight": {DEEP}}}', '{"id": "B"}')),
+        ("deep-key.jsonl", lines(f'{{"id": "A", "x": {{"y": {DEEP}}}}}', '{"id": "B"}')),
+    ],
+    ids=["json", "jsonl", "jsonl-unknown-field"],
+)
+def test_a_record_nested_too_deep_spoils_only_itself(
+    tmp_path: Path, protocol: Any, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert not is_fhir_input(path)
+    bad, good = read_records(path, protocol.reader)
+    assert isinstance(good, Record) and good.id == "B"
+    found = problems(bad)
+    assert {rid for rid, *_ in found} == {"A"}
+    deep = [(where, message) for _, where, code, message in found if code == "too-deep"]
+    assert deep == [(deep[0][0], f"nested deeper than {MAX_DEPTH} levels: not read")]
+    assert deep[0][0] is not None and deep[0][0].endswith("[0][0]")
+
+
+def test_cli_screens_the_other_records_of_a_deep_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(lines(f'{{"id": "A", "weight": {DEEP}}}', '{"id": "B"}'), encoding="utf-8")
+    status, out, err = run(capsys, "screen", SEED, path, "--format", "json")
+    assert status == 1, err
+    results = json.loads(out)
+    assert [(r["id"], r["status"]) for r in results] == [("A", "error"), ("B", "indeterminate")]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ndjson"])
+@pytest.mark.parametrize("depth", [49, 300, 1000, 50_000])
+def test_a_fhir_resource_nested_too_deep_spoils_only_its_patient(
+    tmp_path: Path, protocol: Any, mapping: FhirMapping, depth: int, suffix: str
+) -> None:
+    # 49 extensions reach 101 levels inside the resource; 300 pass the JSON parser but not
+    # the FHIR validators; 1000 and more are too deep for the JSON parser itself.
+    path = fhir_input(tmp_path, suffix, "extension", nested_extensions(depth))
+    assert is_fhir_input(path)
+    results = fhir_results(protocol, mapping, path)
+    assert all(isinstance(r, Record) for pid, r in results.items() if pid != "FHIR-001")
+    ((_, where, code, message),) = problems(results["FHIR-001"])
+    assert code == "malformed"
+    assert message.endswith(f"nested deeper than {MAX_DEPTH} levels: not read")
+    assert where is not None and ".extension[0].extension[0]" in where
+    assert len(where) < 150
+
+
+def test_a_fhir_ndjson_whose_first_line_is_too_deep_is_still_detected(tmp_path: Path) -> None:
+    path = tmp_path / "deep.ndjson"
+    path.write_text(
+        lines(f'{{"resourceType": "Patient", "id": "P1", "extension": {DEEP}}}'), encoding="utf-8"
+    )
+    assert is_fhir_input(path)
+
+
+def test_loads_reads_what_is_not_too_deep() -> None:
+    text = '{"a": [' + DEEP + ', 1, "[[{"], "b": {"c": 2}}'
+    doc, pruned = loads(text)
+    assert pruned
+    assert doc["a"][1:] == [1, "[[{"] and doc["b"] == {"c": 2}
+    value = doc["a"][0]
+    for _ in range(MAX_DEPTH - 3):  # the object and its list are levels 1 and 2
+        assert isinstance(value, list) and len(value) == 1
+        value = value[0]
+    assert value == [TooDeep()]
+    path = too_deep(doc)
+    assert path is not None and path.startswith("a[0][0][0]") and "…" in path
+    assert loads('{"a": [[1]]}') == ({"a": [[1]]}, False)
+    assert too_deep({"a": [[1]]}, limit=2) == "a[0]"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[" + "[" * 3000 + "]" * 3000 + " x]", 6002),
+        ("[" * 3000 + "]" * 3000 + "]", 6000),
+        ('{"a": ' + "[" * 3000 + "]" * 3000 + ' "b": 1}', 6007),
+    ],
+    ids=["bad-value", "extra-bracket", "missing-comma"],
+)
+def test_loads_locates_a_syntax_error_in_deep_text(text: str, where: int) -> None:
+    with pytest.raises(json.JSONDecodeError) as info:
+        loads(text)
+    assert info.value.pos == where
+    assert info.value.doc == text
