@@ -1,4 +1,4 @@
-"""Records and FHIR input under hostile content (issue 11, items 6 and 10).
+"""Records and FHIR input under hostile content (issue 11, items 6, 10 and 12).
 
 Every bad record gets one `RecordError` naming the record and the field, and every other
 record of the batch is still read: results plus errors always equal the records given.
@@ -6,7 +6,9 @@ record of the batch is still read: results plus errors always equal the records 
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -301,3 +303,25 @@ def test_loads_locates_a_syntax_error_in_deep_text(text: str, where: int) -> Non
         loads(text)
     assert info.value.pos == where
     assert info.value.doc == text
+
+
+# --- item 12: long CSV cells ------------------------------------------------------------------
+
+
+@pytest.fixture
+def default_csv_limit() -> Iterator[None]:
+    # The csv module's limit is process-wide: start from its default, put back what was.
+    saved = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(saved)
+
+
+@pytest.mark.usefixtures("default_csv_limit")
+def test_a_long_quoted_cell_invents_no_record(tmp_path: Path, protocol: Any) -> None:
+    cell = ("x" * 999 + "\n") * 140  # 140,000 characters over 140 lines
+    path = tmp_path / "long.csv"
+    path.write_text(lines("id,sex", "A,male", f'B,"{cell}"', "C,female"), encoding="utf-8")
+    results = list(read_records(path, protocol.reader))
+    assert [r.id if isinstance(r, Record) else "error" for r in results] == ["A", "error", "C"]
+    ((rid, where, code, _),) = problems(results[1])
+    assert (rid, where, code) == ("B", "sex", "bad-value")

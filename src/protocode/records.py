@@ -18,14 +18,16 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final, TypeAlias, TypeGuard
+from typing import Any, BinaryIO, Final, TypeAlias, TypeGuard
 
 from gmpy2 import mpq
 
@@ -1538,6 +1540,25 @@ def _cell_spans(text: str) -> list[tuple[int, int]]:
         i += 1
 
 
+# The largest field size limit every platform's csv module accepts (a C long).
+_CSV_MAX_LIMIT: Final = 2**31 - 1
+
+
+def _allow_cells_of(handle: BinaryIO) -> None:
+    """Let the csv module read any cell of the file behind `handle`.
+
+    The module stops a cell at a process-wide limit (128 KiB by default) and then reads the
+    rest of its row as new rows: records that are not in the file. No cell is longer than
+    the file holding it, so the limit is raised to the file's size (or its greatest value
+    for a pipe); it is never lowered, which could break other users of the module.
+    """
+    info = os.fstat(handle.fileno())
+    size = info.st_size + 1 if stat.S_ISREG(info.st_mode) else _CSV_MAX_LIMIT
+    wanted = min(size, _CSV_MAX_LIMIT)
+    if csv.field_size_limit() < wanted:
+        csv.field_size_limit(wanted)
+
+
 def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
     try:
         handle = path.open("rb")
@@ -1546,6 +1567,7 @@ def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError
             path, "unreadable", f"cannot read records: {exc.strerror or exc}"
         ) from None
     with handle:
+        _allow_cells_of(handle)
         lines = _CsvLines(handle)
         rows = csv.reader(lines)
         try:
