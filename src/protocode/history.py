@@ -44,7 +44,15 @@ from protocode.errors import Diagnostic, LoadError, ProtocodeError, UsageError, 
 from protocode.loader import load_protocol, load_protocol_text
 from protocode.model import Change, ChangeTargetKind, Criterion, ProtocolDoc
 from protocode.source import Source, Span
-from protocode.yamlsource import YAML_TAG, Entry, compose, mapping_entries, node_span
+from protocode.yamlsource import (
+    YAML_TAG,
+    Entry,
+    compose,
+    mapping_entries,
+    node_span,
+    read_bytes,
+    read_source,
+)
 
 LOCK_NAME = "protocode.lock"
 """The name of the lock file in a protocol folder."""
@@ -74,7 +82,8 @@ class Version:
     """One version file of a protocol folder.
 
     `doc` is None when the file does not load (its own errors are reported when the file is
-    checked), `source` when it is not UTF-8 text; `sha256` is always the hash of its bytes.
+    checked), `source` when it is not UTF-8 text; `sha256` is the hash of its bytes (empty
+    when it is not a regular file or too large to read).
     """
 
     number: int
@@ -175,7 +184,11 @@ def version_in_force(folder: Path) -> Path | None:
 
 
 def _read_version(number: int, path: Path) -> Version:
-    data = path.read_bytes()
+    try:
+        data = read_bytes(path)
+    except LoadError:
+        # Not a regular file, or too large: loading the file itself says so.
+        return Version(number, path, "", None, None)
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8")
@@ -297,14 +310,18 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _read_lock(path: Path, problems: list[Diagnostic]) -> Lock | None:
     try:
-        source = Source(str(path), path.read_bytes().decode("utf-8"))
+        source = read_source(path)
+    except LoadError as exc:
+        problems += exc.diagnostics
+        return None
+    try:
         # JSON is YAML here: composing it keeps every value's position in the file.
         root = compose(source, LOCK_NAME)
-    except UnicodeDecodeError:
-        problems.append(Diagnostic("lock", f"{path} is not UTF-8 text"))
-        return None
     except LoadError as exc:
-        problems += [Diagnostic("lock", f"not JSON: {d.message}", d.span) for d in exc.diagnostics]
+        # Only a syntax error means the lock is not JSON; the depth limit says what it is.
+        for d in exc.diagnostics:
+            message = f"not JSON: {d.message}" if d.code == "yaml-syntax" else d.message
+            problems.append(Diagnostic("lock", message, d.span))
         return None
     reader = _LockReader(source, problems)
     return reader.lock(path, root)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,11 +23,6 @@ class Source:
         starts = [0]
         starts.extend(i + 1 for i, ch in enumerate(self.text) if ch == "\n")
         object.__setattr__(self, "_line_starts", starts)
-
-    @classmethod
-    def from_path(cls, path: Path) -> Source:
-        """Read a UTF-8 file into a `Source` named by its path as given."""
-        return cls(str(path), path.read_text(encoding="utf-8"))
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""

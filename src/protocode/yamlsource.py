@@ -1,18 +1,22 @@
-"""Positioned YAML: what the protocol loader and the case loader share.
+"""Positioned YAML: what the protocol, lock, case and FHIR-map readers share.
 
-Both loaders work on PyYAML's node tree, never its object constructor, so that no tag can
-make them build arbitrary Python objects and every value keeps its place in the file. This
-module reads a file into a `Source`, composes it into nodes (turning YAML's own errors into
+Every reader works on PyYAML's node tree, never its object constructor, so that no tag can
+make it build arbitrary Python objects and every value keeps its place in the file. This
+module reads a file into a `Source` (regular files only, of bounded size, UTF-8), composes it
+into nodes (bounded in depth and alias expansion, turning YAML's own errors into located
 diagnostics), gives a node's span, and walks a mapping's entries. What differs between the
-two file formats, such as whether merge keys are allowed, is left to the caller.
+file formats, such as whether merge keys are allowed, is left to the caller.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import yaml
+from yaml.events import AliasEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
@@ -28,40 +32,130 @@ MERGE_TAG = YAML_TAG + "merge"
 LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
 """The characters YAML treats as line breaks."""
 
+MAX_FILE_BYTES = 8_000_000
+"""The largest file read, in bytes (8 MB).
+
+Protocol, lock, case and mapping files are tens of kilobytes. Composing YAML in pure Python
+costs about 30 seconds and 300 MB per megabyte of the densest text (``[1,1,1,…]``), so the
+limit bounds time and memory while leaving a protocol with 100,000 data items (3 MB) room.
+"""
+
+MAX_DEPTH = 64
+"""How deeply lists and mappings may nest, aliases expanded.
+
+Real files nest fewer than ten levels. Composing, converting and validating recurse once per
+level, so without a bound a file under 1 KB exhausts Python's stack.
+"""
+
+MAX_ALIAS_VALUES = 100_000
+"""How many values aliases may add to a file, beyond those written in it."""
+
 Entry = tuple[Node, Node]
 """One entry of a mapping: its key node and its value node."""
 
 Report = Callable[[str, str, Span], None]
 """Where a walker sends a problem: its code, its message and its span."""
 
+_MEGABYTE = 1_000_000
 
-def read_source(path: Path) -> Source:
-    """Read the UTF-8 file at `path`.
 
-    Raises `LoadError` with a single ``io`` diagnostic, without a span, when the file does not
-    exist, cannot be read or is not UTF-8.
+def read_bytes(path: Path) -> bytes:
+    """The content of the regular file at `path`, of at most `MAX_FILE_BYTES`.
+
+    Raises `LoadError` with a single ``io`` diagnostic naming the file when it does not
+    exist, cannot be read, is not a regular file (a folder, a named pipe, a device: reading
+    one can block or never end) or is larger than the limit.
     """
     try:
-        return Source.from_path(path)
+        # Non-blocking, so that opening a named pipe returns at once instead of waiting for a
+        # writer; reading a regular file is unaffected.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: no such file")]) from None
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start]
-        message = f"cannot read {path}: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
-        raise LoadError([Diagnostic("io", message)]) from None
+        raise _io_error(path, "no such file") from None
     except OSError as exc:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: {exc.strerror}")]) from None
+        raise _io_error(path, exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _io_error(path, f"it is {_file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(path, info.st_size)
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            # One byte past the limit tells a file that grew since `fstat` from one that fits.
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _io_error(path, exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(path, len(data))
+    return data
+
+
+def decode_source(path: str, data: bytes) -> Source:
+    """`data` as the UTF-8 text of a `Source` named `path`, exactly as stored.
+
+    Raises `LoadError` with an ``io`` diagnostic at the line and column of the first byte
+    that is not UTF-8; the source it points into shows that byte as U+FFFD.
+    """
+    try:
+        return Source(path, data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        # Everything before the bad byte is valid, so its length is the bad byte's offset.
+        at = len(data[: exc.start].decode("utf-8"))
+        source = Source(path, data.decode("utf-8", errors="replace"))
+        message = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be read as UTF-8"
+            " (save the file as UTF-8)"
+        )
+        raise LoadError([Diagnostic("io", message, source.span(at, at + 1))]) from None
+
+
+def read_source(path: Path) -> Source:
+    """Read the UTF-8 file at `path` through `read_bytes` and `decode_source`.
+
+    Line breaks are read as Python's text files read them (``\\r\\n`` and ``\\r`` become
+    ``\\n``), so lines count as YAML counts them.
+    """
+    source = decode_source(str(path), read_bytes(path))
+    text = source.text.replace("\r\n", "\n").replace("\r", "\n")
+    return source if text == source.text else Source(source.path, text)
+
+
+def _io_error(path: Path, reason: str) -> LoadError:
+    return LoadError([Diagnostic("io", f"cannot read {path}: {reason}")])
+
+
+def _too_large(path: Path, size: int) -> LoadError:
+    limit = MAX_FILE_BYTES // _MEGABYTE
+    return _io_error(
+        path, f"it is {size / _MEGABYTE:,.1f} MB; protocode reads files of at most {limit} MB"
+    )
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
 
 
 def compose(source: Source, what: str) -> Node:
     """The root node of the single YAML document in `source`.
 
-    Raises `LoadError` with one ``yaml-syntax`` diagnostic when the text is not YAML, and
-    with one ``schema`` diagnostic ``{what} is empty`` when it holds no document, `what`
-    naming the file (``the protocol file``).
+    Raises `LoadError` with one diagnostic: ``yaml-syntax`` when the text is not YAML,
+    ``yaml-depth`` when it nests more than `MAX_DEPTH` levels, ``yaml-alias`` when aliases
+    add more than `MAX_ALIAS_VALUES` values, and ``schema`` ``{what} is empty`` when it holds
+    no document, `what` naming the file (``the protocol file``).
     """
     try:
-        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+        root = _compose(source.text)
+    except _DepthError as exc:
+        span = source.span(exc.at, exc.at + 1)
+        raise LoadError([Diagnostic("yaml-depth", exc.message, span)]) from None
     except yaml.MarkedYAMLError as exc:
         raise LoadError([_syntax_diagnostic(source, exc)]) from None
     except ReaderError as exc:
@@ -70,22 +164,78 @@ def compose(source: Source, what: str) -> Node:
         raise LoadError([Diagnostic("yaml-syntax", message, span)]) from None
     if root is None:
         raise LoadError([Diagnostic("schema", f"{what} is empty", source.whole)])
-    size = _expanded_size(root, {}, set())
-    if size > MAX_EXPANDED_NODES:
+    sizes: dict[int, int] = {}
+    size = _expanded_size(root, sizes, set())
+    # Memoised by node identity, `sizes` ends up with one entry per node written in the file.
+    if size - len(sizes) > MAX_ALIAS_VALUES:
         # Nested aliases can multiply a small file into billions of values ("billion
         # laughs"); every later pass would walk them all.
         message = (
-            f"aliases expand {what} to {size:,} values (at most {MAX_EXPANDED_NODES:,} allowed)"
+            f"aliases expand {what} from {len(sizes):,} to {size:,} values"
+            f" (aliases may add at most {MAX_ALIAS_VALUES:,})"
         )
         raise LoadError([Diagnostic("yaml-alias", message, source.whole)])
     return root
 
 
-MAX_EXPANDED_NODES = 100_000
+def _compose(text: str) -> Node | None:
+    loader = _Composer(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+class _DepthError(Exception):
+    def __init__(self, message: str, event: NodeEvent) -> None:
+        super().__init__(message)
+        self.message = message
+        self.at = event.start_mark.index if event.start_mark is not None else 0
+
+
+class _Composer(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose nodes nested beyond `MAX_DEPTH`.
+
+    An alias counts as deep as the node it names, so that aliases cannot nest a document
+    deeper than its text does; the check runs before the nested node is composed, so the
+    recursion never goes further than the limit.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0  # nodes open around the one being composed
+        self._reach = 0  # the deepest level reached inside the node being composed
+        self._heights: dict[int, int] = {}  # levels of each anchored node, by identity
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event: NodeEvent = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, AliasEvent):
+            # An undefined alias is left to PyYAML, which reports it; an alias to a node
+            # still open (a cycle) is reported by the readers, and counts as one level.
+            height = self._heights.get(id(self.anchors.get(event.anchor or "")), 1)
+            self._reach = max(self._reach, self._depth + height)
+            if self._reach > MAX_DEPTH:
+                message = f"this alias nests lists and mappings more than {MAX_DEPTH} levels deep"
+                raise _DepthError(message, event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            message = f"lists and mappings nest more than {MAX_DEPTH} levels deep here"
+            raise _DepthError(message, event)
+        outer, self._reach = self._reach, self._depth
+        node = super().compose_node(parent, index)
+        if event.anchor is not None:
+            self._heights[id(node)] = self._reach - self._depth + 1
+        self._reach = max(outer, self._reach)
+        self._depth -= 1
+        return node
 
 
 def _expanded_size(node: Node, sizes: dict[int, int], open_: set[int]) -> int:
-    """How many nodes the tree holds with every alias expanded, counted without expanding."""
+    """How many nodes the tree holds with every alias expanded, counted without expanding.
+
+    Recursion stays within `MAX_DEPTH`: composition bounded the depth, aliases expanded.
+    """
     key = id(node)
     if key in sizes:
         return sizes[key]
@@ -99,8 +249,8 @@ def _expanded_size(node: Node, sizes: dict[int, int], open_: set[int]) -> int:
         for k, v in node.value:
             size += _expanded_size(k, sizes, open_) + _expanded_size(v, sizes, open_)
     open_.discard(key)
-    sizes[key] = min(size, MAX_EXPANDED_NODES + 1)
-    return sizes[key]
+    sizes[key] = size
+    return size
 
 
 def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:

@@ -49,7 +49,13 @@ from protocode.loader import load_protocol_text
 from protocode.model import Endpoint, ProtocolDoc, RuleText
 from protocode.source import Source, Span
 from protocode.syntax import parse_rule
-from protocode.yamlsource import LINE_BREAKS, scalar_start
+from protocode.yamlsource import (
+    LINE_BREAKS,
+    decode_source,
+    read_bytes,
+    read_source,
+    scalar_start,
+)
 
 _PROTOCOL_KEY = re.compile(r"^protocode:", re.MULTILINE)
 _TRAILING_COMMENT = re.compile(r"[ \t]+#[^\n\r]*")
@@ -114,17 +120,7 @@ def rule_fields(doc: ProtocolDoc) -> list[RuleField]:
 
 def read_file(path: Path) -> Source:
     """A file's text exactly as stored (line endings included); `LoadError` if unreadable."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: no such file")]) from None
-    except OSError as exc:
-        raise LoadError([Diagnostic("io", f"cannot read {path}: {exc.strerror}")]) from None
-    try:
-        return Source(str(path), data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        message = f"cannot read {path}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
-        raise LoadError([Diagnostic("io", message)]) from None
+    return decode_source(str(path), read_bytes(path))
 
 
 def format_file(path: Path, width: int = WIDTH) -> Formatted:
@@ -350,8 +346,8 @@ def protocol_files(path: Path) -> list[Path]:
 
 def _is_protocol(path: Path) -> bool:
     try:
-        return _PROTOCOL_KEY.search(path.read_text(encoding="utf-8")) is not None
-    except (OSError, UnicodeDecodeError):
+        return _PROTOCOL_KEY.search(read_source(path).text) is not None
+    except LoadError:
         return True  # let formatting report why it cannot be read
 
 

@@ -1,0 +1,223 @@
+"""Hardening of the front end (issue 11): every protocol, lock, case and FHIR-map file is read
+through one reader and composed by one composer, so each bad file is one located error."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocode.cases import load_cases
+from protocode.errors import Diagnostic, LoadError, ProtocodeError
+from protocode.fhir.mapping import load_map
+from protocode.fmt.files import format_file, protocol_files
+from protocode.history import load_history
+from protocode.loader import load_protocol, load_protocol_text
+from protocode.source import Source
+from protocode.yamlsource import (
+    MAX_ALIAS_VALUES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    compose,
+    read_bytes,
+)
+
+MINIMAL = """\
+protocode: 1
+protocol:
+  registry_id: NCT00000001
+  title: Minimal
+  version: "1"
+data:
+  enrollment: {kind: anchor}
+  age: {type: integer}
+criteria:
+  inclusion:
+    - id: I1
+      text: Adults
+      rule: age >= 18
+"""
+
+
+def _lock_problems(path: Path) -> tuple[Diagnostic, ...]:
+    problems = load_history(path.parent).problems
+    if not problems:
+        raise AssertionError("the lock was read without a problem")
+    raise LoadError(problems)
+
+
+# Every kind of YAML file protocode reads, by the name it must have and how it is read.
+READERS: dict[str, tuple[str, Callable[[Path], Any]]] = {
+    "protocol": ("v1.yaml", load_protocol),
+    "lock": ("protocode.lock", _lock_problems),
+    "cases": ("v1.yaml", load_cases),
+    "fhir-map": ("map.yaml", load_map),
+    "fmt": ("v1.yaml", format_file),
+}
+
+
+def read_error(kind: str, path: Path) -> Diagnostic:
+    """The one diagnostic reading `path` as a `kind` file gives, within 20 seconds."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            READERS[kind][1](path)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread below
+            outcome.append(exc)
+
+    # A reader that blocks (a named pipe opened for reading waits for a writer) must fail
+    # this test, not hang the suite.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert outcome, f"reading {path} as {kind} did not finish"
+    error = outcome[0]
+    assert isinstance(error, ProtocodeError), f"{kind}: {error!r}"
+    (diagnostic,) = error.diagnostics
+    return diagnostic
+
+
+def in_folder(tmp_path: Path, kind: str) -> Path:
+    folder = tmp_path / kind
+    folder.mkdir()
+    return folder / READERS[kind][0]
+
+
+KINDS = list(READERS)
+
+
+# Item 3: only regular files, of bounded size.
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_named_pipe_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    path = in_folder(tmp_path, kind)
+    os.mkfifo(path)
+    diagnostic = read_error(kind, path)
+    assert diagnostic.code == "io"
+    assert diagnostic.message == f"cannot read {path}: it is a named pipe, not a regular file"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_link_to_a_device_is_refused(tmp_path: Path, kind: str) -> None:
+    path = in_folder(tmp_path, kind)
+    path.symlink_to("/dev/zero")
+    diagnostic = read_error(kind, path)
+    assert diagnostic.message == f"cannot read {path}: it is a device, not a regular file"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path, kind: str) -> None:
+    path = in_folder(tmp_path, kind)
+    with path.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
+    diagnostic = read_error(kind, path)
+    assert diagnostic.message == (
+        f"cannot read {path}: it is 8.0 MB; protocode reads files of at most 8 MB"
+    )
+
+
+def test_a_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "v1.yaml"
+    with path.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES)
+    assert len(read_bytes(path)) == MAX_FILE_BYTES
+
+
+def test_a_named_pipe_version_is_listed_without_content(tmp_path: Path) -> None:
+    (tmp_path / "v1.yaml").write_text(MINIMAL, encoding="utf-8")
+    os.mkfifo(tmp_path / "v2.yaml")
+    history = load_history(tmp_path)
+    assert [(v.name, v.doc is None) for v in history.versions] == [
+        ("v1.yaml", False),
+        ("v2.yaml", True),
+    ]
+    assert protocol_files(tmp_path) == [tmp_path / "v1.yaml", tmp_path / "v2.yaml"]
+
+
+# Item 16: a file that is not UTF-8 is located at its first bad byte.
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_not_utf8_points_at_the_byte(tmp_path: Path, kind: str) -> None:
+    path = in_folder(tmp_path, kind)
+    path.write_bytes(b"a: 1\r\nb: caf\xe9\n")
+    diagnostic = read_error(kind, path)
+    assert diagnostic.code == "io"
+    assert diagnostic.message == (
+        "not UTF-8 text: byte 0xe9 cannot be read as UTF-8 (save the file as UTF-8)"
+    )
+    assert diagnostic.location == f"{path}:2:7"
+    assert diagnostic.render().splitlines()[1:] == ["   2 | b: caf\ufffd", "     |       ^"]
+
+
+# Item 6: nesting is bounded where YAML is composed, for every kind of file.
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_deep_nesting_is_one_located_error(tmp_path: Path, kind: str) -> None:
+    path = in_folder(tmp_path, kind)
+    path.write_text("a: " + "[" * 600 + "]" * 600 + "\n", encoding="utf-8")
+    diagnostic = read_error(kind, path)
+    assert diagnostic.code == ("lock" if kind == "lock" else "yaml-depth")
+    assert diagnostic.message == f"lists and mappings nest more than {MAX_DEPTH} levels deep here"
+    # The root mapping is level 1, so the list opened at column 3 + 64 is one too many.
+    assert diagnostic.location == f"{path}:1:{3 + MAX_DEPTH}"
+
+
+def test_nesting_at_the_limit_loads_as_far_as_the_schema() -> None:
+    deep = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    with pytest.raises(LoadError) as info:
+        load_protocol_text(MINIMAL + f"x: {deep}\n", "t.yaml")
+    assert [d.message for d in info.value.diagnostics] == [
+        "unknown key 'x' in protocol file (expected protocode, protocol, data, definitions,"
+        " criteria, dosing, phases, endpoints, derived_events, grading)"
+    ]
+
+
+def test_block_style_nesting_is_bounded_too() -> None:
+    text = "".join(f"{'  ' * level}k{level}:\n" for level in range(600))
+    with pytest.raises(LoadError) as info:
+        compose(Source("t.yaml", text), "the file")
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.location) == ("yaml-depth", f"t.yaml:{MAX_DEPTH}:127")
+
+
+def test_aliases_cannot_nest_deeper_than_the_text() -> None:
+    # Each anchor nests the previous one 40 levels further: two are 80 levels deep.
+    text = "a: &a " + "[" * 40 + "]" * 40 + "\nb: &b " + "[" * 39 + "*a" + "]" * 39 + "\n"
+    with pytest.raises(LoadError) as info:
+        compose(Source("t.yaml", text), "the file")
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "yaml-depth"
+    assert diagnostic.message == (
+        f"this alias nests lists and mappings more than {MAX_DEPTH} levels deep"
+    )
+    assert (diagnostic.span is not None) and diagnostic.span.text == "*"
+
+
+# Item 15: a large file is limited by its size, aliases by what they add.
+
+
+def test_many_values_without_aliases_are_not_an_alias_bomb() -> None:
+    values = MAX_ALIAS_VALUES + 1
+    root = compose(Source("t.yaml", "[" + "0, " * values + "0]\n"), "the file")
+    assert len(root.value) == values + 1
+
+
+def test_an_alias_bomb_names_the_alias_limit() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 6)]
+    with pytest.raises(LoadError) as info:
+        compose(Source("t.yaml", "\n".join(lines) + "\n"), "the file")
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "yaml-alias"
+    assert diagnostic.message == (
+        "aliases expand the file from 23 to 1,234,573 values (aliases may add at most 100,000)"
+    )
