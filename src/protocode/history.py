@@ -450,23 +450,28 @@ def _check_lock(history: History) -> list[Diagnostic]:
 def _check_numbers(versions: Sequence[Version]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     files: dict[int, str] = {}
+    previous: Version | None = None
     for version in versions:
         if version.number in files:
             first = files[version.number]
             message = f"version {version.number} has two files, {first} and {version.name}"
             found.append(Diagnostic("version", message, version.start))
             continue
-        expected = len(files) + 1
+        # Each number is checked against the file before it, so one missing or stray file
+        # (a deleted v1, a v0) is one error, not one per later version.
+        expected = 1 if previous is None else previous.number + 1
         if version.number != expected:
-            after = f"follows {files[expected - 1]}" if files else "is the first version file"
+            after = "is the first version file" if previous is None else f"follows {previous.name}"
             message = (
                 f"{version.name} {after}: versions are numbered 1, 2, 3, … without gaps, so "
                 f"this must be v{expected}.yaml"
             )
             found.append(Diagnostic("version", message, version.start))
         files[version.number] = version.name
+        previous = version
         doc = version.doc
-        if doc is not None and doc.metadata.version != str(version.number):
+        # A v0.yaml is refused by its name above; what it says inside is beside the point.
+        if doc is not None and version.number > 0 and doc.metadata.version != str(version.number):
             said = doc.metadata.version
             message = (
                 f'{version.name} must say version "{version.number}", not "{said}": '
@@ -482,7 +487,7 @@ def _check_numbers(versions: Sequence[Version]) -> list[Diagnostic]:
 def _check_amends(version: Version) -> list[Diagnostic]:
     assert version.doc is not None
     meta = version.doc.metadata
-    if version.number == 1:
+    if version.number <= 1:  # v0.yaml is refused by `_check_numbers`
         if meta.amends is None:
             return []
         message = f"version 1 is the first version and amends nothing, not version {meta.amends}"

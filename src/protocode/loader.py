@@ -514,7 +514,9 @@ class _Loader:
                 self.error("duplicate-change", message, span)
             else:
                 first_lines[key] = span.line
-            if key[0] != "criterion" and change.get("intent") in _SET_INTENTS:
+            # The schema reports an intent that is not one of the words (a list, a number).
+            intent = change.get("intent")
+            if key[0] != "criterion" and isinstance(intent, str) and intent in _SET_INTENTS:
                 message = (
                     "relaxed/tightened apply to criteria; a definition change is editorial"
                     " or is declared on the criteria it affects"

@@ -565,10 +565,13 @@ class _Checker:
             node = self.checked[node.name]
         return node
 
-    def _item_quantity(self, q: Quantity, item: DataItem) -> ir.Magnitude:
+    def _item_quantity(self, q: Quantity, item: DataItem) -> ir.Magnitude | None:
         """A dictionary quantity (e.g. `uln: 40 U/L`) in the item's unit."""
         unit = self._unit(q.unit, q.span)
-        item_unit = parse_unit(item.unit or "1")
+        try:
+            item_unit = parse_unit(item.unit or "1")
+        except UnitError:
+            return None  # the item's own unit error, reported once by `check_protocol`
         try:
             factor = conversion_factor(unit, item_unit)
         except UnitError as exc:
