@@ -18,7 +18,7 @@ import pytest
 
 from helpers import SEED, run
 from protocode.errors import RecordError
-from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
+from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
 from protocode.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
 from protocode.records import Record, read_records
@@ -325,3 +325,47 @@ def test_a_long_quoted_cell_invents_no_record(tmp_path: Path, protocol: Any) -> 
     assert [r.id if isinstance(r, Record) else "error" for r in results] == ["A", "error", "C"]
     ((rid, where, code, _),) = problems(results[1])
     assert (rid, where, code) == ("B", "sex", "bad-value")
+
+
+# --- FHIR resources built through the API ----------------------------------------------------
+
+
+def test_a_resource_type_that_is_not_a_string_is_an_error_of_its_resource(protocol: Any) -> None:
+    found = list(
+        records_from_resources(
+            [("e0", {"resourceType": "Patient", "id": "P1"}), ("e1", {"resourceType": HUGE})],
+            protocol.reader,
+        )
+    )
+    assert isinstance(found[0], Record) and found[0].id == "P1"
+    ((rid, where, code, message),) = problems(found[1])
+    assert (rid, where, code) == ("e1", "e1.resourceType", "malformed")
+    assert message == "e1: resourceType is not a string"
+
+
+def test_a_bad_patient_resource_is_still_its_patient(protocol: Any) -> None:
+    # A bad Patient resource and its Observation make one error named by the patient's id
+    # (it was an error per resource, named by place, the Observation's saying "no Patient").
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": "Patient/P1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+        "valueQuantity": {"value": "abc"},
+    }
+    found = list(
+        records_from_resources(
+            [
+                ("e0", {"resourceType": "Patient", "id": "P1", "birthDate": "someday"}),
+                ("e1", observation),
+                ("e2", {"resourceType": "Patient", "id": "P2"}),
+            ],
+            protocol.reader,
+        )
+    )
+    assert len(found) == 2
+    assert isinstance(found[1], Record) and found[1].id == "P2"
+    assert [(rid, where) for rid, where, _, _ in problems(found[0])] == [
+        ("P1", "e0.birthDate"),
+        ("P1", "e1.valueQuantity.value"),
+    ]

@@ -68,6 +68,7 @@ READ_TYPES: Final = (
 _UCUM: Final = "http://unitsofmeasure.org"
 _MAX_PROBLEMS: Final = 10  # validation problems shown per resource
 _PATIENT_REF: Final = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+_PATIENT_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR's id type
 
 # Status codes: a resource with a `_SKIP` status says nothing; with a `_NEGATED` one it says
 # the thing did not happen (or is not so).
@@ -244,12 +245,17 @@ class _Resource:
 
 @dataclass(frozen=True, slots=True)
 class _Bad:
-    """A resource that could not be validated: its problems as (field, message)."""
+    """A resource that could not be validated: its problems as (field, message).
+
+    `patient_id` is the id of a Patient resource that is itself bad: its patient is still
+    known by that id, so its result and its other resources stay together.
+    """
 
     where: str
     label: str
     problems: tuple[tuple[str, str], ...]
     patient_ref: str | None
+    patient_id: str | None = None
 
 
 def _at(where: str, path: str) -> str:
@@ -276,15 +282,18 @@ def _validate(raw: _Raw) -> _Resource | _Bad:
         message = "no resource" if data is None else "a resource must be a JSON object"
         return _Bad(raw.where, raw.where, (("", message),), None)
     rtype = data.get("resourceType")
-    rid = data.get("id") if isinstance(data.get("id"), str) else None
-    label = f"{rtype}/{rid}" if isinstance(rtype, str) and rid else f"{rtype} at {raw.where}"
     ref = _raw_subject(data)
+    if not isinstance(rtype, str):
+        # Shown by its place only: str() of a resource built in Python may even raise.
+        message = "missing resourceType" if rtype is None else "resourceType is not a string"
+        return _Bad(raw.where, raw.where, (("resourceType", message),), ref)
+    rid = data.get("id") if isinstance(data.get("id"), str) else None
+    label = f"{rtype}/{rid}" if rid else f"{rtype} at {raw.where}"
+    own = rid if rtype == "Patient" and rid and _PATIENT_ID.fullmatch(rid) else None
     deep = too_deep(data)
     if deep is not None:
         message = f"nested deeper than {MAX_DEPTH} levels: not read"
-        return _Bad(raw.where, label, ((deep, message),), ref)
-    if not isinstance(rtype, str):
-        return _Bad(raw.where, raw.where, (("resourceType", "missing resourceType"),), ref)
+        return _Bad(raw.where, label, ((deep, message),), ref, own)
     try:
         cls = get_fhir_model_class(rtype)
     except (ValueError, KeyError):
@@ -299,7 +308,7 @@ def _validate(raw: _Raw) -> _Resource | _Bad:
             for e in errors()[:_MAX_PROBLEMS]:
                 message = " ".join(str(e.get("msg", "invalid")).split())
                 found.append((_loc(e.get("loc", ())), message))
-        return _Bad(raw.where, label, tuple(found) or (("", str(exc)),), ref)
+        return _Bad(raw.where, label, tuple(found) or (("", str(exc)),), ref, own)
     return _Resource(raw.where, rtype, rid, model, raw.full_url)
 
 
@@ -935,6 +944,10 @@ def _records(
             for key in (f"Medication/{res.id}" if res.id else None, res.full_url):
                 if key:
                     medications[key] = res.model
+        elif isinstance(res, _Bad) and res.patient_id is not None:
+            if res.patient_id not in patients:
+                patients[res.patient_id] = _Patient(res.patient_id, mapping, report)
+            keys[f"Patient/{res.patient_id}"] = res.patient_id
 
     def owner(ref: str | None) -> _Patient | None:
         if ref is None:
@@ -947,7 +960,7 @@ def _records(
 
     for res in checked:
         if isinstance(res, _Bad):
-            patient = owner(res.patient_ref)
+            patient = patients[res.patient_id] if res.patient_id else owner(res.patient_ref)
             problems = [
                 Diagnostic(
                     "malformed",
