@@ -1,0 +1,667 @@
+"""Fuzz oracles: run a `Case` through protocode's real entry points and judge what happened.
+
+Each category has one oracle that writes nothing itself: the case's files are already in
+`root`. It calls the command line in-process (`protocode.cli.main`) and the Python API
+(`protocode.load`, the record readers, `screen_many`, `explain`, `load_json`, FHIR input),
+and a `Judge` turns what it sees into `Failure`s:
+
+- ``traceback``: an exception that is not a `ProtocodeError`, or a command line that ended
+  other than cleanly (exit status 0 or 1);
+- ``count``: a batch whose results plus errors differ from the records in (records lost
+  or invented), counted with a reference reader that shares no code with protocode;
+- ``unlocated``: an error whose diagnostic has neither a span nor a record id or field
+  (usage errors excepted: they are about the command line, not about a file's content).
+
+Hangs and crashes of the process are judged by the worker that runs the oracle
+(`fuzz_worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import re
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import protocode
+from fuzz_inputs import Case
+from protocode.cases import load_cases, run_cases
+from protocode.cli import main
+from protocode.errors import Diagnostic, ProtocodeError
+from protocode.export.decode import load_json
+from protocode.fhir import FhirMapping, load_map, read_fhir
+from protocode.records import read_records
+
+KINDS = ("traceback", "hang", "crash", "count", "unlocated")
+"""The kinds of failure, in the order reports list them."""
+
+SEED_PATIENTS = 14  # records in examples/patients.jsonl
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One property a case broke. `signature` groups failures with one cause."""
+
+    kind: str
+    signature: str
+    detail: str
+
+
+def where_raised(exc: BaseException) -> str:
+    """The innermost protocode frame of a traceback (``records.py:_parse_date``), else the
+    innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/protocode/" in f.filename] or frames
+    if not ours:
+        return "?"
+    frame = ours[-1]
+    return f"{frame.filename.rsplit('/protocode/', 1)[-1]}:{frame.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What a reader yielded before it stopped, and the error that stopped it, if any."""
+
+    results: list[Any]
+    error: ProtocodeError | None
+
+
+class Judge:
+    """Runs entry points for one case and collects the properties they break."""
+
+    def __init__(self, case: Case, root: Path) -> None:
+        self.case = case
+        self.root = root
+        self.failures: list[Failure] = []
+
+    def fail(self, kind: str, signature: str, detail: str) -> None:
+        """Record one failure (signatures are per category)."""
+        self.failures.append(Failure(kind, f"{self.case.category}: {signature}", detail))
+
+    def _traceback(self, what: str, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(exc))
+        self.fail("traceback", f"{type(exc).__name__} at {where_raised(exc)}", f"{what}\n{text}")
+
+    # --- entry points ---
+
+    def cli(self, *argv: str | Path) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr of the command line run in-process; -1 when it
+        raised (a traceback failure is recorded)."""
+        args = [str(a) for a in argv]
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                status = main(args)
+        except Exception as exc:
+            self._traceback(f"protocode {' '.join(args)}", exc)
+            return -1, out.getvalue(), err.getvalue()
+        if status not in (0, 1):
+            text = err.getvalue()
+            self.fail(
+                "traceback",
+                _crash_signature(status, text),
+                f"protocode {' '.join(args)}\nexit {status}\n{text[-4000:]}",
+            )
+        return status, out.getvalue(), err.getvalue()
+
+    def api(self, what: str, call: Callable[[], Any]) -> Any:
+        """`call()`'s value; None when it raised (a `ProtocodeError` must be located, any
+        other exception is a traceback)."""
+        try:
+            return call()
+        except ProtocodeError as exc:
+            self.located(exc.diagnostics, what)
+        except Exception as exc:
+            self._traceback(what, exc)
+        return None
+
+    def drain(self, what: str, results: Callable[[], Iterable[Any]]) -> Batch | None:
+        """Everything a reader yields, and the error that stopped it; None on a traceback."""
+        got: list[Any] = []
+        try:
+            for item in results():
+                got.append(item)
+        except ProtocodeError as exc:
+            self.located(exc.diagnostics, what)
+            return Batch(got, exc)
+        except Exception as exc:
+            self._traceback(what, exc)
+            return None
+        for item in got:
+            if isinstance(item, ProtocodeError):
+                self.located(item.diagnostics, what)
+        return Batch(got, None)
+
+    # --- properties ---
+
+    def located(self, diagnostics: Iterable[Diagnostic], what: str) -> None:
+        """Every error diagnostic has a span, or a record id or field."""
+        for d in diagnostics:
+            if d.span is None and d.record_id is None and d.field is None and d.code != "usage":
+                self.fail(
+                    "unlocated", f"{what}: {d.code}: {_gist(d.message)}", f"{what}: {d.render()}"
+                )
+
+    def located_json(self, diagnostics: Iterable[Any], what: str) -> None:
+        """`located` for diagnostics printed as JSON (``--format json``)."""
+        for d in diagnostics:
+            if not isinstance(d, dict) or d.get("severity") == "warning":
+                continue
+            if not ({"line", "record", "field"} & d.keys()) and d.get("code") != "usage":
+                code, message = d.get("code"), str(d.get("message"))
+                self.fail("unlocated", f"{what}: {code}: {_gist(message)}", f"{what}: {d}")
+
+    def count(self, what: str, got: int, expected: int | None) -> None:
+        """A batch reports each record once: results plus errors equal the records in."""
+        if expected is not None and got != expected:
+            way = "lost" if got < expected else "invented"
+            self.fail("count", f"{way}: {what}", f"{what}: {expected} records in, {got} out")
+
+    def batch(
+        self, what: str, batch: Batch | None, expected: int | None, whole_file_ok: bool
+    ) -> None:
+        """Judge a drained reader: an error that stops it midway loses the rest; an error
+        before the first record is the file's own, acceptable when `whole_file_ok`."""
+        if batch is None:
+            return
+        if batch.error is not None:
+            if batch.results:
+                self.fail("count", f"lost: {what} stopped midway", f"{what}: {batch.error}")
+            elif not whole_file_ok:
+                self.count(what, 0, expected)
+            return
+        self.count(what, len(batch.results), expected)
+
+
+def _crash_signature(status: int, stderr: str) -> str:
+    """A crashed command's signature, like an exception's: its type and innermost protocode
+    frame, read from the traceback the CLI prints when PROTOCODE_DEBUG is set."""
+    kind = re.search(r"internal error \((\w+)", stderr)
+    frames = re.findall(r'File "([^"]*/protocode/[^"]+)", line \d+, in (\S+)', stderr)
+    if kind is None:
+        first = stderr.strip().splitlines()[:1]
+        return f"exit {status}: {_shape(first[0]) if first else ''}"
+    where = f"{frames[-1][0].rsplit('/protocode/', 1)[-1]}:{frames[-1][1]}" if frames else "?"
+    return f"{kind[1]} at {where}"
+
+
+def _gist(message: str) -> str:
+    """The kind of problem a message names: its shape up to the first colon or parenthesis
+    (after the path of the file it names), so one cause is one signature."""
+    shape = _shape(message).removeprefix("…: ")
+    return re.split(r"[:(]", shape, maxsplit=1)[0].strip()
+
+
+def _shape(message: str) -> str:
+    """A message with its numbers, quoted parts and paths blanked, to group alike ones."""
+    message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    message = re.sub(r"/[^\s:]+", "…", message)
+    return re.sub(r"\d+", "N", message)[:120]
+
+
+# --- reference readers ----------------------------------------------------------------------
+
+
+def deep_loads(text: str | bytes) -> Any:
+    """`json.loads` that also reads very deep nesting (in a thread with a large stack): the
+    reference must know how many records a file holds even where protocode gives up."""
+    result: list[Any] = []
+
+    def parse() -> None:
+        with contextlib.suppress(ValueError, RecursionError):
+            result.append(json.loads(text))
+
+    limit, size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(200_000)
+    threading.stack_size(512 * 1024 * 1024)
+    try:
+        thread = threading.Thread(target=parse)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(size)
+        sys.setrecursionlimit(limit)
+    if not result:
+        raise ValueError("not JSON")
+    return result[0]
+
+
+def jsonl_count(data: bytes) -> int:
+    """Records in JSONL: one per line that is not blank (a line that is not UTF-8 counts)."""
+    n = 0
+    for line in data.split(b"\n"):
+        try:
+            n += bool(line.decode("utf-8").strip())
+        except UnicodeDecodeError:
+            n += 1
+    return n
+
+
+def json_count(data: bytes) -> int | None:
+    """Records in a JSON file: an array's length, 1 for an object; None if not JSON."""
+    try:
+        doc = deep_loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return len(doc) if isinstance(doc, list) else 1 if isinstance(doc, dict) else None
+
+
+def csv_count(data: bytes) -> int | None:
+    """Data rows of a CSV file that are not blank, read without a field size limit."""
+    text = data.decode("utf-8-sig", "surrogateescape")
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return None
+    finally:
+        # Process-wide: protocode's own reader must run with the default.
+        csv.field_size_limit(limit)
+    return sum(1 for row in rows[1:] if any(cell.strip() for cell in row))
+
+
+def record_count(path: Path) -> int | None:
+    """Records in a record file, by its suffix."""
+    data = path.read_bytes()
+    if path.suffix == ".jsonl":
+        return jsonl_count(data)
+    if path.suffix == ".json":
+        return json_count(data)
+    return csv_count(data)
+
+
+def table_count(folder: Path) -> int | None:
+    """Patients in a tables folder when its ids are clean (present, distinct, and the long
+    tables name no other); None when DuckDB cannot read it or an id is not clean."""
+    import duckdb
+
+    found = sorted(folder.glob("patients.*"))
+    if len(found) != 1:
+        return None
+    con = duckdb.connect()
+    try:
+        ids = [row[0] for row in con.execute(f"SELECT id FROM {_table(found[0])}").fetchall()]
+        others: set[Any] = set()
+        for name in ("observations", "events"):
+            for path in folder.glob(f"{name}.*"):
+                others |= {r[0] for r in con.execute(f"SELECT id FROM {_table(path)}").fetchall()}
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    clean = None not in ids and len(set(ids)) == len(ids) and others <= set(ids)
+    return len(ids) if clean else None
+
+
+def _table(path: Path) -> str:
+    text = str(path).replace("'", "''")
+    if path.suffix == ".csv":
+        return f"read_csv('{text}', all_varchar = true, header = true)"
+    return f"read_parquet('{text}')"
+
+
+def fhir_patients(path: Path) -> set[str] | None:
+    """The ids of the Patient resources of a Bundle or NDJSON input; None if not readable."""
+    found: set[str] = set()
+    if path.is_dir():
+        for file in sorted(path.glob("*.ndjson")):
+            for line in file.read_bytes().split(b"\n"):
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    _patient(deep_loads(line.decode("utf-8-sig")), found)
+        return found
+    try:
+        doc = deep_loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or "resourceType" not in doc:
+        return None
+    entries = doc.get("entry", []) if doc["resourceType"] == "Bundle" else [{"resource": doc}]
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        if isinstance(entry, dict):
+            _patient(entry.get("resource"), found)
+    return found
+
+
+def _patient(resource: Any, found: set[str]) -> None:
+    if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            found.add(rid)
+
+
+# --- API records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Deep:
+    depth: int
+    kind: str
+
+
+def decode_objects(text: str) -> list[Any]:
+    """API records from tagged JSON: ``{"$int": "99…"}``, ``{"$float": "nan"}``,
+    ``{"$decimal": …}``, ``{"$date": …}``, ``{"$tuple": […]}``, ``{"$deep": [n, kind]}``
+    and ``{"$map": [[key, value], …]}`` (a dict whose keys need not be strings)."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        objects = _decode(json.loads(text))
+    finally:
+        sys.set_int_max_str_digits(limit)
+    return list(objects) if isinstance(objects, list) else [objects]
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, arg),) = value.items()
+        if tag == "$int":
+            return int(arg)
+        if tag == "$float":
+            return float(arg)
+        if tag == "$decimal":
+            return Decimal(arg)
+        if tag == "$date":
+            return dt.date.fromisoformat(arg)
+        if tag == "$tuple":
+            return tuple(_decode(arg))
+        if tag == "$deep":
+            return _nested(*arg)
+        if tag == "$map":
+            return {_decode(k): _decode(v) for k, v in arg}
+    return {k: _decode(v) for k, v in value.items()}
+
+
+def _nested(depth: int, kind: str) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+# --- oracles ----------------------------------------------------------------------------------
+
+
+def _jsonl_lines(judge: Judge, what: str, out: str) -> list[Any]:
+    """The objects of JSONL output, their errors judged for a location."""
+    objects = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for obj in objects:
+        judge.located_json(obj.get("errors") or [], what)
+    return objects
+
+
+def _screen_cli(judge: Judge, what: str, expected: int | None, *argv: str | Path) -> None:
+    """``screen … --format jsonl``: one line per record (or none, for a file-level error)."""
+    status, out, _ = judge.cli("screen", *argv, "--format", "jsonl")
+    if status in (0, 1):
+        lines = _jsonl_lines(judge, what, out)
+        if lines or status == 0:
+            judge.count(what, len(lines), expected)
+
+
+def _seed_protocol(root: Path) -> protocode.Protocol:
+    return protocode.load(root / "v3.yaml")
+
+
+def protocol(case: Case, root: Path, judge: Judge) -> None:
+    """A mutated version file: ``check``, `load`, then one follow-up command."""
+    name, follow = case.args
+    path = root / name
+    status, out, _ = judge.cli("check", "--format", "json", path)
+    if status in (0, 1):
+        with contextlib.suppress(ValueError):
+            judge.located_json(json.loads(out), "check")
+    loaded = judge.api("load", lambda: protocode.load(path))
+    if loaded is None:
+        return
+    patients = root / "patients.jsonl"
+    if follow == "screen":
+        _screen_cli(judge, "screen", SEED_PATIENTS, path, patients)
+        batch = judge.drain(
+            "screen_many", lambda: loaded.screen_many(read_records(patients, loaded.reader))
+        )
+        judge.batch("screen_many", batch, SEED_PATIENTS, whole_file_ok=False)
+    elif follow == "explain":
+        for line in patients.read_text().splitlines():
+            judge.api("explain", lambda line=line: loaded.explain(json.loads(line)))
+        judge.cli("explain", path, patients, "--id", "ZJU-013")
+    elif follow == "sql":
+        judge.cli("compile", path, "--to", "sql")
+        judge.api("to_sql", lambda: loaded.to_sql("postgres"))
+    elif follow == "json":
+        status, out, _ = judge.cli("compile", path, "--to", "json")
+        if status == 0:
+            back = judge.api("load_json", lambda: load_json(json.loads(out)))
+            if back is not None:
+                batch = judge.drain(
+                    "screen_many", lambda: back.screen_many(read_records(patients, back.reader))
+                )
+                judge.batch("load_json screen_many", batch, SEED_PATIENTS, whole_file_ok=False)
+    elif follow == "fmt":
+        judge.cli("fmt", "--check", path)
+    elif follow == "duckdb":
+        _screen_cli(judge, "screen duckdb", SEED_PATIENTS, path, patients, "--engine", "duckdb")
+    elif follow == "dosing":
+        status, out, _ = judge.cli(
+            "dosing", "check", path, root / "dosing.jsonl", "--format", "json"
+        )
+        if status in (0, 1) and out.strip():
+            results = json.loads(out)["records"]
+            for result in results:
+                judge.located_json(result.get("errors", []), "dosing check")
+            judge.count(
+                "dosing check", len(results), jsonl_count((root / "dosing.jsonl").read_bytes())
+            )
+    elif follow == "endpoints":
+        status, _, err = judge.cli(
+            "endpoints", "derive", path, root / "cohort.jsonl", "--format", "jsonl"
+        )
+        _summary_count(
+            judge, "endpoints derive", err, jsonl_count((root / "cohort.jsonl").read_bytes())
+        )
+    else:
+        judge.cli("diff", root / "old.yaml", path, "--format", "json")
+
+
+def _summary_count(judge: Judge, what: str, err: str, expected: int) -> None:
+    """Count check against a summary line ``N records: a derived, b with errors``."""
+    match = re.search(r"^(\d+) records?: (\d+) \w+, (\d+) with errors", err, re.MULTILINE)
+    if match:
+        total, good, bad = map(int, match.groups())
+        judge.count(what, total, expected)
+        judge.count(f"{what} (summary parts)", good + bad, total)
+
+
+def folder(case: Case, root: Path, judge: Judge) -> None:
+    """A protocol folder with its history changed: ``check``, `load`, ``screen``."""
+    trial = root / case.args[0]
+    patients = root / "patients.jsonl"
+    status, out, _ = judge.cli("check", "--format", "json", trial)
+    if status in (0, 1):
+        with contextlib.suppress(ValueError):
+            judge.located_json(json.loads(out), "check")
+    loaded = judge.api("load folder", lambda: protocode.load(trial))
+    if loaded is not None:
+        batch = judge.drain(
+            "screen_many", lambda: loaded.screen_many(read_records(patients, loaded.reader))
+        )
+        judge.batch("screen_many", batch, SEED_PATIENTS, whole_file_ok=False)
+    _screen_cli(judge, "screen folder", SEED_PATIENTS, trial, patients)
+
+
+def cases(case: Case, root: Path, judge: Judge) -> None:
+    """A mutated stored-case file: ``protocode test``, then `load_cases` and `run_cases`."""
+    trial, case_file = root / case.args[0], root / case.args[1]
+    judge.cli("test", trial, "--format", "json")
+    suite = judge.api("load_cases", lambda: load_cases(case_file))
+    if suite is not None:
+        version = trial / case_file.name
+        judge.api("run_cases", lambda: run_cases(protocode.load(version), suite))
+
+
+def records(case: Case, root: Path, judge: Judge) -> None:
+    """A mutated record file read by ``screen``, ``dosing`` or ``endpoints``."""
+    command, name = case.args
+    path, seed_protocol = root / name, root / "v3.yaml"
+    expected = record_count(path)
+    csv_file = path.suffix == ".csv"
+    if command == "screen":
+        loaded = _seed_protocol(root)
+        batch = judge.drain(
+            "read_records", lambda: loaded.screen_many(read_records(path, loaded.reader))
+        )
+        # A CSV header the layout cannot read is one error for the file; so is a .json file
+        # that is not JSON (the reference then knows no count either).
+        judge.batch("read_records", batch, expected, whole_file_ok=csv_file or expected is None)
+        _screen_cli(judge, "screen", expected, seed_protocol, path)
+    elif command == "dosing-plan":
+        status, out, _ = judge.cli("dosing", "plan", seed_protocol, path, "--format", "json")
+        if status in (0, 1) and out.strip():
+            results = json.loads(out)
+            for result in results:
+                judge.located_json(result.get("errors", []), "dosing plan")
+            judge.count("dosing plan", len(results), expected)
+    elif command == "dosing-check":
+        status, out, _ = judge.cli("dosing", "check", seed_protocol, path, "--format", "json")
+        if status in (0, 1) and out.strip():
+            results = json.loads(out)["records"]
+            for result in results:
+                judge.located_json(result.get("errors", []), "dosing check")
+            judge.count("dosing check", len(results), expected)
+    else:
+        _, _, err = judge.cli("endpoints", "derive", seed_protocol, path, "--format", "jsonl")
+        if expected is not None:
+            _summary_count(judge, "endpoints derive", err, expected)
+
+
+def api(case: Case, root: Path, judge: Judge) -> None:
+    """Records as Python objects: `screen_many` reports each; `screen` and `explain` raise
+    only `RecordError`."""
+    objects = decode_objects(case.objects)
+    loaded = _seed_protocol(root)
+    batch = judge.drain("screen_many", lambda: loaded.screen_many(objects))
+    judge.batch("screen_many", batch, len(objects), whole_file_ok=False)
+    for obj in objects:
+        judge.api("screen", lambda obj=obj: loaded.screen(obj))
+        judge.api("explain", lambda obj=obj: loaded.explain(obj))
+
+
+def tables(case: Case, root: Path, judge: Judge) -> None:
+    """Damaged tables: ``screen`` (DuckDB) or ``tables to-records``."""
+    command, name = case.args
+    folder_path, seed_protocol = root / name, root / "v3.yaml"
+    expected = table_count(folder_path)
+    if command == "screen":
+        _screen_cli(judge, "screen tables", expected, seed_protocol, folder_path)
+        return
+    status, out, err = judge.cli("tables", "to-records", seed_protocol, folder_path)
+    match = re.search(r"^(\d+) records: (\d+) written, (\d+) with errors", err, re.MULTILINE)
+    if status in (0, 1) and match:
+        total, written, bad = map(int, match.groups())
+        judge.count("to-records", total, expected)
+        judge.count("to-records (written)", len(out.splitlines()), written)
+        judge.count("to-records (summary parts)", written + bad, total)
+
+
+def fhir(case: Case, root: Path, judge: Judge) -> None:
+    """Mutated FHIR input: ``screen --fhir-map`` and `read_fhir`; every Patient is reported,
+    no result is made up."""
+    source, map_name = (root / a for a in case.args)
+    seed_protocol = root / "v3.yaml"
+    patients = fhir_patients(source)
+    status, out, _ = judge.cli(
+        "screen", seed_protocol, source, "--fhir-map", map_name, "--format", "jsonl"
+    )
+    if status in (0, 1):
+        _fhir_counts(judge, "screen fhir", _jsonl_lines(judge, "screen fhir", out), patients)
+    loaded = _seed_protocol(root)
+    file = judge.api("load_map", lambda: load_map(map_name))
+    if file is None:
+        return
+    mapping = judge.api(
+        "FhirMapping.build",
+        lambda: FhirMapping.build(loaded.reader.items.values(), loaded.reader.attestations, file),
+    )
+    if mapping is not None:
+        batch = judge.drain("read_fhir", lambda: read_fhir(source, loaded.reader, mapping))
+        if batch is not None and batch.error is None:
+            _fhir_counts(judge, "read_fhir", [_fhir_json(r) for r in batch.results], patients)
+        elif batch is not None and patients:
+            judge.fail(
+                "count", "lost: read_fhir stopped", f"{len(patients)} patients, none reported"
+            )
+
+
+def _fhir_json(result: Any) -> dict[str, Any]:
+    if isinstance(result, ProtocodeError):
+        return {"id": result.diagnostics[0].record_id, "status": "error"}
+    return {"id": result.id, "status": "record"}
+
+
+def _fhir_counts(judge: Judge, what: str, results: list[Any], patients: set[str] | None) -> None:
+    if patients is None:
+        return
+    if len(results) < len(patients):
+        judge.count(what, len(results), len(patients))
+    made_up = {r.get("id") for r in results if r.get("status") != "error"} - patients
+    if made_up:
+        judge.fail("count", f"invented: {what}", f"{what}: results for {sorted(made_up)[:5]}")
+
+
+def compiled(case: Case, root: Path, judge: Judge) -> None:
+    """A mutated compiled JSON document: `load_json`, then screening the seed patients."""
+    try:
+        doc = json.loads((root / "compiled.json").read_bytes())
+    except (ValueError, RecursionError):
+        return  # load_json takes parsed JSON: text that is not JSON is the caller's to read
+    loaded = judge.api("load_json", lambda: load_json(doc))
+    if loaded is not None:
+        patients = root / "patients.jsonl"
+        batch = judge.drain(
+            "screen_many", lambda: loaded.screen_many(read_records(patients, loaded.reader))
+        )
+        judge.batch("screen_many", batch, SEED_PATIENTS, whole_file_ok=False)
+
+
+ORACLES: dict[str, Callable[[Case, Path, Judge], None]] = {
+    "protocol": protocol,
+    "folder": folder,
+    "cases": cases,
+    "records": records,
+    "api": api,
+    "tables": tables,
+    "fhir": fhir,
+    "compiled": compiled,
+}
+
+
+def judge_case(case: Case, root: Path) -> list[Failure]:
+    """Run `case` (its files already written under `root`) and return what it broke."""
+    judge = Judge(case, root)
+    try:
+        ORACLES[case.category](case, root, judge)
+    except Exception as exc:
+        # Harness code runs between the entry points (json.loads of their output, …): a
+        # failure there is reported like any other, never lost.
+        judge.fail(
+            "traceback",
+            f"harness {type(exc).__name__} at {where_raised(exc)}",
+            "".join(traceback.format_exception(exc)),
+        )
+    return judge.failures
