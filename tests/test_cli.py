@@ -159,8 +159,8 @@ def test_check_every_version_of_a_folder(
     [
         # v2 declares an editorial change that narrows I2: the intent is refuted in v2.
         ("editorial_changes_meaning", "v1.yaml", "v2.yaml:9:16: intent: I2 is declared editorial"),
-        # v1 was edited after its release: the lock refuses v1, v2 itself is fine.
-        ("edited_release", "v2.yaml", "v1.yaml:1:1: release-edited: "),
+        # v1 was edited after its release: its lock entry refuses v1, v2 itself is fine.
+        ("edited_release", "v2.yaml", "protocode.lock:5:5: release-edited: v1.yaml was edited"),
     ],
 )
 def test_check_folder_ok_only_for_files_without_errors(

@@ -3,16 +3,21 @@ odd folders and locks get located errors, never a traceback."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+import protocode
+from helpers import ROOT, SEED, run
 from protocode.check import check_protocol
 from protocode.errors import CheckError, LoadError
-from protocode.history import LOCK_NAME, check_folder
+from protocode.history import LOCK_NAME, HistoryError, check_folder, release
 from protocode.loader import load_protocol_text
 from test_history import V1, amend, at, folder
+
+PATIENTS = SEED / "examples" / "patients.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +31,122 @@ def lock_entry(where: Path, occurrence: int) -> str:
     lock = where / LOCK_NAME
     # The lock's own object is the first '{'; release entries follow it.
     return at(lock, lock.read_text(encoding="utf-8"), "{", occurrence + 1)
+
+
+# --- item 1: the lock is enforced by every command, not only by check -----------------------
+
+
+@pytest.fixture
+def edited_seed(tmp_path: Path) -> Path:
+    """A copy of the seed whose version in force, v3.yaml, was edited after release."""
+    where = tmp_path / "NCT06125106"
+    shutil.copytree(SEED, where)
+    v3 = where / "v3.yaml"
+    text = v3.read_text(encoding="utf-8")
+    assert text.count("age between 18 years and 70 years") == 1
+    v3.write_text(text.replace("and 70 years", "and 75 years"), encoding="utf-8")
+    return where
+
+
+def test_load_refuses_an_edited_version_in_force(edited_seed: Path) -> None:
+    for path in (edited_seed, edited_seed / "v3.yaml"):
+        with pytest.raises(HistoryError) as caught:
+            protocode.load(path)
+        [problem] = caught.value.diagnostics
+        assert (problem.code, problem.location) == ("release-edited", lock_entry(edited_seed, 3))
+        assert problem.message.startswith("v3.yaml was edited after release (sha256 87c760cab2e6…")
+
+
+def test_load_of_untouched_releases_and_of_drafts(edited_seed: Path) -> None:
+    # Only the edited file is refused: the other releases and the draft v4 still load.
+    for name in ("v1.yaml", "v2.yaml", "v4.yaml"):
+        assert protocode.load(edited_seed / name).version == name[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["screen", "{folder}", str(PATIENTS)],
+        ["screen", "{folder}/v3.yaml", str(PATIENTS)],
+        ["explain", "{folder}", str(PATIENTS), "--id", "ZJU-001"],
+        ["test", "{folder}"],
+        ["compile", "{folder}", "--to", "json"],
+        ["diff", "{folder}/v2.yaml", "{folder}/v3.yaml"],
+        ["dosing", "plan", "{folder}", str(SEED / "examples" / "dosing.jsonl")],
+    ],
+)
+def test_every_command_refuses_an_edited_release(
+    capsys: pytest.CaptureFixture[str], edited_seed: Path, command: list[str]
+) -> None:
+    argv = [arg.replace("{folder}", str(edited_seed)) for arg in command]
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"{lock_entry(edited_seed, 3)}: release-edited: v3.yaml was edited")
+    assert "Traceback" not in err
+
+
+def test_check_of_an_edited_folder_reports_it_once(
+    capsys: pytest.CaptureFixture[str], edited_seed: Path
+) -> None:
+    status, _, err = run(capsys, "check", edited_seed)
+    assert status == 1
+    assert err.count("release-edited") == 1
+    assert err.startswith(f"{lock_entry(edited_seed, 3)}: release-edited: v3.yaml was edited")
+
+
+def test_a_malformed_lock_verifies_nothing(tmp_path: Path) -> None:
+    # Dropping a hash must not turn verification off.
+    where = folder(tmp_path, {"v1.yaml": V1}, released=["v1.yaml"])
+    lock = json.loads((where / LOCK_NAME).read_text(encoding="utf-8"))
+    del lock["released"][0]["sha256"]
+    (where / LOCK_NAME).write_text(json.dumps(lock, indent=2) + "\n", encoding="utf-8")
+    with pytest.raises(HistoryError, match="release 1 lacks 'sha256'"):
+        protocode.load(where / "v1.yaml")
+
+
+def test_a_file_outside_any_lock_loads(tmp_path: Path) -> None:
+    (tmp_path / "v1.yaml").write_text(V1, encoding="utf-8")
+    assert protocode.load(tmp_path).version == "1"
+
+
+# --- item 16: a lock entry naming a missing file ---------------------------------------------
+
+
+def test_a_missing_version_in_force_is_located_in_the_lock(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    where = folder(tmp_path, {"v1.yaml": V1, "v2.yaml": amend()}, released=["v1.yaml", "v2.yaml"])
+    (where / "v2.yaml").unlink()
+    with pytest.raises(HistoryError) as caught:
+        protocode.load(where)
+    [problem] = caught.value.diagnostics
+    assert (problem.code, problem.location) == ("release-missing", lock_entry(where, 2))
+    status, out, err = run(capsys, "screen", where, PATIENTS)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"{lock_entry(where, 2)}: release-missing: v2.yaml is released")
+
+
+# --- item 5: numbers past Python's int() limit in a lock --------------------------------------
+
+
+def test_a_lock_file_name_of_5000_digits(tmp_path: Path) -> None:
+    where = folder(tmp_path, {"v1.yaml": V1}, released=["v1.yaml"])
+    lock = json.loads((where / LOCK_NAME).read_text(encoding="utf-8"))
+    lock["released"][0]["file"] = "v" + "9" * 5000 + ".yaml"
+    (where / LOCK_NAME).write_text(json.dumps(lock, indent=2) + "\n", encoding="utf-8")
+    expected = ("lock", lock_entry(where, 1), "release 1 is version 1, so its file is v1.yaml")
+    assert [(d.code, d.location, d.message) for d in check_folder(where)] == [expected]
+    with pytest.raises(HistoryError) as caught:
+        protocode.load(where)
+    assert [(d.code, d.location, d.message) for d in caught.value.diagnostics] == [expected]
+
+
+def test_a_lock_file_name_with_leading_zeros_is_its_number(tmp_path: Path) -> None:
+    # What `release` writes for a v01.yaml reads back: the digits are compared, not ints.
+    where = folder(tmp_path, {"v01.yaml": V1})
+    assert release(where) == "1"
+    assert check_folder(where) == []
+    assert protocode.load(where).version == "1"
 
 
 # --- item 8: history rules on odd folders -----------------------------------------------------

@@ -331,7 +331,7 @@ def test_the_seed_in_force_is_its_released_version() -> None:
 STRUCTURAL = {
     "edited_release": (
         "release-edited",
-        "tests/fixtures/amendments/edited_release/v1.yaml:1:1",
+        "tests/fixtures/amendments/edited_release/protocode.lock:5:5",
         "v1.yaml was edited after release (sha256 ",
     ),
     "missing_removed": (
@@ -404,8 +404,9 @@ def test_a_second_released_version_edited(tmp_path: Path) -> None:
     v2 = amend()
     where = folder(tmp_path, {"v1.yaml": V1, "v2.yaml": v2}, released=["v1.yaml", "v2.yaml"])
     (where / "v2.yaml").write_text(v2 + "# a comment is an edit too\n", encoding="utf-8")
+    lock_text = (where / LOCK_NAME).read_text(encoding="utf-8")
     assert [(c, loc) for c, loc, _ in problems(where)] == [
-        ("release-edited", f"{where}/v2.yaml:1:1")
+        ("release-edited", at(where / LOCK_NAME, lock_text, "{", 3))
     ]
 
 
@@ -780,7 +781,9 @@ def test_release_round_trip(tmp_path: Path) -> None:
         edit(v1.read_text(encoding="utf-8"), "and 70 years", "and 71 years"), encoding="utf-8"
     )
     [diagnostic] = check_folder(tmp_path)
-    assert (diagnostic.code, diagnostic.location) == ("release-edited", f"{v1}:1:1")
+    # Located at the lock's entry for v1, what the file is measured against.
+    lock = tmp_path / LOCK_NAME
+    assert (diagnostic.code, diagnostic.location) == ("release-edited", f"{lock}:5:5")
     assert diagnostic.message.startswith("v1.yaml was edited after release")
     with pytest.raises(HistoryError) as caught:
         release(tmp_path)
@@ -860,10 +863,14 @@ def test_cli_check_seed_folder(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_check_edited_release(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "check", "tests/fixtures/amendments/edited_release")
     assert status == 1
-    assert "ok tests/fixtures/amendments/edited_release/v1.yaml" in out
+    assert out == (
+        "ok tests/fixtures/amendments/edited_release/v2.yaml (TEST-AMEND, version 2, 5 criteria)\n"
+    )
+    # Once, though loading v1.yaml and the folder's checks both find it.
+    assert err.count("release-edited") == 1
     assert err.startswith(
-        "tests/fixtures/amendments/edited_release/v1.yaml:1:1: release-edited: v1.yaml was edited"
-        " after release"
+        "tests/fixtures/amendments/edited_release/protocode.lock:5:5: release-edited: v1.yaml was"
+        " edited after release"
     )
 
 

@@ -560,6 +560,15 @@ def _check_sections(protocol: Protocol) -> None:
 def _check(args: argparse.Namespace) -> int:
     """Load every protocol file named; print diagnostics, and ok lines for files without any."""
     found: list[Diagnostic] = []
+    # Loading an edited release fails at its lock entry, and the folder's checks find it
+    # again (a malformed lock, for every file): each problem is reported once.
+    seen: set[tuple[str, str, str]] = set()
+
+    def fresh(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+        new = [d for d in diagnostics if (d.code, d.location, d.message) not in seen]
+        seen.update((d.code, d.location, d.message) for d in new)
+        return new
+
     for path in args.paths:
         good: list[tuple[Path, Protocol]] = []
         for file in _version_files(Path(path)):
@@ -567,17 +576,18 @@ def _check(args: argparse.Namespace) -> int:
                 protocol = load(file)
                 _check_sections(protocol)
             except ProtocodeError as exc:
-                found.extend(exc.diagnostics)
-                if args.format == "text":
+                new = fresh(exc.diagnostics)
+                found.extend(new)
+                if args.format == "text" and new:
                     # Draft criteria are a to-do list: shown in full, beyond the usual cap.
-                    drafts = sum(d.code == "draft" for d in exc.diagnostics)
-                    _error(exc.render(20 + drafts))
+                    drafts = sum(d.code == "draft" for d in new)
+                    _error(render(new, 20 + drafts))
                     if drafts:
                         _error(f"{file}: {drafts} draft criteria still need a rule")
                 continue
             good.append((file, protocol))
         if Path(path).is_dir():
-            problems = check_folder(Path(path))
+            problems = fresh(check_folder(Path(path)))
             found.extend(problems)
             if problems and args.format == "text":
                 _error(render(problems))

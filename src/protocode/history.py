@@ -169,8 +169,42 @@ def version_in_force(folder: Path) -> Path | None:
     """The file of the newest released version of `folder`, or None when its lock records none.
 
     This is the version to screen patients with: a newer file is a draft under review. Only
-    the lock is read; raises `HistoryError` when it is malformed.
+    the lock is read; raises `HistoryError` when it is malformed or names a missing file.
     """
+    lock = _lock_of(folder)
+    if lock is None or not lock.released:
+        return None
+    entry = lock.released[-1]
+    file = folder / entry.file
+    if not file.exists():
+        raise HistoryError([_missing(entry)])
+    return file
+
+
+def verify_release(path: Path) -> None:
+    """Refuse to use a released version file that differs from what its folder's lock records.
+
+    Every command and `protocode.load` call this on the version file they are about to use:
+    when the lock beside `path` names it, the SHA-256 of its bytes must be the one recorded.
+    Raises `HistoryError` at the lock's entry for an edited or missing file, and with the
+    lock's own problems when the lock is malformed (a lock that cannot be read verifies
+    nothing). A file the lock does not name (a draft) and a folder without a lock pass.
+    """
+    lock = _lock_of(path.parent)
+    entry = None if lock is None else next((r for r in lock.released if r.file == path.name), None)
+    if entry is None:
+        return
+    try:
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        sha256 = None
+    problem = _release_problem(entry, sha256)
+    if problem is not None:
+        raise HistoryError([problem])
+
+
+def _lock_of(folder: Path) -> Lock | None:
+    """The lock of `folder`, None without one; raises `HistoryError` when it is malformed."""
     lock_path = folder / LOCK_NAME
     if not lock_path.exists():
         return None
@@ -178,9 +212,7 @@ def version_in_force(folder: Path) -> Path | None:
     lock = _read_lock(lock_path, problems)
     if problems:
         raise HistoryError(problems)
-    if lock is None or not lock.released:
-        return None
-    return folder / lock.released[-1].file
+    return lock
 
 
 def _read_version(number: int, path: Path) -> Version:
@@ -414,7 +446,8 @@ class _LockReader:
             )
             return None
         match = VERSION_FILE.match(file)
-        if match is None or int(match[1]) != index + 1:
+        # Compared as digits: the lock is any text, and int() refuses over 4,300 digits.
+        if match is None or match[1].lstrip("0") != str(index + 1):
             self.problem(f"{what} is version {version}, so its file is v{version}.yaml", node)
             return None
         return Release(version, file, sha256, span)
@@ -424,24 +457,40 @@ def _check_lock(history: History) -> list[Diagnostic]:
     lock = history.lock
     if lock is None:
         return []
-    found: list[Diagnostic] = []
     by_name = {v.name: v for v in history.versions}
+    found: list[Diagnostic] = []
     for entry in lock.released:
         version = by_name.get(entry.file)
-        if version is None:
-            message = (
-                f"{entry.file} is released (in {LOCK_NAME}) but missing; released versions "
-                "are kept for good"
-            )
-            found.append(Diagnostic("release-missing", message, entry.span))
-        elif version.sha256 != entry.sha256:
-            message = (
-                f"{version.name} was edited after release (sha256 {entry.sha256[:_SHORT_HASH]}… "
-                f"in {LOCK_NAME}, now {version.sha256[:_SHORT_HASH]}…); released versions are "
-                "immutable — write an amendment instead"
-            )
-            found.append(Diagnostic("release-edited", message, version.start))
+        problem = _release_problem(entry, None if version is None else version.sha256)
+        if problem is not None:
+            found.append(problem)
     return found
+
+
+def _release_problem(entry: Release, sha256: str | None) -> Diagnostic | None:
+    """What is wrong with released `entry` when its file hashes to `sha256` (None: missing).
+
+    Located at the entry in the lock, which is what the file is measured against: ``check``
+    of a folder and every command using a released version report the same diagnostic.
+    """
+    if sha256 is None:
+        return _missing(entry)
+    if sha256 == entry.sha256:
+        return None
+    message = (
+        f"{entry.file} was edited after release (sha256 {entry.sha256[:_SHORT_HASH]}… "
+        f"in {LOCK_NAME}, now {sha256[:_SHORT_HASH]}…); released versions are "
+        "immutable — write an amendment instead"
+    )
+    return Diagnostic("release-edited", message, entry.span)
+
+
+def _missing(entry: Release) -> Diagnostic:
+    message = (
+        f"{entry.file} is released (in {LOCK_NAME}) but missing; released versions are kept "
+        "for good"
+    )
+    return Diagnostic("release-missing", message, entry.span)
 
 
 # --- versions --------------------------------------------------------------------------------

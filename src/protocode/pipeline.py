@@ -1,7 +1,9 @@
 """The whole pipeline in one call: YAML file → loaded → checked → compiled `Protocol`.
 
-Compiled protocols are cached by content hash, so loading the same file twice (a
-screening service, a test suite) compiles it once.
+Every command that uses a protocol file or folder comes through `load`, which refuses a
+released version that differs from its folder's lock. Compiled protocols are cached by
+content hash, so loading the same file twice (a screening service, a test suite) compiles
+it once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from protocode.check import check_protocol
 from protocode.errors import UsageError
-from protocode.history import VERSION_FILE, version_in_force
+from protocode.history import VERSION_FILE, verify_release, version_in_force
 from protocode.loader import load_protocol_text
 from protocode.screen import Protocol
 from protocode.yamlsource import read_source
@@ -44,8 +46,13 @@ def protocol_file(path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> Protocol:
-    """Load, check and compile a protocol file (or a folder's version in force)."""
+    """Load, check and compile a protocol file (or a folder's version in force).
+
+    Raises `HistoryError` (a `ProtocodeError`) at the lock's entry when the file is a
+    released version that was edited since its release, before anything else is read.
+    """
     file = protocol_file(path)
+    verify_release(file)
     return load_text(read_source(file).text, str(file))
 
 
