@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 
+from helpers import run
 from protocode.cases import load_cases
 from protocode.errors import Diagnostic, LoadError, ProtocodeError
+from protocode.exact import MAX_DIGITS
 from protocode.fhir.mapping import load_map
 from protocode.fmt.files import format_file, protocol_files
 from protocode.history import load_history
 from protocode.loader import load_protocol, load_protocol_text
 from protocode.source import Source
+from protocode.units import UnitError, parse_unit
 from protocode.yamlsource import (
     MAX_ALIAS_VALUES,
     MAX_DEPTH,
@@ -221,3 +224,56 @@ def test_an_alias_bomb_names_the_alias_limit() -> None:
     assert diagnostic.message == (
         "aliases expand the file from 23 to 1,234,573 values (aliases may add at most 100,000)"
     )
+
+
+# Item 5: numbers are bounded where protocol text becomes a number.
+
+SEED_V4 = Path(__file__).resolve().parents[1] / "protocol" / "NCT06125106" / "v4.yaml"
+BIG = "9" * 5000
+TOO_LONG = f"a number of 5,000 digits is too long (at most {MAX_DIGITS})"
+WINDOW_RULE = "rule: any chemotherapy within 2 weeks before enrollment"
+LAB_RULE = "rule: latest creatinine within 7 days before enrollment"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "message"),
+    [
+        (LAB_RULE, f"{LAB_RULE} and age >= {BIG}", BIG, f"number: {TOO_LONG}"),
+        (LAB_RULE, f"{LAB_RULE} and age >= 1.{BIG}", "1.", "number: a number of 5,001 digits"),
+        (WINDOW_RULE, WINDOW_RULE.replace("2", BIG), BIG, f"number: {TOO_LONG}"),
+        ("uln: 40 U/L", f"uln: {BIG} U/L", BIG, f"number: {TOO_LONG}"),
+        ("molar_mass: 113.12 g/mol", f"molar_mass: {BIG} g/mol", BIG, f"number: {TOO_LONG}"),
+        ("minimum: 20\n", f"minimum: {BIG}\n", BIG, f"number: {TOO_LONG}"),
+        ("minimum: 20\n", f"minimum: 0x{BIG}\n", "0x", "number: a number of 5,002 digits"),
+        ("dose: 28 ug", f"dose: {BIG} ug", BIG, f"number: {TOO_LONG}"),
+        ("doses: 7", f"doses: {BIG}", BIG, f"number: {TOO_LONG}"),
+        ("time: 2 h}", f"time: {BIG} h}}", BIG, f"number: {TOO_LONG}"),
+        ("horizon: 100 days", f"horizon: {BIG} days", BIG, f"number: {TOO_LONG}"),
+        ("doses: 7", "doses: 99999999999", "99999999999", "schedule: 99,999,999,999 doses"),
+        ("horizon: 100 days", "horizon: 99999999999 days", "99999999999", "horizon: a horizon"),
+    ],
+)
+def test_a_long_number_is_one_located_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    old: str,
+    new: str,
+    at: str,
+    message: str,
+) -> None:
+    seed = SEED_V4.read_text(encoding="utf-8")
+    assert old in seed
+    text = seed.replace(old, new, 1)
+    path = tmp_path / "v4.yaml"
+    path.write_text(text, encoding="utf-8")
+    status, _, err = run(capsys, "check", path)
+    line, col = Source(str(path), text).position(text.index(at, text.index(new)))
+    assert status == 1
+    assert err.startswith(f"{path}:{line}:{col}: {message}"), err[:300]
+
+
+def test_a_long_unit_exponent_is_a_unit_error() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_unit(f"10*{BIG}/L")
+    assert (info.value.message, info.value.offset) == ("exponent of 5,000 digits is too large", 3)

@@ -60,3 +60,36 @@ def decimal_text(x: Any, places: int) -> str:
         return f"{sign}{scaled}"
     whole, frac = divmod(scaled, 10**places)
     return f"{sign}{whole}.{frac:0{places}d}"
+
+
+MAX_DIGITS = 100
+"""The most digits a number written in a protocol may have.
+
+Limits and doses need a dozen. The bound keeps numbers far below Python's 4,300-digit limit
+on converting an int to or from text (which a message or an export would hit) and keeps
+exact arithmetic on them cheap.
+"""
+
+
+def too_long(text: str) -> str | None:
+    """Why the number written as `text` is refused, or None when it has at most `MAX_DIGITS`.
+
+    Counts every character but a sign, a point and the underscores YAML allows, so that any
+    spelling of a number (``0x…``, ``1e…``) is bounded the same way.
+    """
+    digits = sum(ch not in "+-._" for ch in text)
+    if digits <= MAX_DIGITS:
+        return None
+    return f"a number of {digits:,} digits is too long (at most {MAX_DIGITS})"
+
+
+def decimal(text: str) -> Fraction:
+    """The exact value of plain decimal text such as ``-12.5``.
+
+    Raises `ValueError`, with the message of `too_long`, for a number of more than
+    `MAX_DIGITS` digits.
+    """
+    problem = too_long(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return Fraction(text)

@@ -32,6 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.scanner import Scanner
 
 from protocode.errors import Diagnostic, LoadError, did_you_mean
+from protocode.exact import too_long
 from protocode.model import (
     Aggregate,
     Change,
@@ -204,6 +205,11 @@ class _Loader:
         if not self._check_tag(node, _SCALAR_TAGS, "scalar") or node.tag in _TEXT_TAGS:
             return node.value
         assert isinstance(node, ScalarNode)
+        problem = too_long(node.value) if node.tag in (_INT, _FLOAT) else None
+        if problem is not None:
+            self._bad.add(id(node))
+            self.error("number", problem, self.span(node))
+            return node.value
         try:
             if node.tag == _NULL:
                 return None
@@ -532,6 +538,8 @@ class _Loader:
             if match is None:
                 message = f"'{field}' must be a decimal and a unit, like '40 U/L', not {text!r}"
                 self.error("quantity", message, self.value_span((*path, field)))
+            elif (problem := too_long(match[1])) is not None:
+                self.error("number", problem, self.value_span((*path, field)))
             elif field == "molar_mass" and match[2] != "g/mol":
                 message = f"'molar_mass' must be in g/mol, not {match[2]}"
                 self.error("quantity", message, self.value_span((*path, field)))
@@ -833,6 +841,7 @@ class _Loader:
             dose_tolerance=text("tolerance", "dose"),
             time_tolerance=text("tolerance", "time"),
             holds=schedule.get("holds", 0),
+            doses_span=self.value_span((*path, "doses")) if "doses" in schedule else None,
         )
 
 

@@ -175,7 +175,7 @@ class Schedule:
 
     Texts that later stages parse (`dose`, `duration`, `start`, the tolerances) keep their
     source positions; `protocode.dosing` checks them against the data dictionary. Exactly
-    one of `doses` and `duration` is set.
+    one of `doses` and `duration` is set; `doses_span` locates `doses`.
     """
 
     id: str
@@ -196,6 +196,7 @@ class Schedule:
     dose_tolerance: RuleText | None = None
     time_tolerance: RuleText | None = None
     holds: int = 0
+    doses_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -604,6 +604,13 @@ class _Parser:
             self.replacements.append((start, start + len(symbol), resolved.text))
         exponent = 1
         if exponent_text is not None:
+            # Measured as text first: int() refuses text of more than 4,300 digits.
+            if len(exponent_text) > 4:
+                raise self.error(
+                    f"exponent of {len(exponent_text):,} digits is too large",
+                    start + len(symbol),
+                    len(exponent_text),
+                )
             exponent = int(exponent_text)
             if abs(exponent) > _MAX_EXPONENT:
                 raise self.error(

@@ -15,6 +15,7 @@ from protocode import ir
 from protocode.check.checker import CheckedProtocol, check_expression
 from protocode.compile.closures import Env, compile_expression
 from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.exact import decimal, too_long
 from protocode.model import BodyMeasure, Name, Phase, RuleText, Schedule
 from protocode.records import Record
 from protocode.screen import Protocol
@@ -29,6 +30,9 @@ _QUANTITY = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?) +(\S+)")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _EVERY = re.compile(r"every ([0-9]+) hours?")
 _DAY = dt.timedelta(days=1)
+_ONE_HOUR = dt.timedelta(hours=1)
+# A schedule fits in 200 years, as dates moved in rules do (records hold dates 1800-2200).
+_MAX_SPAN_HOURS = 200 * 366 * 24
 
 # What a dose may measure, by dimension vector.
 _DOSE_DIMENSIONS = {
@@ -221,7 +225,10 @@ class _ScheduleChecker:
         except UnitError as exc:
             at = match.start(2) + exc.offset
             raise self.fail("unit", exc.message, text.span(at, at + exc.length)) from None
-        return Fraction(match[1]), unit
+        try:
+            return decimal(match[1]), unit
+        except ValueError as exc:
+            raise self.fail("number", str(exc), text.span(0, match.end(1))) from None
 
     def dose(self, s: Schedule) -> tuple[Fraction, Unit, Unit]:
         amount, unit = self.quantity(s.dose, "ug")
@@ -275,11 +282,19 @@ class _ScheduleChecker:
         else:
             match = _EVERY.fullmatch(s.frequency)
             assert match is not None, "the schema checks the frequency's form"
-            interval = dt.timedelta(hours=int(match[1]))
+            problem = too_long(match[1])
+            if problem is not None:
+                raise self.fail("number", problem, s.frequency_span)
+            every = int(match[1])
+            if every > _MAX_SPAN_HOURS:
+                message = "an interval between doses is at most 200 years"
+                raise self.fail("schedule", message, s.frequency_span)
+            interval = dt.timedelta(hours=every)
         if s.doses is not None:
             if interval is None and s.doses != 1:
                 message = f"a schedule given 'once' has 1 dose, not {s.doses}"
                 raise self.fail("schedule", message, s.frequency_span)
+            self.within_span(s, s.doses, interval, s.doses_span or s.span)
             return s.doses, interval
         assert s.duration is not None, "the loader requires doses or duration"
         value, unit = self.quantity(s.duration, "days")
@@ -297,7 +312,17 @@ class _ScheduleChecker:
                 f"{_hours(interval)} ({s.frequency})"
             )
             raise self.fail("schedule", message, s.duration.whole)
+        self.within_span(s, int(count), interval, s.duration.whole)
         return int(count), interval
+
+    def within_span(
+        self, s: Schedule, count: int, interval: dt.timedelta | None, span: Span
+    ) -> None:
+        """Refuse a schedule whose doses span more than 200 years."""
+        hours = (count - 1) * ((interval or _DAY) // _ONE_HOUR)
+        if hours > _MAX_SPAN_HOURS:
+            message = f"{count:,} doses {s.frequency} span more than 200 years, the most allowed"
+            raise self.fail("schedule", message, span)
 
     def start(self, s: Schedule) -> tuple[ir.Expr, tuple[str, ...]]:
         return self.date_expression(s.start, "a schedule starts")

@@ -15,6 +15,7 @@ from protocode.compile.closures import Env, compile_expression
 from protocode.compile.runtime import shift_date
 from protocode.endpoints.grading import CheckedTable, check_tables
 from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.exact import too_long
 from protocode.model import (
     DataItem,
     DerivedClause,
@@ -31,6 +32,8 @@ from protocode.types import BOOL, DATE
 _HORIZON = re.compile(r"([0-9]+) +(day|days|week|weeks|month|months|year|years)")
 _DAYS_PER = {"day": 1, "week": 7}
 _MONTHS_PER = {"month": 1, "year": 12}
+# Dates move at most 200 years, as in rules: records hold dates from 1800 to 2200.
+_MAX_DAYS, _MAX_MONTHS = 200 * 366, 200 * 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +192,17 @@ class _EndpointChecker:
                 f"(e.g. '1 year', '100 days'), not '{text.text}'"
             )
             raise self.fail("horizon", message, text)
+        problem = too_long(match[1])
+        if problem is not None:
+            raise self.fail("number", problem, text)
         amount, word = int(match[1]), match[2].rstrip("s")
         if amount == 0:
             raise self.fail("horizon", "a horizon must be longer than 0 days", text)
-        if word in _DAYS_PER:
-            return Horizon(amount * _DAYS_PER[word], False, text.text.strip())
-        return Horizon(amount * _MONTHS_PER[word], True, text.text.strip())
+        months = word in _MONTHS_PER
+        amount *= _MONTHS_PER[word] if months else _DAYS_PER[word]
+        if amount > (_MAX_MONTHS if months else _MAX_DAYS):
+            raise self.fail("horizon", "a horizon is at most 200 years after the origin", text)
+        return Horizon(amount, months, text.text.strip())
 
     def window(self, text: RuleText) -> int:
         horizon = self.horizon(text)

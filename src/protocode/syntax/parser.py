@@ -24,6 +24,7 @@ from lark.exceptions import (
 from lark.tree import Meta
 
 from protocode.errors import Diagnostic, RuleSyntaxError
+from protocode.exact import decimal
 from protocode.model import RuleText
 from protocode.source import Span
 from protocode.syntax import ast
@@ -153,10 +154,6 @@ def _depth(tree: Tree[Token]) -> int:
     return deepest
 
 
-def _decimal(token: Token) -> Fraction:
-    return Fraction(str(token))
-
-
 @v_args(meta=True)
 class _ToAst(Transformer[Token, ast.Expr]):
     """Lark tree → AST. One method per named alternative of the grammar."""
@@ -172,12 +169,18 @@ class _ToAst(Transformer[Token, ast.Expr]):
         start = token.start_pos or 0
         return self._rule.span(start, token.end_pos if token.end_pos is not None else start)
 
+    def _decimal(self, token: Token) -> Fraction:
+        try:
+            return decimal(str(token))
+        except ValueError as exc:
+            raise RuleSyntaxError.at("number", str(exc), self._tok(token)) from None
+
     # -- literals
     def number(self, meta: Meta, c: list[Any]) -> ast.Expr:
-        return ast.Number(_decimal(c[0]), self._span(meta))
+        return ast.Number(self._decimal(c[0]), self._span(meta))
 
     def quantity(self, meta: Meta, c: list[Any]) -> ast.Expr:
-        return ast.Quantity(_decimal(c[0]), str(c[1]), self._tok(c[1]), self._span(meta))
+        return ast.Quantity(self._decimal(c[0]), str(c[1]), self._tok(c[1]), self._span(meta))
 
     def date(self, meta: Meta, c: list[Any]) -> ast.Expr:
         span = self._span(meta)
@@ -234,7 +237,7 @@ class _ToAst(Transformer[Token, ast.Expr]):
         return ast.RefCompare(_compare_op(c[1]), c[0], factor, limit, limit_span, self._span(meta))
 
     def ref_multiple(self, meta: Meta, c: list[Any]) -> tuple[Fraction, str, Span]:
-        return _decimal(c[0]), c[1], self._span(meta)
+        return self._decimal(c[0]), c[1], self._span(meta)
 
     def ref_plain(self, meta: Meta, c: list[Any]) -> tuple[Fraction, str, Span]:
         return Fraction(1), c[0], self._span(meta)
@@ -305,7 +308,7 @@ class _ToAst(Transformer[Token, ast.Expr]):
             str(c[2]),
             self._tok(c[2]),
             self._span(meta),
-            amount=_decimal(c[0]),
+            amount=self._decimal(c[0]),
             unit=str(c[1]),
             unit_span=self._tok(c[1]),
         )
