@@ -45,7 +45,7 @@ def test_derive_csv_with_adam_names(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "endpoints", "derive", V3, COHORT, "--format", "csv", "--adam")
     assert status == 0
     table = list(csv.DictReader(io.StringIO(out)))
-    assert list(table[0]) == [*ADAM_NAMES.values(), "AVALU"]
+    assert list(table[0]) == ["STUDYID", *ADAM_NAMES.values(), "AVALU", "PROTVER"]
     expected, _ = derive_many(protocode.load(V3), records(COHORT))
     assert len(table) == len(expected)
     for line, row in zip(table, expected, strict=True):
@@ -56,7 +56,8 @@ def test_derive_csv_with_adam_names(capsys: pytest.CaptureFixture[str]) -> None:
         )
         assert (int(line["AVAL"]), line["STATUS"]) == (row.time, row.status)
         assert line["CNSR"] == ("" if row.censored is None else str(row.censored))
-    assert err == f"{len(records(COHORT))} records: {len(records(COHORT))} derived, 0 with errors\n"
+    n = len(records(COHORT))
+    assert err == f"{n} records (NCT06125106 version 3): {n} derived, 0 with errors\n"
 
 
 def test_derive_json_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_derive_table(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "endpoints", "derive", V3, COHORT)
     assert status == 0
     assert "SYN-000001" in out and "Disease recurrence" in out
-    assert out.rstrip().endswith("40 records: 40 derived, 0 with errors")
+    assert out.rstrip().endswith("40 records (NCT06125106 version 3): 40 derived, 0 with errors")
 
 
 def test_bad_records_are_reported_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,7 +84,7 @@ def test_bad_records_are_reported_and_counted(capsys: pytest.CaptureFixture[str]
     ids = {json.loads(line)["id"] for line in out.splitlines()}
     assert len(ids) == 4
     lines = err.splitlines()
-    assert lines[-1] == "8 records: 4 derived, 4 with errors"
+    assert lines[-1] == "8 records (NCT06125106 version 3): 4 derived, 4 with errors"
     assert (
         "record ERR-DEATH-BEFORE-TRANSPLANT, field death: endpoint: PFS, OS, CIR, NRM, aGVHD,"
         " cGVHD, MRD: death on 2024-11-02 is before the origin 2024-11-20 (transplant)"
@@ -153,7 +154,9 @@ def test_estimate_table_and_bad_plot_format(
     status, out, _ = run(capsys, "endpoints", "estimate", V3, WITH_ERRORS)
     assert status == 1
     assert "cumulative incidence" in out and "100 days" in out
-    assert "8 records: 4 derived, 4 with errors (left out of the estimates)" in out
+    assert (
+        "8 records (NCT06125106 version 3): 4 derived, 4 with errors (left out of the estimates)"
+    ) in out
     status, _, err = run(
         capsys, "endpoints", "estimate", V3, COHORT, "--plot", str(tmp_path), "--plot-format", "gif"
     )

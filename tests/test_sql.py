@@ -262,8 +262,9 @@ def test_cli_duckdb_engine_matches_the_row_engine(capsys: pytest.CaptureFixture[
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
     ids = [c.id for c in SEED_PROTOCOL.criteria]
-    assert rows[0] == ["id", "status", *ids, "errors"]
-    got = {r[0]: tuple(r[1:-1]) for r in rows[1:]}
+    assert rows[0] == ["id", "status", *ids, "errors", "protocol", "version"]
+    assert {tuple(r[-2:]) for r in rows[1:]} == {("NCT06125106", "3")}
+    got = {r[0]: tuple(r[1:-3]) for r in rows[1:]}
     assert got == row_engine(PATIENTS)
     assert counts(err) == {
         "eligible": 4,
@@ -305,7 +306,8 @@ def test_cli_tables_and_parquet_end_to_end(
     expected = row_engine(PATIENTS)
     assert len(rows) == 13
     for row in rows:
-        assert tuple(row[1:-1]) == expected[row[0]]
+        assert tuple(row[1:-3]) == expected[row[0]]
+        assert tuple(row[-2:]) == ("NCT06125106", "3")
     back = tmp_path / "back.jsonl"
     assert main(["tables", "to-records", str(SEED), str(tables), "--output", str(back)]) == 0
     assert "13 written, 0 with errors" in capsys.readouterr().err

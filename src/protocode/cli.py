@@ -184,7 +184,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(command=run)
         return sub
 
-    protocol_help = "protocol file, or protocol folder (its latest vN.yaml)"
+    protocol_help = (
+        f"protocol file, or protocol folder (its version in force: the newest released in "
+        f"{LOCK_NAME}, else its newest vN.yaml; every output names the version used)"
+    )
     records_help = "records file: .json, .jsonl/.ndjson or .csv; '-' reads JSONL from stdin"
 
     check = command(
@@ -542,6 +545,22 @@ def _dumps(data: object) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
+def _version(protocol: Protocol) -> str:
+    """The protocol version a command used, as every output names it: for a folder that is
+    the version in force, which changes when a version is released."""
+    return f"{protocol.registry_id} version {protocol.version}"
+
+
+def _header(protocol: Protocol) -> str:
+    """The first line of a table output: the version used and its file."""
+    return f"protocol {_version(protocol)} ({protocol.checked.doc.source.path})"
+
+
+def _stamp(protocol: Protocol) -> dict[str, str]:
+    """The protocol id and version as JSON fields or CSV columns (the names `test` uses)."""
+    return {"protocol": protocol.registry_id, "version": protocol.version}
+
+
 # --- check ---------------------------------------------------------------------------------
 
 
@@ -701,11 +720,17 @@ def _progress(results: Iterator[Result]) -> Iterator[Result]:
 # --- screen --------------------------------------------------------------------------------
 
 
+def _summary_label(protocol: Protocol) -> str:
+    # The summary is all a person reads of a json or csv run: the file too, not only the version.
+    return f"{_version(protocol)}, {protocol.checked.doc.source.path}"
+
+
 class _Summary:
     """Counts per status and, per criterion, how many records it excluded or left undecided."""
 
-    def __init__(self, criteria: Sequence[str]) -> None:
+    def __init__(self, criteria: Sequence[str], label: str) -> None:
         self.criteria = tuple(criteria)
+        self.label = label
         self.statuses: Counter[str] = Counter()
         self.excluded: Counter[str] = Counter()
         self.undecided: Counter[str] = Counter()
@@ -726,7 +751,7 @@ class _Summary:
         """The counts per status with their total, then the attrition table."""
         total = sum(self.statuses.values())
         width = max(len(s) for s in (*_STATUSES, "total"))
-        lines = [f"summary of {total} record{'' if total == 1 else 's'}:"]
+        lines = [f"summary of {total} record{'' if total == 1 else 's'} ({self.label}):"]
         lines += [f"  {s:<{width}}  {self.statuses[s]:>6}" for s in _STATUSES]
         lines.append(f"  {'total':<{width}}  {total:>6}")
         id_width = max(len(c) for c in (*self.criteria, "criterion"))
@@ -755,9 +780,11 @@ class _Output(abc.ABC):
 
     summary_on_stdout: ClassVar[bool] = False
 
-    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
+    def __init__(self, out: TextIO, protocol: Protocol) -> None:
         self.out = out
-        self.criteria = tuple(criteria)
+        self.protocol = protocol
+        self.criteria = tuple(c.id for c in protocol.criteria)
+        self.stamp = _stamp(protocol)
 
     @abc.abstractmethod
     def add(self, result: Result) -> None:
@@ -772,8 +799,8 @@ class _Output(abc.ABC):
 class _TableOutput(_Output):
     summary_on_stdout = True
 
-    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
-        super().__init__(out, criteria)
+    def __init__(self, out: TextIO, protocol: Protocol) -> None:
+        super().__init__(out, protocol)
         self.table = Table("id", "status", "excluded by", "undecided", "would be decided by")
 
     def add(self, result: Result) -> None:
@@ -797,19 +824,20 @@ class _TableOutput(_Output):
         )
 
     def close(self) -> None:
+        self.out.write(_header(self.protocol) + "\n")
         Console(file=self.out).print(self.table)
         super().close()
 
 
 class _JsonOutput(_Output):
-    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
-        super().__init__(out, criteria)
+    def __init__(self, out: TextIO, protocol: Protocol) -> None:
+        super().__init__(out, protocol)
         self.first = True
 
     def add(self, result: Result) -> None:
         # Written as it comes, so a large run does not hold every result in memory.
         self.out.write("[\n  " if self.first else ",\n  ")
-        self.out.write(json.dumps(_as_json(result), ensure_ascii=False))
+        self.out.write(json.dumps({**_as_json(result), **self.stamp}, ensure_ascii=False))
         self.first = False
 
     def close(self) -> None:
@@ -819,23 +847,26 @@ class _JsonOutput(_Output):
 
 class _JsonlOutput(_Output):
     def add(self, result: Result) -> None:
-        self.out.write(json.dumps(_as_json(result), ensure_ascii=False) + "\n")
+        self.out.write(json.dumps({**_as_json(result), **self.stamp}, ensure_ascii=False) + "\n")
 
 
 class _CsvOutput(_Output):
-    def __init__(self, out: TextIO, criteria: Sequence[str]) -> None:
-        super().__init__(out, criteria)
+    def __init__(self, out: TextIO, protocol: Protocol) -> None:
+        super().__init__(out, protocol)
         self.writer = csv.writer(out)
-        self.writer.writerow(["id", "status", *self.criteria, "missing", "errors"])
+        # The protocol columns come last, so readers of the earlier layout find theirs.
+        self.writer.writerow(["id", "status", *self.criteria, "missing", "errors", *self.stamp])
 
     def add(self, result: Result) -> None:
         if isinstance(result, RecordError):
             errors = "; ".join(f"{d.location}: {d.code}: {d.message}" for d in result.diagnostics)
-            self.writer.writerow([_name(result), "error", *([""] * len(self.criteria)), "", errors])
+            blank = [""] * len(self.criteria)
+            self.writer.writerow([_name(result), "error", *blank, "", errors, *self.stamp.values()])
             return
         verdicts = [c.verdict for c in result.criteria]
+        missing = "; ".join(result.missing)
         self.writer.writerow(
-            [result.record_id, result.status, *verdicts, "; ".join(result.missing), ""]
+            [result.record_id, result.status, *verdicts, missing, "", *self.stamp.values()]
         )
 
 
@@ -858,11 +889,10 @@ def _screen(args: argparse.Namespace) -> int:
     results = _with_progress(protocol.screen_many(_records(args, protocol.reader)))
     # A file that cannot be read at all fails on the first item: fail before any output.
     first = next(results, None)
-    ids = [c.id for c in protocol.criteria]
-    summary = _Summary(ids)
+    summary = _Summary([c.id for c in protocol.criteria], _summary_label(protocol))
     output_class = _OUTPUTS[args.format]
     with _output_file(args.output) as out:
-        output = output_class(out, ids)
+        output = output_class(out, protocol)
         try:
             for result in itertools.chain([] if first is None else [first], results):
                 summary.add(result)
@@ -880,7 +910,7 @@ def _screen_duckdb(args: argparse.Namespace, protocol: Protocol) -> int:
     """Screen in embedded DuckDB (docs/sql.md): results streamed by DuckDB, the same summary
     as the row engine on stderr."""
     counts = sql_command.screen(args, protocol, lambda: _records(args, protocol.reader))
-    summary = _Summary(counts.criteria)
+    summary = _Summary(counts.criteria, _summary_label(protocol))
     summary.statuses.update(counts.statuses)
     summary.excluded.update(counts.excluded)
     summary.undecided.update(counts.undecided)
@@ -907,7 +937,10 @@ def _explain(args: argparse.Namespace) -> int:
     protocol = load(args.protocol)
     record = _pick(_records(args, protocol.reader), args.record_id, args.records)
     explanation = protocol.explain(record)
-    print(explanation.to_text() if args.format == "text" else _dumps(explanation.to_json()))
+    if args.format == "text":
+        print(f"{_header(protocol)}\n{explanation.to_text()}")
+    else:
+        print(_dumps({**explanation.to_json(), **_stamp(protocol)}))
     return 0
 
 
@@ -1022,14 +1055,18 @@ def _tables_to_tables(args: argparse.Namespace) -> int:
     """Write records as the SQL layout's tables."""
     protocol = load(args.protocol)
     records = _records(args, protocol.reader)
-    return sql_command.to_tables(protocol, records, args.outdir, args.format, sys.stderr)
+    return sql_command.to_tables(
+        protocol, records, args.outdir, args.format, sys.stderr, used=_version(protocol)
+    )
 
 
 def _tables_to_records(args: argparse.Namespace) -> int:
     """Write the SQL layout's tables back as JSONL records."""
     protocol = load(args.protocol)
     with _output_file(args.output) as out:
-        return sql_command.to_records(protocol, args.tables, out, sys.stderr)
+        return sql_command.to_records(
+            protocol, args.tables, out, sys.stderr, used=_version(protocol)
+        )
 
 
 # --- compile -------------------------------------------------------------------------------
@@ -1039,7 +1076,9 @@ def _compile(args: argparse.Namespace) -> int:
     """Write the protocol's screening query (--to sql) or compiled rules (--to json)."""
     protocol = load(args.protocol)
     if args.to == "sql":
-        text = protocol.to_sql(args.dialect) + "\n"
+        # A line comment naming the version; no line break of a name can end it early.
+        header = " ".join(_header(protocol).split())
+        text = f"-- {header}\n{protocol.to_sql(args.dialect)}\n"
     else:
         if args.dialect != "duckdb":
             raise UsageError.at("usage", "--dialect applies to --to sql only", None)
@@ -1057,7 +1096,11 @@ def _compile(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of a valid patient record for the protocol."""
     protocol = load(args.protocol)
-    print(_dumps(protocol.reader.schema()))
+    schema = protocol.reader.schema()
+    comment = f"a patient record for {_header(protocol)}"
+    # Its "$schema" stays first (the position keeps; the value is the same).
+    schema = {"$schema": schema["$schema"], "$comment": comment, **schema}
+    print(_dumps(schema))
     return 0
 
 
@@ -1097,8 +1140,9 @@ def _dosing_plan(args: argparse.Namespace) -> int:
         except RecordError as exc:
             results.append((item.id, exc))
     if args.format == "json":
-        print(_dumps([_plan_json(rid, result) for rid, result in results]))
+        print(_dumps([{**_plan_json(rid, result), **_stamp(protocol)} for rid, result in results]))
     else:
+        print(_header(protocol))
         _plan_table(results)
     return 1 if any(isinstance(result, RecordError) for _, result in results) else 0
 
@@ -1159,11 +1203,14 @@ def _dosing_check(args: argparse.Namespace) -> int:
         "with_errors": counts["errors"],
     }
     if args.format == "json":
-        print(_dumps({"records": [_check_json(r) for r in results], "summary": summary}))
+        records = [_check_json(r) for r in results]
+        print(_dumps({**_stamp(protocol), "records": records, "summary": summary}))
     else:
+        print(_header(protocol))
         _check_table(results)
         print(
-            f"{len(results)} record{'' if len(results) == 1 else 's'}: "
+            f"{len(results)} record{'' if len(results) == 1 else 's'} "
+            f"({_version(protocol)}): "
             f"{summary['compliant']} compliant, {summary['with_deviations']} with deviations, "
             f"{summary['with_errors']} with errors"
         )
@@ -1235,11 +1282,12 @@ def _derived(args: argparse.Namespace) -> tuple[Protocol, list[EndpointRow], lis
     return protocol, rows, errors
 
 
-def _patients_line(rows: list[EndpointRow], errors: list[RecordError]) -> str:
+def _patients_line(protocol: Protocol, rows: list[EndpointRow], errors: list[RecordError]) -> str:
     derived = len({r.id for r in rows})
     total = derived + len(errors)
     return (
-        f"{total} record{'' if total == 1 else 's'}: {derived} derived, {len(errors)} with errors"
+        f"{total} record{'' if total == 1 else 's'} ({_version(protocol)}): {derived} derived, "
+        f"{len(errors)} with errors"
     )
 
 
@@ -1249,8 +1297,9 @@ def _error_lines(errors: list[RecordError]) -> list[str]:
 
 def _endpoints_derive(args: argparse.Namespace) -> int:
     """Print or write one row per record and endpoint; report records with errors."""
-    _, rows, errors = _derived(args)
+    protocol, rows, errors = _derived(args)
     if args.format == "table":
+        print(_header(protocol))
         table = Table()
         for column in ("id", "endpoint", "day", "status", "date", "what happened"):
             table.add_column(column, no_wrap=column != "what happened")
@@ -1267,13 +1316,13 @@ def _endpoints_derive(args: argparse.Namespace) -> int:
         Console(width=max(Console().width, 120)).print(table)
         for line in _error_lines(errors):
             print(line)
-        print(_patients_line(rows, errors))
+        print(_patients_line(protocol, rows, errors))
         return 1 if errors else 0
     with _output_file(args.output) as out:
-        write_rows(rows, out, args.format, adam=args.adam)
+        write_rows(rows, out, args.format, adam=args.adam, protocol=_stamp(protocol))
     for line in _error_lines(errors):
         _error(line)
-    _error(_patients_line(rows, errors))
+    _error(_patients_line(protocol, rows, errors))
     return 1 if errors else 0
 
 
@@ -1292,6 +1341,7 @@ def _endpoints_estimate(args: argparse.Namespace) -> int:
         print(
             _dumps(
                 {
+                    **_stamp(protocol),
                     "estimates": [e.to_json() for e in estimates],
                     "records": len({r.id for r in rows}) + len(errors),
                     "errors": [d.to_json() for e in errors for d in e.diagnostics],
@@ -1300,10 +1350,12 @@ def _endpoints_estimate(args: argparse.Namespace) -> int:
             )
         )
         return 1 if errors else 0
+    print(_header(protocol))
     _estimates_table(estimates, {e.id: e.horizon.text for e in endpoints(protocol)})
     for line in _error_lines(errors):
         print(line)
-    print(_patients_line(rows, errors) + (" (left out of the estimates)" if errors else ""))
+    left_out = " (left out of the estimates)" if errors else ""
+    print(_patients_line(protocol, rows, errors) + left_out)
     for path in paths:
         print(f"wrote {path}")
     return 1 if errors else 0

@@ -2,14 +2,15 @@
 
 The rows have the shape of an ADaM time-to-event dataset (ADTTE): one row per patient and
 parameter. With ``adam=True`` the columns take the ADaM variable names a statistician
-expects; without, protocode's own names (those of `EndpointRow.to_json`).
+expects; without, protocode's own names (those of `EndpointRow.to_json`). Given the
+protocol that derived them, every row also names its registry id and version.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TextIO
 
 from protocode.endpoints.derive import EndpointRow
@@ -33,39 +34,64 @@ an event, 1 when censored and 2 for a competing event (blank for a proportion's 
 STATUS says responder, non_responder or not_evaluable)."""
 
 
-def row_json(row: EndpointRow, *, adam: bool = False) -> dict[str, Any]:
-    """One row as JSON-ready values, with ADaM names (and AVALU) when `adam`."""
+def row_json(
+    row: EndpointRow, *, adam: bool = False, protocol: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One row as JSON-ready values, with ADaM names (and AVALU) when `adam`.
+
+    `protocol` (``{"protocol": registry id, "version": version}``) adds the protocol's
+    columns, last; with ADaM names STUDYID (the registry id) comes first, as ADaM datasets
+    begin, and PROTVER (sponsor-defined: the protocol version that derived the row) last.
+    """
     data = row.to_json()
     if not adam:
-        return data
+        return {**data, **(protocol or {})}
     renamed = {ADAM_NAMES[key]: value for key, value in data.items()}
     renamed["AVALU"] = "DAYS"
-    return renamed
+    if protocol is None:
+        return renamed
+    return {"STUDYID": protocol["protocol"], **renamed, "PROTVER": protocol["version"]}
 
 
 def write_rows(
-    rows: Iterable[EndpointRow], out: TextIO, fmt: RowFormat, *, adam: bool = False
+    rows: Iterable[EndpointRow],
+    out: TextIO,
+    fmt: RowFormat,
+    *,
+    adam: bool = False,
+    protocol: Mapping[str, str] | None = None,
 ) -> int:
-    """Write rows to `out` as CSV (with a header), a JSON array or JSON lines; the count."""
+    """Write rows to `out` as CSV (with a header), a JSON array or JSON lines; the count.
+
+    `protocol` names the protocol id and version in every row (see `row_json`).
+    """
     count = 0
     if fmt == "csv":
         writer: csv.DictWriter[str] | None = None
         for row in rows:
-            data = row_json(row, adam=adam)
+            data = row_json(row, adam=adam, protocol=protocol)
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(data), lineterminator="\n")
                 writer.writeheader()
             writer.writerow({k: "" if v is None else v for k, v in data.items()})
             count += 1
         if writer is None:  # no rows: still a header, so readers see the columns
-            names = [*(ADAM_NAMES.values() if adam else ADAM_NAMES), *(["AVALU"] if adam else [])]
-            csv.writer(out, lineterminator="\n").writerow(names)
+            csv.writer(out, lineterminator="\n").writerow(_columns(adam, protocol))
         return count
     if fmt == "jsonl":
         for row in rows:
-            out.write(json.dumps(row_json(row, adam=adam), ensure_ascii=False) + "\n")
+            data = row_json(row, adam=adam, protocol=protocol)
+            out.write(json.dumps(data, ensure_ascii=False) + "\n")
             count += 1
         return count
-    array = [row_json(row, adam=adam) for row in rows]
+    array = [row_json(row, adam=adam, protocol=protocol) for row in rows]
     out.write(json.dumps(array, indent=2, ensure_ascii=False) + "\n")
     return len(array)
+
+
+def _columns(adam: bool, protocol: Mapping[str, str] | None) -> list[str]:
+    """The CSV header of `row_json`'s rows, for a file without rows."""
+    if not adam:
+        return [*ADAM_NAMES, *(protocol or {})]
+    names = [*ADAM_NAMES.values(), "AVALU"]
+    return names if protocol is None else ["STUDYID", *names, "PROTVER"]

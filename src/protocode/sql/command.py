@@ -149,8 +149,13 @@ def to_tables(
     directory: Path,
     table_format: str,
     err: TextIO,
+    *,
+    used: str,
 ) -> int:
-    """Write records as the three tables; report bad records on `err`. Exit status."""
+    """Write records as the three tables; report bad records on `err`. Exit status.
+
+    `used` names the protocol version (``ID version N``) in the closing line.
+    """
     written = write_tables(
         protocol,
         records,
@@ -162,15 +167,16 @@ def to_tables(
     files = ", ".join(str(p) for p in written.paths.values())
     total = written.records + len(written.errors)
     err.write(
-        f"wrote {written.records} of {total} records to {files}; "
+        f"wrote {written.records} of {total} records to {files} ({used}); "
         f"{len(written.errors)} with errors, not written\n"
     )
     return 1 if written.errors else 0
 
 
-def to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO) -> int:
+def to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO, *, used: str) -> int:
     """Write the records held in tables as JSONL (ordered by id); bad records go to `err`
-    with their id and field. Exit status."""
+    with their id and field, and a closing line naming the protocol version `used`. Exit
+    status."""
     count = 0
     errors: list[RecordError] = []
     with Connection(protocol) as con:
@@ -188,7 +194,8 @@ def to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO) -> in
     out.flush()
     for error in errors:
         err.write(error.render() + "\n")
-    err.write(f"{count + len(errors)} records: {count} written, {len(errors)} with errors\n")
+    total = count + len(errors)
+    err.write(f"{total} records ({used}): {count} written, {len(errors)} with errors\n")
     return 1 if errors else 0
 
 

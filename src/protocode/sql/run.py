@@ -1111,7 +1111,8 @@ class Connection:
 
         csv/parquet: ``id, status``, one column per criterion, ``errors`` (text); jsonl (one
         object per line) and json (an array): ``id, status, criteria {id: verdict},
-        errors [diagnostics]``.
+        errors [diagnostics]``. Both end with ``protocol, version``: the registry id and
+        version that screened the row (a folder's version in force changes on release).
         """
         self._expect("screened", "write results")
         options: dict[OutputFormat, list[tuple[str, exp.Expr]]] = {
@@ -1120,7 +1121,11 @@ class Connection:
             "jsonl": [("FORMAT", exp.var("json"))],
             "json": [("FORMAT", exp.var("json")), ("ARRAY", exp.true())],
         }
-        query = self._memo(("output", fmt), lambda: self._output_query(fmt))
+        meta = self.protocol.checked.doc.metadata
+        query = self._memo(("output", fmt), lambda: self._output_query(fmt)).select(
+            exp.alias_(_str(meta.registry_id), "protocol", quoted=True),
+            exp.alias_(_str(meta.version), "version", quoted=True),
+        )
         with _file_errors(str(path)):
             self._watched("writing", _copy(query, path, options[fmt]))
 
