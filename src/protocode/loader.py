@@ -20,7 +20,6 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.scanner import Scanner
 
 from protocode.errors import Diagnostic, LoadError, did_you_mean
 from protocode.exact import too_long
@@ -60,7 +58,6 @@ from protocode.model import (
 )
 from protocode.source import Source, Span
 from protocode.yamlsource import (
-    LINE_BREAKS,
     MERGE_TAG,
     YAML_TAG,
     Entry,
@@ -68,7 +65,7 @@ from protocode.yamlsource import (
     mapping_entries,
     node_span,
     read_source,
-    scalar_start,
+    scalar_offsets,
 )
 
 RESERVED_WORDS: frozenset[str] = frozenset(
@@ -98,9 +95,6 @@ _CRITERION_KINDS: tuple[CriterionKind, ...] = ("inclusion", "exclusion")
 _SET_INTENTS = frozenset({"relaxed", "tightened"})
 # Sections whose keys are names chosen by the author, and what one entry is called.
 _NAMED_SECTIONS = {"data": "data item", "definitions": "definition"}
-
-# Characters YAML may fold, strip or turn into one another (line breaks become '\n').
-_SPACE = frozenset(" \t") | LINE_BREAKS
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -712,7 +706,7 @@ class _Loader:
     def _rule_text(self, path: Sequence[str | int]) -> RuleText:
         node = self.locate(path)[1]
         assert isinstance(node, ScalarNode), "the schema makes rules and quantities strings"
-        return RuleText(node.value, self.source, _scalar_offsets(self.source.text, node))
+        return RuleText(node.value, self.source, scalar_offsets(self.source.text, node))
 
     def _quantity(self, path: Sequence[str | int]) -> Quantity:
         text = self._rule_text(path)
@@ -889,87 +883,3 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     return "a list" if isinstance(value, list) else "a mapping"
-
-
-# Rule text offsets. A scalar's value is aligned with its raw text: the raw text is cut into
-# units that each contribute one character to the value (a double-quoted escape such as
-# '\u00e9' or a single-quoted "''" is one unit) or none (an escaped line break). Walking the
-# value, each non-space character matches the next unit contributing that character; the
-# only raw text YAML drops is quotes, block headers, indentation and folded white space,
-# so no unit is wrongly skipped. A space character matches the next white-space unit,
-# preferring the same character, since YAML folds line breaks into spaces and back.
-
-
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    char: str
-    start: int
-    end: int
-
-
-def _scalar_offsets(text: str, node: ScalarNode) -> tuple[int, ...]:
-    units = _units(text, node)
-    offsets: list[int] = []
-    pos = 0
-    for char in node.value:
-        found = _match(units, pos, char)
-        if found is None:
-            # Value and raw text disagree (a YAML corner this alignment does not know):
-            # keep pointing at the current place rather than fail the whole load.
-            offsets.append(units[pos].start)
-            continue
-        offsets.append(units[found].start)
-        pos = found + 1
-    offsets.append(units[pos - 1].end if pos else units[0].start)
-    return tuple(offsets)
-
-
-def _units(text: str, node: ScalarNode) -> list[_Unit]:
-    start, end = scalar_start(text, node), node.end_mark.index
-    style = node.style
-    if style in ("'", '"'):
-        start, end = start + 1, end - 1
-    elif style in ("|", ">"):
-        while start < end and text[start] not in LINE_BREAKS:
-            start += 1
-        start += 2 if text.startswith("\r\n", start) else 1
-    units: list[_Unit] = []
-    at = start
-    while at < end:
-        if style == '"' and text[at] == "\\":
-            char, size = _escape(text, at)
-        elif style == "'" and text.startswith("''", at):
-            char, size = "'", 2
-        else:
-            char, size = text[at], 1
-        units.append(_Unit(char, at, at + size))
-        at += size
-    # A sentinel that matches nothing, so the position after the last unit has an offset.
-    units.append(_Unit("", max(start, end), max(start, end)))
-    return units
-
-
-def _escape(text: str, at: int) -> tuple[str, int]:
-    code = text[at + 1]
-    if code in Scanner.ESCAPE_REPLACEMENTS:
-        return Scanner.ESCAPE_REPLACEMENTS[code], 2
-    if code in Scanner.ESCAPE_CODES:
-        digits = Scanner.ESCAPE_CODES[code]
-        return chr(int(text[at + 2 : at + 2 + digits], 16)), 2 + digits
-    # An escaped line break joins the lines without a space.
-    return "", 3 if text.startswith("\r\n", at + 1) else 2
-
-
-def _match(units: Sequence[_Unit], pos: int, char: str) -> int | None:
-    if char not in _SPACE:
-        return next((j for j in range(pos, len(units)) if units[j].char == char), None)
-    fallback = None
-    for j in range(pos, len(units)):
-        unit_char = units[j].char
-        if unit_char == char:
-            return j
-        if unit_char in _SPACE:
-            fallback = j if fallback is None else fallback
-        elif unit_char:
-            break
-    return fallback

@@ -4,21 +4,24 @@ Every reader works on PyYAML's node tree, never its object constructor, so that 
 make it build arbitrary Python objects and every value keeps its place in the file. This
 module reads a file into a `Source` (regular files only, of bounded size, UTF-8), composes it
 into nodes (bounded in depth and alias expansion, turning YAML's own errors into located
-diagnostics), gives a node's span, and walks a mapping's entries. What differs between the
-file formats, such as whether merge keys are allowed, is left to the caller.
+diagnostics), gives a node's span, walks a mapping's entries, and maps each character of a
+scalar's value back to the file. What differs between the file formats, such as whether
+merge keys are allowed, is left to the caller.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from yaml.events import AliasEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
+from yaml.scanner import Scanner
 
 from protocode.errors import Diagnostic, LoadError
 from protocode.source import Source, Span
@@ -333,3 +336,94 @@ def mapping_entries(
             continue
         own[name] = (key_node, value_node)
     return merged | own
+
+
+# Rule text offsets. A scalar's value is aligned with its raw text: the raw text is cut into
+# units that each contribute one character to the value (a double-quoted escape such as
+# '\u00e9' or a single-quoted "''" is one unit) or none (an escaped line break). Walking the
+# value, each non-space character matches the next unit contributing that character; the
+# only raw text YAML drops is quotes, block headers, indentation and folded white space,
+# so no unit is wrongly skipped. A space character matches the next white-space unit,
+# preferring the same character, since YAML folds line breaks into spaces and back.
+
+# Characters YAML may fold, strip or turn into one another (line breaks become '\n').
+_SPACE = frozenset(" \t") | LINE_BREAKS
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    char: str
+    start: int
+    end: int
+
+
+def scalar_offsets(text: str, node: ScalarNode) -> tuple[int, ...]:
+    """The offset in `text` of each character of the scalar's value, and of its end.
+
+    Later stages point into rule text through these, whatever the scalar's style.
+    """
+    units = _units(text, node)
+    offsets: list[int] = []
+    pos = 0
+    for char in node.value:
+        found = _match(units, pos, char)
+        if found is None:
+            # Value and raw text disagree (a YAML corner this alignment does not know):
+            # keep pointing at the current place rather than fail the whole load.
+            offsets.append(units[pos].start)
+            continue
+        offsets.append(units[found].start)
+        pos = found + 1
+    offsets.append(units[pos - 1].end if pos else units[0].start)
+    return tuple(offsets)
+
+
+def _units(text: str, node: ScalarNode) -> list[_Unit]:
+    start, end = scalar_start(text, node), node.end_mark.index
+    style = node.style
+    if style in ("'", '"'):
+        start, end = start + 1, end - 1
+    elif style in ("|", ">"):
+        while start < end and text[start] not in LINE_BREAKS:
+            start += 1
+        start += 2 if text.startswith("\r\n", start) else 1
+    units: list[_Unit] = []
+    at = start
+    while at < end:
+        if style == '"' and text[at] == "\\":
+            char, size = _escape(text, at)
+        elif style == "'" and text.startswith("''", at):
+            char, size = "'", 2
+        else:
+            char, size = text[at], 1
+        units.append(_Unit(char, at, at + size))
+        at += size
+    # A sentinel that matches nothing, so the position after the last unit has an offset.
+    units.append(_Unit("", max(start, end), max(start, end)))
+    return units
+
+
+def _escape(text: str, at: int) -> tuple[str, int]:
+    code = text[at + 1]
+    if code in Scanner.ESCAPE_REPLACEMENTS:
+        return Scanner.ESCAPE_REPLACEMENTS[code], 2
+    if code in Scanner.ESCAPE_CODES:
+        digits = Scanner.ESCAPE_CODES[code]
+        return chr(int(text[at + 2 : at + 2 + digits], 16)), 2 + digits
+    # An escaped line break joins the lines without a space.
+    return "", 3 if text.startswith("\r\n", at + 1) else 2
+
+
+def _match(units: Sequence[_Unit], pos: int, char: str) -> int | None:
+    if char not in _SPACE:
+        return next((j for j in range(pos, len(units)) if units[j].char == char), None)
+    fallback = None
+    for j in range(pos, len(units)):
+        unit_char = units[j].char
+        if unit_char == char:
+            return j
+        if unit_char in _SPACE:
+            fallback = j if fallback is None else fallback
+        elif unit_char:
+            break
+    return fallback
