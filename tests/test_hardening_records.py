@@ -23,6 +23,7 @@ from protocode.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
 from protocode.records import Record, read_records
 from protocode.screen import Screening
+from protocode.sql.convert import RowWriter
 
 FHIR = SEED / "examples" / "fhir"
 BUNDLE = FHIR / "patients.bundle.json"
@@ -369,3 +370,10 @@ def test_a_bad_patient_resource_is_still_its_patient(protocol: Any) -> None:
         ("P1", "e0.birthDate"),
         ("P1", "e1.valueQuantity.value"),
     ]
+
+
+def test_a_long_number_the_sql_layout_cannot_hold_is_shown_briefly(protocol: Any) -> None:
+    (bad,) = RowWriter(protocol).convert([{"id": "P1", "life_expectancy": 10**299}])
+    ((rid, where, code, message),) = problems(bad)
+    assert (rid, where, code) == ("P1", "life_expectancy", "sql-range")
+    assert message.startswith("≈1e+299 has more than 9 integer digits")

@@ -64,7 +64,9 @@ def decimal_text(x: Any, fmt: Fmt) -> str:
 
 
 def _show(q: Fraction) -> str:
-    return str(q) if q.denominator == 1 else f"≈{float(q):.12g}"
+    # Record numbers have at most 300 digits (records._MAX_DIGITS), so float() cannot
+    # overflow; a long integer is shown like a fraction rather than digit by digit.
+    return str(q) if q.denominator == 1 and abs(q) < 10**21 else f"≈{float(q):.12g}"
 
 
 @dataclass(slots=True)
