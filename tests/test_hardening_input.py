@@ -10,15 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import run
 from protocode.cases import load_cases
 from protocode.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.exact import MAX_DIGITS
+from protocode.export.common import compiled_schema
 from protocode.fhir.mapping import load_map
 from protocode.fmt.files import format_file, protocol_files
-from protocode.history import load_history
-from protocode.loader import load_protocol, load_protocol_text
+from protocode.history import VERSION_FILE, load_history
+from protocode.loader import (
+    SchemaValidator,
+    ecma_regex,
+    load_protocol,
+    load_protocol_text,
+    protocol_schema,
+)
 from protocode.source import Source
 from protocode.units import UnitError, parse_unit
 from protocode.yamlsource import (
@@ -277,3 +286,46 @@ def test_a_long_unit_exponent_is_a_unit_error() -> None:
     with pytest.raises(UnitError) as info:
         parse_unit(f"10*{BIG}/L")
     assert (info.value.message, info.value.offset) == ("exponent of 5,000 digits is too large", 3)
+
+
+# Item 13: in every pattern that validates an id or a name, `$` is the end of the text.
+
+
+def _patterns(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+        return found.union(*(_patterns(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_patterns(value) for value in node))
+    return set()
+
+
+SCHEMA_PATTERNS = sorted(_patterns(protocol_schema()) | _patterns(compiled_schema()))
+
+
+def test_the_schemas_have_patterns() -> None:
+    assert len(SCHEMA_PATTERNS) >= 5
+
+
+@pytest.mark.parametrize("pattern", SCHEMA_PATTERNS)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_no_schema_pattern_takes_a_final_newline(pattern: str, data: st.DataObject) -> None:
+    value = data.draw(st.from_regex(ecma_regex(pattern), fullmatch=True))
+    validator = SchemaValidator({"type": "string", "pattern": pattern})
+    assert validator.is_valid(value)
+    assert not validator.is_valid(value + "\n")
+
+
+def test_a_criterion_id_with_a_final_newline_is_refused() -> None:
+    text = MINIMAL.replace("- id: I1", '- id: "I1\\n"')
+    with pytest.raises(LoadError) as info:
+        load_protocol_text(text, "t.yaml")
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.location == "t.yaml:11:11"
+    assert diagnostic.message.startswith("invalid id 'I1\\n': a criterion id starts with")
+
+
+def test_a_version_file_name_with_a_final_newline_is_not_a_version() -> None:
+    assert VERSION_FILE.match("v1.yaml") is not None
+    assert VERSION_FILE.match("v1.yaml\n") is None

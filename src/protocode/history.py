@@ -64,7 +64,7 @@ SIMILARITY_THRESHOLD = 0.5
 """Below this `difflib` ratio, two registry texts under one id read as different criteria."""
 
 # A version file: v1.yaml, v2.yml, … (ASCII digits only).
-VERSION_FILE = re.compile(r"^v([0-9]+)\.ya?ml$")
+VERSION_FILE = re.compile(r"^v([0-9]+)\.ya?ml\Z")
 _SHORT_HASH = 12
 _TARGET_NOUNS: dict[ChangeTargetKind, str] = {
     "criterion": "criterion",

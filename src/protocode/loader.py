@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,48 @@ def protocol_schema() -> dict[str, Any]:
     return schema
 
 
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(protocol_schema())
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern compiled to read as ECMA-262 reads it: ``$`` ends the text.
+
+    Python's ``$`` also matches before a final newline, so ``"I1\\n"`` would pass
+    ``^[A-Za-z0-9]+$``; each ``$`` outside a character class becomes ``\\Z``.
+    """
+    out: list[str] = []
+    at, in_class = 0, False
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            out.append(pattern[at : at + 2])
+            at += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        at += 1
+    return re.compile("".join(out))
+
+
+SchemaValidator: Any = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
+)
+"""Draft 2020-12 validation with ECMA-262 patterns (see `ecma_regex`), for shipped schemas."""
+
+
+@functools.cache
+def _validator() -> Any:
+    return SchemaValidator(protocol_schema())
 
 
 def load_protocol(path: Path) -> ProtocolDoc:

@@ -16,11 +16,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
 from jsonschema.exceptions import best_match
 
 from protocode.errors import Diagnostic, LoadError
 from protocode.exact import decimal_places, decimal_text
+from protocode.loader import SchemaValidator
 
 FORMAT = "protocode-compiled"
 """The value of a document's ``format`` key."""
@@ -62,8 +62,9 @@ def compiled_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(compiled_schema())
+def _validator() -> Any:
+    # Patterns read as ECMA-262 reads them: '$' ends the text, even before a final newline.
+    return SchemaValidator(compiled_schema())
 
 
 def _pointer(path: Any) -> str:

@@ -67,7 +67,7 @@ READ_TYPES: Final = (
 
 _UCUM: Final = "http://unitsofmeasure.org"
 _MAX_PROBLEMS: Final = 10  # validation problems shown per resource
-_PATIENT_REF: Final = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+_PATIENT_REF: Final = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?\Z")
 _PATIENT_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR's id type
 
 # Status codes: a resource with a `_SKIP` status says nothing; with a `_NEGATED` one it says
