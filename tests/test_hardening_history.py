@@ -15,7 +15,7 @@ from protocode.check import check_protocol
 from protocode.errors import CheckError, LoadError
 from protocode.history import LOCK_NAME, HistoryError, check_folder, release
 from protocode.loader import load_protocol_text
-from test_history import V1, amend, at, folder
+from test_history import V1, amend, at, edit, folder
 
 PATIENTS = SEED / "examples" / "patients.jsonl"
 
@@ -210,3 +210,67 @@ def test_an_item_of_an_unknown_unit_used_as_a_multiple_of_its_uln() -> None:
     assert [(d.code, d.location, d.message) for d in caught.value.diagnostics] == [
         ("unit", at("v1.yaml", text, "ast:"), "item 'ast': unknown unit 'Ufoo'")
     ]
+
+
+# --- item 14: an amendment that adds a code value ---------------------------------------------
+
+CODES_V1 = """\
+protocode: 1
+protocol:
+  registry_id: TEST-CODES
+  title: A diagnosis admitted by an amendment
+  version: "1"
+data:
+  diagnosis: {type: code, values: [B-ALL, T-ALL]}
+  age: {type: integer}
+  enrollment: {kind: anchor}
+  birth_date: {type: date}
+criteria:
+  inclusion:
+    - {id: I1, text: B-ALL., rule: "diagnosis == 'B-ALL'"}
+    - {id: I2, text: Adult., rule: "birth_date + 1 days + 18 years <= enrollment"}
+"""
+
+
+def codes_v2(intent: str) -> str:
+    """Version 2: MPAL is a new diagnosis, and I1 admits it (declared as `intent`)."""
+    text = amend(
+        f"{{target: I1, intent: {intent}, rationale: MPAL admitted.}}\n"
+        "{target: data diagnosis, intent: editorial, rationale: MPAL added.}",
+        text=CODES_V1,
+    )
+    text = edit(text, "values: [B-ALL, T-ALL]", "values: [B-ALL, T-ALL, MPAL]")
+    return edit(text, "rule: \"diagnosis == 'B-ALL'\"", "rule: \"diagnosis in {'B-ALL', 'MPAL'}\"")
+
+
+def test_a_relaxed_criterion_admitting_a_new_code_is_proved(tmp_path: Path) -> None:
+    where = folder(tmp_path, {"v1.yaml": CODES_V1, "v2.yaml": codes_v2("relaxed")})
+    assert check_folder(where) == []
+    old, new = protocode.load(where / "v1.yaml"), protocode.load(where / "v2.yaml")
+    i1 = protocode.diff(old, new).criteria[0]
+    assert (i1.id, i1.comparison.relation, i1.comparison.method) == ("I1", "broader", "proved")
+    [witness] = i1.comparison.witnesses
+    # The new code is a value the old rule reads and rejects, not an invalid record.
+    assert (witness.record["diagnosis"], witness.old, witness.new) == ("MPAL", "not met", "met")
+
+
+def test_a_false_claim_about_a_new_code_is_refuted_with_a_witness(tmp_path: Path) -> None:
+    v2 = codes_v2("tightened")
+    where = folder(tmp_path, {"v1.yaml": CODES_V1, "v2.yaml": v2})
+    [problem] = check_folder(where)
+    assert (problem.code, problem.location) == ("intent", at(where / "v2.yaml", v2, "I1, intent"))
+    assert problem.message.startswith("I1 is declared tightened, but the change is broader; ")
+    assert '"diagnosis": "MPAL"' in problem.message
+
+
+def test_the_search_fallback_reads_a_new_code_too(tmp_path: Path) -> None:
+    # Years added to a date computed in days is outside the SMT encoding: a search decides.
+    v2 = edit(codes_v2("relaxed"), 'rule: "birth_date', "rule: \"diagnosis == 'MPAL' or birth_date")
+    v2 = v2.replace(
+        "  changes:\n", "  changes:\n    - {target: I2, intent: relaxed, rationale: x}\n"
+    )
+    where = folder(tmp_path, {"v1.yaml": CODES_V1, "v2.yaml": v2})
+    assert check_folder(where) == []
+    old, new = protocode.load(where / "v1.yaml"), protocode.load(where / "v2.yaml")
+    i2 = protocode.diff(old, new).criteria[1]
+    assert (i2.comparison.relation, i2.comparison.method) == ("broader", "searched")

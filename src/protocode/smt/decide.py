@@ -12,6 +12,7 @@ hypothesis search over generated records decides instead, and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,7 +23,8 @@ import z3
 
 from protocode import ir
 from protocode.check import CheckedCriterion
-from protocode.screen import Protocol
+from protocode.records import RecordReader
+from protocode.screen import Protocol, Screening
 from protocode.smt.encode import (
     Encoder,
     ObsSlot,
@@ -256,14 +258,51 @@ def restrict(protocol: Protocol, record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _verdict_of(protocol: Protocol, record: dict[str, Any], c: CheckedCriterion | None) -> str:
-    if c is None:
-        return "absent"
-    return protocol.screen(restrict(protocol, record)).verdict(c.id)
+class _Reading:
+    """Reads one patient record for each version, as the shared symbolic patient means it.
+
+    Each version reads with its own dictionary (its units), but also admits the code values
+    the other version lists for an item both have: a diagnosis an amendment adds is, for the
+    old version's rules, one more code outside their sets, as in the SMT encoding, not an
+    invalid record.
+    """
+
+    def __init__(self, old: Protocol, new: Protocol) -> None:
+        self.old, self.new = old, new
+        self._old_reader, self._new_reader = _reader(old, new), _reader(new, old)
+
+    def _screen(self, record: dict[str, Any]) -> tuple[Screening, Screening]:
+        old, new = self.old, self.new
+        return (
+            old.screen(self._old_reader.parse(restrict(old, record))),
+            new.screen(self._new_reader.parse(restrict(new, record))),
+        )
+
+    def verdicts(
+        self, record: dict[str, Any], old_c: CheckedCriterion | None, new_c: CheckedCriterion | None
+    ) -> tuple[str, str]:
+        """The criterion's verdict under each version ("absent" where it has none)."""
+        a, b = self._screen(record)
+        return (
+            "absent" if old_c is None else a.verdict(old_c.id),
+            "absent" if new_c is None else b.verdict(new_c.id),
+        )
+
+    def statuses(self, record: dict[str, Any]) -> tuple[str, str]:
+        """The overall status under each version."""
+        a, b = self._screen(record)
+        return a.status, b.status
 
 
-def _status_of(protocol: Protocol, record: dict[str, Any]) -> str:
-    return protocol.screen(restrict(protocol, record)).status
+def _reader(protocol: Protocol, other: Protocol) -> RecordReader:
+    others = other.checked.items
+    items = [
+        dataclasses.replace(item, values=tuple(dict.fromkeys(item.values + others[name].values)))
+        if item.type == "code" and (name := item.name) in others and others[name].type == "code"
+        else item
+        for item in protocol.checked.doc.data
+    ]
+    return RecordReader(items, protocol.checked.attestations)
 
 
 def _effect_of(verdict: str, c: CheckedCriterion | None) -> int:
@@ -281,20 +320,21 @@ def compare_criterion(
     """The semantic relation of one criterion across versions (either side may be absent)."""
     if old_c is not None and new_c is not None and same_meaning_by_text(old, new, old_c, new_c):
         return Comparison("equivalent", "proved", (), _IDENTICAL)
+    reading = _Reading(old, new)
     try:
         v = _Versions(old, new)
         a = v.effect(v.old_encoder, old_c)
         b = v.effect(v.new_encoder, new_c)
     except Unsupported as exc:
-        return _search_criterion(old, new, old_c, new_c, str(exc))
+        return _search_criterion(reading, old_c, new_c, str(exc))
 
     def check(record: dict[str, Any], direction: Direction) -> Witness | None:
-        ov, nv = _verdict_of(old, record, old_c), _verdict_of(new, record, new_c)
+        ov, nv = reading.verdicts(record, old_c, new_c)
         ea, eb = _effect_of(ov, old_c), _effect_of(nv, new_c)
         ok = eb > ea if direction == "broader" else eb < ea
         return Witness(direction, record, ov, nv) if ok else None
 
-    return _decide(v, a, b, check, lambda: _search_criterion(old, new, old_c, new_c, ""))
+    return _decide(v, a, b, check, lambda: _search_criterion(reading, old_c, new_c, ""))
 
 
 _IDENTICAL = "identical: the same rule over the same definitions and data items"
@@ -359,19 +399,20 @@ def _item_key(protocol: Protocol, name: str) -> tuple[object, ...] | None:
 
 def compare_eligibility(old: Protocol, new: Protocol) -> Comparison:
     """The semantic relation of overall eligibility across versions."""
+    reading = _Reading(old, new)
     try:
         v = _Versions(old, new)
         a, b = v.status(v.old_encoder, old), v.status(v.new_encoder, new)
     except Unsupported as exc:
-        return _search_status(old, new, str(exc))
+        return _search_status(reading, str(exc))
 
     def check(record: dict[str, Any], direction: Direction) -> Witness | None:
-        sa, sb = _status_of(old, record), _status_of(new, record)
+        sa, sb = reading.statuses(record)
         ra, rb = _STATUS_RANK[sa], _STATUS_RANK[sb]
         ok = rb > ra if direction == "broader" else rb < ra
         return Witness(direction, record, sa, sb) if ok else None
 
-    return _decide(v, a, b, check, lambda: _search_status(old, new, ""))
+    return _decide(v, a, b, check, lambda: _search_status(reading, ""))
 
 
 _STATUS_RANK = {"ineligible": 0, "indeterminate": 1, "eligible": 2}
@@ -411,22 +452,18 @@ def _decide(
 
 
 def _search_criterion(
-    old: Protocol,
-    new: Protocol,
-    old_c: CheckedCriterion | None,
-    new_c: CheckedCriterion | None,
-    why: str,
+    reading: _Reading, old_c: CheckedCriterion | None, new_c: CheckedCriterion | None, why: str
 ) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
-        ov, nv = _verdict_of(old, record, old_c), _verdict_of(new, record, new_c)
+        ov, nv = reading.verdicts(record, old_c, new_c)
         return _effect_of(ov, old_c), _effect_of(nv, new_c), ov, nv
 
-    return search(old, new, effects, why)
+    return search(reading.old, reading.new, effects, why)
 
 
-def _search_status(old: Protocol, new: Protocol, why: str) -> Comparison:
+def _search_status(reading: _Reading, why: str) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
-        sa, sb = _status_of(old, record), _status_of(new, record)
+        sa, sb = reading.statuses(record)
         return _STATUS_RANK[sa], _STATUS_RANK[sb], sa, sb
 
-    return search(old, new, effects, why)
+    return search(reading.old, reading.new, effects, why)
