@@ -329,3 +329,71 @@ def test_a_criterion_id_with_a_final_newline_is_refused() -> None:
 def test_a_version_file_name_with_a_final_newline_is_not_a_version() -> None:
     assert VERSION_FILE.match("v1.yaml") is not None
     assert VERSION_FILE.match("v1.yaml\n") is None
+
+
+# Item 20: a YAML syntax error points at the mistake and says what to write.
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        ("criteria:", "criteria", "9:1", "missing ':' after 'criteria' (write 'criteria:')"),
+        ("- id: I1", "- id I1", "11:7", "missing ':' after 'id' (write 'id: I1')"),
+        ("text: Adults", "text Adults", "12:7", "missing ':' after 'text' (write 'text: Adults')"),
+        (
+            "rule: age >= 18",
+            "rule age >= 18",
+            "13:7",
+            "missing ':' after 'rule' (write 'rule: age >= 18')",
+        ),
+        (
+            "text: Adults",
+            "text: Adults: aged 18",
+            "12:19",
+            """a value holding ': ' must be quoted (write 'text: "Adults: aged 18"')""",
+        ),
+        ("- id: I1", "-id: I1", "11:5", "a list item needs a space after '-' (write '- id: I1')"),
+        (
+            "      text: Adults",
+            "\ttext: Adults",
+            "12:1",
+            "a tab cannot indent YAML; indent with spaces",
+        ),
+        (
+            "      text: Adults",
+            "     text: Adults",
+            "12:6",
+            "line 12 is indented differently from the lines before it: indent it as far as the"
+            " keys or list items it belongs with",
+        ),
+        (
+            "title: Minimal",
+            'title: "Minimal',
+            "4:10",
+            'the string opened with " on line 4 runs on to line 5: is its closing " missing?',
+        ),
+        (
+            "rule: age >= 18",
+            "rule: 'age >= 18",
+            "13:13",
+            "the string opened with ' on line 13 is never closed",
+        ),
+    ],
+)
+def test_yaml_syntax_errors_say_what_to_write(old: str, new: str, where: str, message: str) -> None:
+    with pytest.raises(LoadError) as info:
+        load_protocol_text(MINIMAL.replace(old, new, 1), "t.yaml")
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.location, diagnostic.message) == (
+        "yaml-syntax",
+        f"t.yaml:{where}",
+        message,
+    )
+
+
+def test_a_case_file_gets_the_same_syntax_help(tmp_path: Path) -> None:
+    path = tmp_path / "v1.yaml"
+    path.write_text("protocode-cases: 1\ncases\n  - name: a\n", encoding="utf-8")
+    diagnostic = read_error("cases", path)
+    assert diagnostic.location == f"{path}:2:1"
+    assert diagnostic.message == "missing ':' after 'cases' (write 'cases:')"

@@ -246,20 +246,19 @@ def test_merge_of_a_scalar_is_an_error() -> None:
 def test_yaml_syntax_error_points_at_the_problem() -> None:
     (diagnostic,) = diagnostics(edit("title: Minimal", "title: Minimal: x"))
     assert diagnostic.code == "yaml-syntax"
-    assert diagnostic.message == "mapping values are not allowed here"
+    assert diagnostic.message == (
+        """a value holding ': ' must be quoted (write 'title: "Minimal: x"')"""
+    )
     assert diagnostic.span is not None
     assert (diagnostic.span.line, diagnostic.span.col, diagnostic.span.text) == (4, 17, ":")
 
 
-def test_unclosed_quote_names_the_context() -> None:
+def test_unclosed_quote_points_at_the_opening_quote() -> None:
     (diagnostic,) = diagnostics('protocode: 1\ntitle: "abc\n')
     assert diagnostic.code == "yaml-syntax"
-    assert (
-        diagnostic.message
-        == "while scanning a quoted scalar on line 2, found unexpected end of stream"
-    )
+    assert diagnostic.message == 'the string opened with " on line 2 is never closed'
     assert diagnostic.span is not None
-    assert (diagnostic.span.line, diagnostic.span.col) == (3, 1)
+    assert (diagnostic.span.line, diagnostic.span.col) == (2, 8)
 
 
 def test_second_document_is_a_syntax_error() -> None:

@@ -258,18 +258,134 @@ def _expanded_size(node: Node, sizes: dict[int, int], open_: set[int]) -> int:
 
 def _syntax_diagnostic(source: Source, exc: yaml.MarkedYAMLError) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return Diagnostic("yaml-syntax", exc.problem or "invalid YAML", source.whole)
+    explained = _explain(source, exc, mark.index)
+    if explained is not None:
+        return Diagnostic("yaml-syntax", explained[0], explained[1])
     message = exc.problem or "invalid YAML"
     if exc.context:
         # The context names what was open, often lines earlier: say where it began.
         context = exc.context
-        if exc.context_mark is not None and (mark is None or exc.context_mark.line != mark.line):
+        if exc.context_mark is not None and exc.context_mark.line != mark.line:
             context += f" on line {exc.context_mark.line + 1}"
         message = f"{context}, {message}"
-    if mark is None:
-        return Diagnostic("yaml-syntax", message, source.whole)
     at = mark.index
     end = at + 1 if at < len(source.text) and source.text[at] not in LINE_BREAKS else at
     return Diagnostic("yaml-syntax", message, source.span(at, end))
+
+
+# The mistakes behind most of PyYAML's errors, told from the text. PyYAML reports where it
+# gave up, often the line after the mistake: a key without ':' runs on into the next line,
+# and a string without its closing quote swallows the lines after it.
+
+
+def _explain(source: Source, exc: yaml.MarkedYAMLError, at: int) -> tuple[str, Span] | None:
+    """What to write instead, and where, for the common mistakes; None for the others."""
+    text = source.text
+    problem, context = exc.problem or "", exc.context or ""
+    opened = exc.context_mark.index if exc.context_mark is not None else None
+    if opened is not None and context == "while scanning a simple key":
+        return _missing_colon(source, opened)
+    if opened is not None and context == "while scanning a quoted scalar":
+        quote = text[opened]
+        line = exc.context_mark.line + 1 if exc.context_mark is not None else 0
+        message = f"the string opened with {quote} on line {line} is never closed"
+        return message, source.span(opened, opened + 1)
+    if problem == "mapping values are not allowed here":
+        line_start = text.rfind("\n", 0, at) + 1
+        if ": " in text[line_start:at]:
+            return _colon_in_value(source, line_start, at)
+        previous = _previous_line(text, line_start)
+        if previous is not None:
+            above = text[previous : line_start - 1]
+            content = above.lstrip()
+            if content[:1] == "-" and content[1:2] not in (" ", ""):
+                dash = previous + len(above) - len(content)
+                message = f"a list item needs a space after '-' (write '- {content[1:].strip()}')"
+                return message, source.span(dash, dash + 1)
+            if ":" not in above:
+                return _missing_colon(source, previous)
+    if problem.startswith("expected <block end>") and _starts_line(text, at):
+        number = source.position(at)[0]
+        message = (
+            f"line {number} is indented differently from the lines before it: indent it as far"
+            " as the keys or list items it belongs with"
+        )
+        return message, source.span(at, at + 1)
+    if "cannot start any token" in problem and text[at : at + 1] == "\t":
+        return "a tab cannot indent YAML; indent with spaces", source.span(at, at + 1)
+    quoted = _open_quote_before(text, at)
+    if quoted is not None:
+        quote, start = quoted
+        line = source.position(start)[0]
+        message = (
+            f"the string opened with {quote} on line {line} runs on to line"
+            f" {source.position(at)[0]}: is its closing {quote} missing?"
+        )
+        return message, source.span(start, start + 1)
+    return None
+
+
+def _missing_colon(source: Source, start: int) -> tuple[str, Span]:
+    """A key written without its ':' at `start` (or the start of its line, past a '- ')."""
+    text = source.text
+    end = text.find("\n", start)
+    line = text[start : len(text) if end == -1 else end]
+    indent = len(line) - len(line.lstrip(" -"))
+    words = line[indent:].split("#", 1)[0].split(None, 1)
+    if not words:
+        return "a key is missing its ':'", source.span(start, start + 1)
+    key = words[0]
+    write = f"{key}: {words[1].rstrip()}" if len(words) > 1 else f"{key}:"
+    span = source.span(start + indent, start + indent + len(key))
+    return f"missing ':' after '{key}' (write '{write}')", span
+
+
+def _colon_in_value(source: Source, line_start: int, at: int) -> tuple[str, Span]:
+    """A plain value holding ': ', which YAML reads as the start of a nested mapping."""
+    text = source.text
+    end = text.find("\n", at)
+    line = text[line_start : len(text) if end == -1 else end].rstrip()
+    key, _, value = line.lstrip(" -").partition(": ")
+    quoted = f'"{value}"' if '"' not in value else "'" + value.replace("'", "''") + "'"
+    message = f"a value holding ': ' must be quoted (write '{key}: {quoted}')"
+    return message, source.span(at, at + 1)
+
+
+def _starts_line(text: str, at: int) -> bool:
+    """Whether only spaces come before `at` on its line."""
+    return text[text.rfind("\n", 0, at) + 1 : at].strip(" ") == ""
+
+
+def _previous_line(text: str, line_start: int) -> int | None:
+    """Where the last line before `line_start` with content (not only a comment) starts."""
+    end = line_start - 1
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        content = text[start:end].strip()
+        if content and not content.startswith("#"):
+            return start
+        end = start - 1
+    return None
+
+
+def _open_quote_before(text: str, at: int) -> tuple[str, int] | None:
+    """The quote and start of a quoted string ending just before `at` on an earlier line.
+
+    PyYAML reads an unclosed string on until the next quote character, so the string it
+    ends is one that spans lines; the error it then reports is right after it.
+    """
+    end = at
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    if end == 0 or text[end - 1] not in "\"'":
+        return None
+    quote = text[end - 1]
+    start = text.rfind(quote, 0, end - 1)
+    if start == -1 or "\n" not in text[start:end]:
+        return None
+    return quote, start
 
 
 def scalar_start(text: str, node: ScalarNode) -> int:
