@@ -1067,13 +1067,19 @@ def _json_loads(text: str) -> tuple[Any, bool]:
         duplicated = True
         return _Duplicated(items)
 
-    doc, pruned = json_loads(
-        text,
-        parse_float=_exact_decimal,
-        parse_int=_exact_int,
-        parse_constant=_Unreadable,
-        object_pairs_hook=pairs,
-    )
+    hooks: dict[str, Any] = {
+        "parse_float": _exact_decimal,
+        "parse_constant": _Unreadable,
+        "object_pairs_hook": pairs,
+    }
+    try:
+        doc, pruned = json_loads(text, **hooks)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        # An integer longer than int() converts. Read again with such integers unreadable,
+        # an error of their record only (a hook on every integer would slow every file).
+        doc, pruned = json_loads(text, parse_int=_exact_int, **hooks)
     return doc, duplicated or pruned
 
 
