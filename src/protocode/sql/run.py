@@ -219,6 +219,10 @@ def _full_match(text: exp.Expr, pattern: str) -> exp.Expr:
 
 
 def _case(whens: Sequence[tuple[exp.Expr, exp.Expr]], default: exp.Expr) -> exp.Expr:
+    if not whens:
+        # A CASE needs a WHEN (sqlglot cannot print one without): a protocol with no item of
+        # a kind has no per-item branches, and every row takes the default.
+        return default.copy()
     case = exp.Case()
     for cond, value in whens:
         case = case.when(cond.copy(), value.copy(), copy=False)
@@ -241,10 +245,28 @@ def _file_errors(what: str) -> Iterator[None]:
         raise UsageError.at("unreadable", f"{what}: {reason or type(exc).__name__}", None) from None
 
 
+# What DuckDB's readers take as a glob pattern in a path (it expands `~` only in front).
+_GLOB = re.compile(r"([*?\[])")
+
+
+def _read_path(path: Path) -> exp.Literal:
+    """A file for DuckDB to read, naming exactly that file.
+
+    DuckDB's readers expand glob patterns: a folder named ``t*`` would also read ``tx``'s
+    files. The absolute path (no leading ``~``) with each pattern character in a
+    one-character class (``[*]`` matches only ``*``) names the file itself.
+    """
+    return _str(_GLOB.sub(r"[\1]", str(path.absolute())))
+
+
 def _copy(query: exp.Expr, path: Path, options: Sequence[tuple[str, exp.Expr]]) -> exp.Copy:
+    # COPY TO writes the path as given (no globbing); absolute, so `~` is not the home folder.
     params = [exp.CopyParameter(this=exp.var(k), expression=v) for k, v in options]
     return exp.Copy(
-        this=exp.Subquery(this=query), kind=False, files=[_str(str(path))], params=params
+        this=exp.Subquery(this=query),
+        kind=False,
+        files=[_str(str(path.absolute()))],
+        params=params,
     )
 
 
@@ -608,7 +630,7 @@ class Connection:
     def _stage_file(self, name: str, path: Path, fmt: TableFormat) -> None:
         """Stage one table file as the raw table of `name` (columns as the file has them)."""
         raw = _RAW[name]
-        literal = _str(str(path))
+        literal = _read_path(path)
         if fmt == "parquet":
             # Read in place; the file's row number names a bad row that has no id.
             reader = exp.Anonymous(
