@@ -166,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         for category in categories:
             began = time.monotonic()
             t = fuzz_category(
-                category, worker, args.inputs, args.seconds, args.out, args.keep, args.seed
+                category,
+                worker,
+                inputs=args.inputs,
+                seconds=args.seconds,
+                out=args.out,
+                keep=args.keep,
+                seed=args.seed,
             )
             tallies[category] = t
             print(

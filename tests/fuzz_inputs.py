@@ -224,6 +224,15 @@ RECORD_SEEDS = {
 """Which example records each command reads."""
 
 
+def _cell(value: Any) -> str:
+    """A JSON value as a CSV cell (mutated records hold any value anywhere)."""
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
 def records_csv(records: list[Any]) -> str:
     """JSON records as a records CSV (docs/records.md): one row per record, the first value
     of each observation, events as ``start/end`` dates, ``attest_`` columns."""
@@ -231,27 +240,30 @@ def records_csv(records: list[Any]) -> str:
     for record in records:
         row: dict[str, str] = {}
         for key, value in record.items():
+            first = value[0] if isinstance(value, list) and value else None
             if key == "attestations" and isinstance(value, dict):
-                row |= {f"attest_{k}": str(v).lower() for k, v in value.items()}
-            elif isinstance(value, list) and value and "value" in value[0]:
-                first = value[0]
-                row[key] = (
-                    str(first["value"]).lower()
-                    if first["value"] in (True, False)
-                    else str(first["value"])
-                )
-                for part in ("date", "unit"):
-                    if part in first:
-                        row[f"{key}_{part}"] = str(first[part])
+                row |= {f"attest_{k}": _cell(v) for k, v in value.items()}
+            elif isinstance(first, dict) and "value" in first:
+                row[key] = _cell(first["value"])
+                row |= {
+                    f"{key}_{part}": _cell(first[part])
+                    for part in ("date", "unit")
+                    if part in first
+                }
             elif isinstance(value, list):
-                dates = [e.get("date", "") + (f"/{e['end']}" if "end" in e else "") for e in value]
+                dates = [
+                    _cell(e.get("date")) + (f"/{_cell(e['end'])}" if "end" in e else "")
+                    if isinstance(e, dict)
+                    else _cell(e)
+                    for e in value
+                ]
                 row[key] = ";".join(dates) or "none"
             elif isinstance(value, dict):
-                row[key] = str(value.get("value", ""))
+                row[key] = _cell(value.get("value"))
                 if "unit" in value:
-                    row[f"{key}_unit"] = str(value["unit"])
+                    row[f"{key}_unit"] = _cell(value["unit"])
             else:
-                row[key] = str(value).lower() if isinstance(value, bool) else str(value)
+                row[key] = _cell(value)
         rows.append(row)
     header = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
@@ -386,6 +398,8 @@ def api_cases(draw: st.DrawFn) -> Case:
         elif op == "value":
             # Not inside a tag put there by an earlier step: it would no longer decode.
             paths = [p for p in json_paths(record) if not any(str(s)[:1] == "$" for s in p)]
+            if not paths:
+                continue
             path = draw(st.sampled_from(paths))
             parent = record
             for step in path[:-1]:

@@ -114,13 +114,14 @@ class Judge:
             )
         return status, out.getvalue(), err.getvalue()
 
-    def api(self, what: str, call: Callable[[], Any]) -> Any:
-        """`call()`'s value; None when it raised (a `ProtocodeError` must be located, any
-        other exception is a traceback)."""
+    def api(self, what: str, call: Callable[[], Any], *, locate: bool = True) -> Any:
+        """`call()`'s value; None when it raised (a `ProtocodeError` must be located unless
+        `locate` is false, any other exception is a traceback)."""
         try:
             return call()
         except ProtocodeError as exc:
-            self.located(exc.diagnostics, what)
+            if locate:
+                self.located(exc.diagnostics, what)
         except Exception as exc:
             self._traceback(what, exc)
         return None
@@ -145,9 +146,14 @@ class Judge:
     # --- properties ---
 
     def located(self, diagnostics: Iterable[Diagnostic], what: str) -> None:
-        """Every error diagnostic has a span, or a record id or field."""
+        """Every error diagnostic has a span, or a record id or field (see `_needs_place`)."""
         for d in diagnostics:
-            if d.span is None and d.record_id is None and d.field is None and d.code != "usage":
+            if (
+                d.span is None
+                and d.record_id is None
+                and d.field is None
+                and _needs_place(d.code, d.message)
+            ):
                 self.fail(
                     "unlocated", f"{what}: {d.code}: {_gist(d.message)}", f"{what}: {d.render()}"
                 )
@@ -157,7 +163,8 @@ class Judge:
         for d in diagnostics:
             if not isinstance(d, dict) or d.get("severity") == "warning":
                 continue
-            if not ({"line", "record", "field"} & d.keys()) and d.get("code") != "usage":
+            located = {"line", "record", "field"} & d.keys()
+            if not located and _needs_place(str(d.get("code")), str(d.get("message"))):
                 code, message = d.get("code"), str(d.get("message"))
                 self.fail("unlocated", f"{what}: {code}: {_gist(message)}", f"{what}: {d}")
 
@@ -183,6 +190,13 @@ class Judge:
         self.count(what, len(batch.results), expected)
 
 
+def _needs_place(code: str, message: str) -> bool:
+    """Whether an error needs a place in a file or record. Usage errors are about the command
+    line, and a file that could not be read at all (missing, not a regular file, too large:
+    "cannot read PATH") has no line to point at; its message names it."""
+    return code != "usage" and re.search(r"\bcannot read\b", message) is None
+
+
 def _crash_signature(status: int, stderr: str) -> str:
     """A crashed command's signature, like an exception's: its type and innermost protocode
     frame, read from the traceback the CLI prints when PROTOCODE_DEBUG is set."""
@@ -199,7 +213,7 @@ def _gist(message: str) -> str:
     """The kind of problem a message names: its shape up to the first colon or parenthesis
     (after the path of the file it names), so one cause is one signature."""
     shape = _shape(message).removeprefix("…: ")
-    return re.split(r"[:(]", shape, maxsplit=1)[0].strip()
+    return re.split(r"[:(]|, got ", shape, maxsplit=1)[0].strip()
 
 
 def _shape(message: str) -> str:
@@ -557,9 +571,11 @@ def api(case: Case, root: Path, judge: Judge) -> None:
     loaded = _seed_protocol(root)
     batch = judge.drain("screen_many", lambda: loaded.screen_many(objects))
     judge.batch("screen_many", batch, len(objects), whole_file_ok=False)
+    # One record at a time the caller holds the record an error is about; where a location
+    # is needed, in a batch, screen_many above checks it.
     for obj in objects:
-        judge.api("screen", lambda obj=obj: loaded.screen(obj))
-        judge.api("explain", lambda obj=obj: loaded.explain(obj))
+        judge.api("screen", lambda obj=obj: loaded.screen(obj), locate=False)
+        judge.api("explain", lambda obj=obj: loaded.explain(obj), locate=False)
 
 
 def tables(case: Case, root: Path, judge: Judge) -> None:
@@ -588,8 +604,11 @@ def fhir(case: Case, root: Path, judge: Judge) -> None:
     status, out, _ = judge.cli(
         "screen", seed_protocol, source, "--fhir-map", map_name, "--format", "jsonl"
     )
-    if status in (0, 1):
-        _fhir_counts(judge, "screen fhir", _jsonl_lines(judge, "screen fhir", out), patients)
+    lines = _jsonl_lines(judge, "screen fhir", out) if status in (0, 1) else []
+    if lines or status == 0:
+        # Without lines the input as a whole was refused (a bad mapping file, say); whether
+        # that lost patients is judged on read_fhir below.
+        _fhir_counts(judge, "screen fhir", lines, patients)
     loaded = _seed_protocol(root)
     file = judge.api("load_map", lambda: load_map(map_name))
     if file is None:

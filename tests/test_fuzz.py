@@ -29,14 +29,14 @@ from helpers import FIXTURES
 # Examples per category with CI set; the costlier categories (a folder check proves the
 # amendments' claims with z3, a table run starts DuckDB) get fewer.
 CI_BUDGET = {
-    "protocol": 25,
-    "folder": 8,
+    "protocol": 15,
+    "folder": 6,
     "cases": 20,
     "records": 60,
-    "api": 60,
-    "tables": 12,
-    "fhir": 30,
-    "compiled": 10,
+    "api": 40,
+    "tables": 8,
+    "fhir": 25,
+    "compiled": 8,
 }
 REPRODUCERS = FIXTURES / "fuzz"
 # Generous: the machine is shared and loaded; a real hang never answers at all.
