@@ -21,7 +21,7 @@ from protocode.errors import RecordError
 from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
 from protocode.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
-from protocode.records import Record, read_records
+from protocode.records import Record, _date_text, read_records
 from protocode.screen import Screening
 from protocode.sql.convert import RowWriter
 
@@ -377,3 +377,18 @@ def test_a_long_number_the_sql_layout_cannot_hold_is_shown_briefly(protocol: Any
     ((rid, where, code, message),) = problems(bad)
     assert (rid, where, code) == ("P1", "life_expectancy", "sql-range")
     assert message.startswith("≈1e+299 has more than 9 integer digits")
+
+
+def test_long_text_in_a_date_field_is_not_kept(protocol: Any) -> None:
+    # Date texts are cached; text no date can be is refused before it reaches the cache,
+    # which would otherwise keep up to 65,536 such keys alive.
+    before = _date_text.cache_info().currsize
+    texts = [f"2024-01-01T00:00:00.{'0' * 100}{i}Z" for i in range(50)]
+    results = list(
+        protocol.screen_many({"id": f"P{i}", "enrollment": t} for i, t in enumerate(texts))
+    )
+    assert _date_text.cache_info().currsize == before
+    for result in results:
+        ((_, where, code, message),) = problems(result)
+        assert (where, code) == ("enrollment", "bad-value")
+        assert message.startswith("expected a date YYYY-MM-DD, got '2024-01-01T00:00:00.000")

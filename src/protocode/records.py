@@ -341,7 +341,7 @@ def _parse_date(raw: object) -> dt.date:
         date = raw.date()
     elif isinstance(raw, dt.date):
         date = raw
-    elif isinstance(raw, str):
+    elif isinstance(raw, str) and len(raw) <= _DATE_TEXT_MAX:
         date = _date_text(raw)
     if date is None:
         raise _FieldError(f"expected a date YYYY-MM-DD, got {_show(raw)}")
@@ -353,7 +353,11 @@ def _parse_date(raw: object) -> dt.date:
     return date
 
 
-# A batch repeats the same few hundred dates thousands of times: parse each text once.
+# A batch repeats the same few hundred dates thousands of times: parse each text once. The
+# cache keeps its keys, so longer text (no date, at most nanoseconds and an offset) stays out.
+_DATE_TEXT_MAX: Final = 64
+
+
 @lru_cache(maxsize=1 << 16)
 def _date_text(text: str) -> dt.date | None:
     match = _DATE_RE.fullmatch(text)
