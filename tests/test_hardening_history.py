@@ -4,7 +4,9 @@ odd folders and locks get located errors, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,6 +109,22 @@ def test_a_malformed_lock_verifies_nothing(tmp_path: Path) -> None:
 def test_a_file_outside_any_lock_loads(tmp_path: Path) -> None:
     (tmp_path / "v1.yaml").write_text(V1, encoding="utf-8")
     assert protocode.load(tmp_path).version == "1"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_under_a_released_name_is_refused_unread(tmp_path: Path) -> None:
+    where = folder(tmp_path, {"v1.yaml": V1}, released=["v1.yaml"])
+    (where / "v1.yaml").unlink()
+    os.mkfifo(where / "v1.yaml")
+    # Should the hash be read from the pipe, a writer that comes and goes ends the read (as an
+    # edited file) rather than blocking the test for ever.
+    unblock = threading.Timer(5, lambda: (where / "v1.yaml").open("wb").close())
+    unblock.start()
+    try:
+        with pytest.raises(LoadError, match=r"v1\.yaml: it is a named pipe"):
+            protocode.load(where)
+    finally:
+        unblock.cancel()
 
 
 # --- item 16: a lock entry naming a missing file ---------------------------------------------

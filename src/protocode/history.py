@@ -186,19 +186,17 @@ def verify_release(path: Path) -> None:
 
     Every command and `protocode.load` call this on the version file they are about to use:
     when the lock beside `path` names it, the SHA-256 of its bytes must be the one recorded.
-    Raises `HistoryError` at the lock's entry for an edited or missing file, and with the
-    lock's own problems when the lock is malformed (a lock that cannot be read verifies
-    nothing). A file the lock does not name (a draft) and a folder without a lock pass.
+    Raises `HistoryError` at the lock's entry for an edited file, and with the lock's own
+    problems when the lock is malformed (a lock that cannot be read verifies nothing);
+    `LoadError` when the file cannot be read. A file the lock does not name (a draft) and a
+    folder without a lock pass.
     """
     lock = _lock_of(path.parent)
     entry = None if lock is None else next((r for r in lock.released if r.file == path.name), None)
     if entry is None:
         return
-    try:
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        sha256 = None
-    problem = _release_problem(entry, sha256)
+    # The guarded read: a named pipe or a device under a released name is refused, not read.
+    problem = _release_problem(entry, hashlib.sha256(read_bytes(path)).hexdigest())
     if problem is not None:
         raise HistoryError([problem])
 
