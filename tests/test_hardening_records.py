@@ -392,3 +392,12 @@ def test_long_text_in_a_date_field_is_not_kept(protocol: Any) -> None:
         ((_, where, code, message),) = problems(result)
         assert (where, code) == ("enrollment", "bad-value")
         assert message.startswith("expected a date YYYY-MM-DD, got '2024-01-01T00:00:00.000")
+
+
+@pytest.mark.parametrize("unit", ["g/" * 50_000 + "g", "k" * 101], ids=["slow-to-parse", "long"])
+def test_a_unit_longer_than_any_unit_is_refused_briefly(protocol: Any, unit: str) -> None:
+    bad, _ = screened(protocol, {"id": "P1", "weight": {"value": 70, "unit": unit}})
+    ((_, where, code, message),) = problems(bad)
+    assert (where, code) == ("weight.unit", "unknown-unit")
+    assert message.endswith(f"{len(unit)} characters is too long for a unit")
+    assert len(message) < 120

@@ -423,6 +423,10 @@ class _Bounds:
         raise _FieldError(message, "out-of-range")
 
 
+# Longer than any unit a record needs ('mg/dL', 'umol/L', '10*9/L', '[lb_av]').
+_UNIT_TEXT_MAX: Final = 100
+
+
 class _Converter:
     """Exact conversion of quantities into one item's unit, cached per unit text.
 
@@ -441,6 +445,10 @@ class _Converter:
     def factor(self, text: object) -> Magnitude:
         if not isinstance(text, str):
             raise _FieldError(f"expected a unit such as '{self.unit.text}', got {_show(text)}")
+        if len(text) > _UNIT_TEXT_MAX:
+            # Neither parsed (seconds for 100,000 characters) nor cached (the key is kept).
+            message = f"unknown unit {_show(text)}: {len(text)} characters is too long for a unit"
+            raise _FieldError(message, "unknown-unit")
         hit = self._cache.get(text)
         if hit is None:
             hit = self._compute(text)
