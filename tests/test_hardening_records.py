@@ -401,3 +401,10 @@ def test_a_unit_longer_than_any_unit_is_refused_briefly(protocol: Any, unit: str
     assert (where, code) == ("weight.unit", "unknown-unit")
     assert message.endswith(f"{len(unit)} characters is too long for a unit")
     assert len(message) < 120
+
+
+def test_a_long_text_is_clipped_in_its_message(protocol: Any) -> None:
+    bad, _ = screened(protocol, {"id": "P1", "sex": "x" * 100_000})
+    ((_, where, _, message),) = problems(bad)
+    assert where == "sex"
+    assert message.startswith("'xxx") and "..." in message and len(message) < 120

@@ -586,7 +586,7 @@ def _scalar(item: DataItem) -> _Scalar:
             if isinstance(raw, str) and raw in allowed:
                 return raw
             if isinstance(raw, str):
-                raise _FieldError(f"'{raw}' is not one of {listing}")
+                raise _FieldError(f"{_show(raw)} is not one of {listing}")
             raise _FieldError(f"expected one of {listing}, got {_show(raw)}")
 
         return code
