@@ -370,6 +370,57 @@ def test_unresolved_names_and_cycles_are_refused() -> None:
         load_json(wrong_kind)
 
 
+def _renamed(node: Any, key: str, old: str, new: str) -> Any:
+    """A copy of a document with every `key` equal to `old` (a name and its uses) set to `new`."""
+    if isinstance(node, dict):
+        return {
+            k: new if k == key and v == old else _renamed(v, key, old, new) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_renamed(v, key, old, new) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("name", ["a b", "1st", "age\n", "crcl;drop", "and", "ULN", "é", ""])
+def test_names_follow_the_protocol_files_rule(name: str) -> None:
+    # Renamed consistently (declaration and every use), so only the name rule can refuse it.
+    doc = through_text(export_json(MINI_PROTOCOL))
+    definition = next(i for i, d in enumerate(doc["definitions"]) if d["name"] == "age")
+    with pytest.raises(LoadError) as info:
+        load_json(_renamed(doc, "name", "age", name))
+    [d] = info.value.diagnostics
+    assert d.field == f"/definitions/{definition}/name"
+    assert f"definition name '{name}' is" in d.message
+    item = next(i for i, d in enumerate(doc["data"]) if d["name"] == "weight")
+    renamed = _renamed(_renamed(doc, "name", "weight", name), "item", "weight", name)
+    with pytest.raises(LoadError) as info:
+        load_json(renamed)
+    [d] = info.value.diagnostics
+    assert d.field == f"/data/{item}/name"
+    assert f"data item name '{name}' is" in d.message
+
+
+def test_names_used_twice_are_refused_each_at_its_pointer() -> None:
+    doc = through_text(export_json(MINI_PROTOCOL))
+    clash = copy.deepcopy(doc)
+    clash["definitions"][0]["name"] = clash["data"][0]["name"]
+    clash["definitions"][1]["name"] = "bad name"
+    clash["data"].append(copy.deepcopy(clash["data"][1]))
+    with pytest.raises(LoadError) as info:
+        load_json(clash)
+    found = {(d.field, d.message) for d in info.value.diagnostics}
+    first, second = clash["data"][0]["name"], clash["data"][1]["name"]
+    assert found == {
+        (f"/data/{len(clash['data']) - 1}/name", f"data item '{second}' is listed twice"),
+        ("/definitions/0/name", f"definition '{first}' has the same name as a data item"),
+        (
+            "/definitions/1/name",
+            "definition name 'bad name' is not an identifier"
+            " (letters, digits and '_', not starting with a digit)",
+        ),
+    }
+
+
 def test_dates_are_iso_strings() -> None:
     text = MINI.replace("rule: age >= 18 years}", "rule: enrollment >= 2024-01-31}")
     doc = export_json(protocode.load_text(text, "dates.yaml"))

@@ -96,6 +96,22 @@ _SET_INTENTS = frozenset({"relaxed", "tightened"})
 # Sections whose keys are names chosen by the author, and what one entry is called.
 _NAMED_SECTIONS = {"data": "data item", "definitions": "definition"}
 
+
+def name_problem(name: str, noun: str) -> str | None:
+    """Why `name` cannot name a data item or a definition (`noun` says which), or None.
+
+    The one name rule of protocol files and of compiled JSON documents.
+    """
+    if not _IDENTIFIER.fullmatch(name):
+        return (
+            f"{noun} name '{name}' is not an identifier"
+            " (letters, digits and '_', not starting with a digit)"
+        )
+    if name in RESERVED_WORDS:
+        return f"{noun} name '{name}' is a reserved word of the rule language"
+    return None
+
+
 _TYPE_NAMES = {
     "string": "a string",
     "integer": "an integer",
@@ -466,15 +482,8 @@ class _Loader:
                 continue
             for name in doc[section]:
                 span = self.key_span((section, name))
-                if not _IDENTIFIER.fullmatch(name):
-                    message = (
-                        f"{noun} name '{name}' is not an identifier"
-                        " (letters, digits and '_', not starting with a digit)"
-                    )
-                    self.error("name", message, span)
-                elif name in RESERVED_WORDS:
-                    message = f"{noun} name '{name}' is a reserved word of the rule language"
-                    self.error("name", message, span)
+                if (problem := name_problem(name, noun)) is not None:
+                    self.error("name", problem, span)
                 if section == "data":
                     item_lines[name] = span.line
                 elif name in item_lines:

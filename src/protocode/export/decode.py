@@ -26,6 +26,7 @@ from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.errors import Diagnostic, LoadError
 from protocode.export.common import FORMAT, VERSION, read_magnitude, read_number, validate_json
 from protocode.library import FUNCTIONS
+from protocode.loader import name_problem
 from protocode.model import (
     Criterion,
     DataItem,
@@ -61,6 +62,7 @@ def checked_from_json(
     _check_header(data)
     if validate:
         validate_json(data)
+    _check_names(data)
     return _Reader(data, _source(data, source)).protocol()
 
 
@@ -78,6 +80,31 @@ def _check_header(data: Any) -> None:
             f"(version {VERSION}); upgrade protocode",
             "/version",
         )
+
+
+def _check_names(data: JSON) -> None:
+    """Refuse the data item and definition names a protocol file could not declare, by the
+    loader's own rule (`name_problem`), and names used twice; every problem, each located by
+    its JSON pointer."""
+    diagnostics: list[Diagnostic] = []
+    items: set[str] = set()
+    definitions: set[str] = set()
+    for section, noun, names in (
+        ("data", "data item", items),
+        ("definitions", "definition", definitions),
+    ):
+        for i, obj in enumerate(data[section]):
+            name, pointer = obj["name"], f"/{section}/{i}/name"
+            problem = name_problem(name, noun)
+            if problem is None and name in names:
+                problem = f"{noun} '{name}' is listed twice"
+            elif problem is None and section == "definitions" and name in items:
+                problem = f"definition '{name}' has the same name as a data item"
+            if problem is not None:
+                diagnostics.append(Diagnostic("compiled-json", problem, field=pointer))
+            names.add(name)
+    if diagnostics:
+        raise LoadError(diagnostics)
 
 
 # ---- the source text
@@ -172,10 +199,8 @@ class _Reader:
     def protocol(self) -> CheckedProtocol:
         data = self.data
         item_types: dict[str, Type] = {}
-        for i, obj in enumerate(data["data"]):
+        for obj in data["data"]:
             item = self.item(obj)
-            if item.name in self.items:
-                _fail(f"data item '{item.name}' is listed twice", f"/data/{i}/name")
             self.items[item.name] = item
             item_types[item.name] = self.type(obj["value_type"])
         definitions: dict[str, ir.Expr] = {}
