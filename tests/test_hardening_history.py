@@ -292,3 +292,24 @@ def test_the_search_fallback_reads_a_new_code_too(tmp_path: Path) -> None:
     old, new = protocode.load(where / "v1.yaml"), protocode.load(where / "v2.yaml")
     i2 = protocode.diff(old, new).criteria[1]
     assert (i2.comparison.relation, i2.comparison.method) == ("broader", "searched")
+
+
+def test_an_item_that_changes_type_is_located_not_compared(tmp_path: Path) -> None:
+    # A witness record cannot be read by both versions: say where, before comparing anything.
+    v2 = edit(codes_v2("relaxed"), "{type: code, values: [B-ALL, T-ALL, MPAL]}", "{type: boolean}")
+    v2 = edit(v2, "rule: \"diagnosis in {'B-ALL', 'MPAL'}\"", "rule: diagnosis")
+    where = folder(tmp_path, {"v1.yaml": CODES_V1, "v2.yaml": v2})
+    expected = [
+        (
+            "item-kind",
+            at(where / "v2.yaml", v2, "diagnosis: {type: boolean}"),
+            "data item diagnosis is a boolean here but was a code in version 1; one record cannot"
+            " be read by both, so the versions cannot be compared: keep what it holds, or give"
+            " the new item a new name",
+        )
+    ]
+    assert problems(where) == expected
+    old, new = protocode.load(where / "v1.yaml"), protocode.load(where / "v2.yaml")
+    with pytest.raises(HistoryError) as caught:
+        protocode.diff(old, new)
+    assert [(d.code, d.location, d.message) for d in caught.value.diagnostics] == expected

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from protocode.check import CheckedCriterion
 from protocode.errors import Diagnostic, RecordError
+from protocode.history import HistoryError, item_changes
 from protocode.model import Change
 from protocode.records import Record, RecordReader, iter_records
 from protocode.screen import Protocol
@@ -231,7 +232,14 @@ def diff(
     new: Protocol,
     cohort: Iterable[Record | RecordError | Mapping[str, Any]] | None = None,
 ) -> DiffReport:
-    """The semantic diff of `new` against `old` (optionally with a cohort's status flips)."""
+    """The semantic diff of `new` against `old` (optionally with a cohort's status flips).
+
+    Raises `HistoryError` at each data item that holds another kind of value in `new`: no
+    one patient record is read by both versions, so there is nothing to compare them on.
+    """
+    changed = item_changes(old.checked.doc, new.checked.doc, old.version)
+    if changed:
+        raise HistoryError(changed)
     return DiffReport(
         registry_id=new.registry_id,
         old_version=old.version,

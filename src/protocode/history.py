@@ -42,7 +42,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from protocode.check import check_protocol
 from protocode.errors import Diagnostic, LoadError, ProtocodeError, UsageError, did_you_mean
 from protocode.loader import load_protocol, load_protocol_text
-from protocode.model import Change, ChangeTargetKind, Criterion, ProtocolDoc
+from protocode.model import Change, ChangeTargetKind, Criterion, DataItem, ProtocolDoc
 from protocode.source import Source, Span
 from protocode.yamlsource import (
     YAML_TAG,
@@ -613,6 +613,7 @@ def _check_ids(before: Version, after: Version) -> list[Diagnostic]:
                 "under protocol.changes"
             )
             found.append(Diagnostic("undeclared-removal", message, new.metadata.span))
+    found += item_changes(old, new, str(prev))
     for criterion in new.criteria:
         earlier = old_criteria.get(criterion.id)
         if earlier is None:
@@ -625,6 +626,34 @@ def _check_ids(before: Version, after: Version) -> list[Diagnostic]:
             continue
         found += _check_same_id(earlier, criterion, criterion.id in declared, prev)
     return found
+
+
+def item_changes(old: ProtocolDoc, new: ProtocolDoc, old_version: str) -> list[Diagnostic]:
+    """Data items of `new` that keep a name of `old` but hold another kind or type of value.
+
+    Versions are compared on one patient record read by both, so an item must mean the same
+    kind of value in each (its unit and code values may change); otherwise no claim about a
+    criterion reading it can be checked. Each is located at the item in `new`.
+    """
+    before = {i.name: i for i in old.data}
+    found = []
+    for item in new.data:
+        earlier = before.get(item.name)
+        if earlier is None or (earlier.kind, earlier.type) == (item.kind, item.type):
+            continue
+        message = (
+            f"data item {item.name} is {_holds(item)} here but was {_holds(earlier)} in "
+            f"version {old_version}; one record cannot be read by both, so the versions cannot "
+            "be compared: keep what it holds, or give the new item a new name"
+        )
+        found.append(Diagnostic("item-kind", message, item.span))
+    return found
+
+
+def _holds(item: DataItem) -> str:
+    """What a data item holds, for messages: ``a code``, ``an observation of quantity``."""
+    what = item.type if item.kind == "fact" else f"{item.kind} of {item.type}"
+    return ("an " if what[0] in "aeiou" else "a ") + what
 
 
 def _intent_problem(
