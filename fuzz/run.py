@@ -2,7 +2,7 @@
 
     python fuzz/run.py --inputs 10000                  # 10,000 inputs per category
     python fuzz/run.py --seconds 600 --categories records,fhir
-    python fuzz/run.py --inputs 500 --seed 7 --out fuzz-out
+    python fuzz/run.py --inputs 500 --seed 7 --out /tmp/fuzz-out
 
 Every input runs in a worker process under a time bound (--timeout) and a memory bound. Per
 category it reports the inputs run and the failures by kind: tracebacks, hangs, crashes of
@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -147,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, of: {', '.join(CATEGORIES)} (default: all)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("fuzz-out"), help="folder for failing inputs"
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "protocode-fuzz",
+        help="folder for failing inputs and report.json (default: %(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per input")
     parser.add_argument("--keep", type=int, default=3, help="inputs saved per distinct failure")

@@ -66,6 +66,10 @@ class Case:
             f"files=[{', '.join([files, *special])}])"
         )
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # hypothesis's pretty printer shows a dataclass field by field unless told this.
+        printer.text(repr(self))
+
 
 @cache
 def seed(name: str) -> bytes:

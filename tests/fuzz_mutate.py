@@ -306,7 +306,12 @@ def rule_mutation(draw: st.DrawFn, rule: str) -> tuple[str, str]:
 
 
 def _replace(text: str, start: int, end: int, new: str) -> str:
-    return text[:start] + new + text[end:]
+    """`text` with the node at `start:end` replaced by `new`. A block scalar's node ends
+    after its line break (and blank lines); they are kept, so the next entry stays on a line
+    of its own."""
+    old = text[start:end]
+    kept = old[len(old.rstrip()) :] if "\n" in old[len(old.rstrip()) :] else ""
+    return text[:start] + new + kept + text[end:]
 
 
 @st.composite

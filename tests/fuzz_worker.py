@@ -21,11 +21,12 @@ import resource
 import shutil
 import signal
 import tempfile
+from functools import cache
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from fuzz_inputs import Case
+from fuzz_inputs import ROOT, SEED, Case
 from fuzz_oracle import Failure
 
 DEFAULT_TIMEOUT = 30.0
@@ -134,19 +135,31 @@ class Worker:
 # --- reproducers ------------------------------------------------------------------------------
 
 
+@cache
+def _seed_files() -> dict[bytes, str]:
+    """The seed folder's files by content: a reproducer names an unchanged seed file rather
+    than holding a copy (the released versions among them never change)."""
+    return {
+        p.read_bytes(): str(p.relative_to(ROOT)) for p in sorted(SEED.rglob("*")) if p.is_file()
+    }
+
+
 def save_case(case: Case, failures: list[Failure], folder: Path) -> None:
     """Save a case as a reproducer: ``case.json`` (what to run, what failed, the special
-    files to make) and its regular files under ``files/``."""
+    files to make, the seed files used unchanged) and its other files under ``files/``."""
+    seeds = {name: _seed_files()[data] for name, data in case.files if data in _seed_files()}
     for name, data in case.files:
-        path = folder / "files" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if name not in seeds:
+            path = folder / "files" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
     meta = {
         "category": case.category,
         "args": list(case.args),
         "note": case.note,
         "objects": case.objects,
-        "files": [name for name, _ in case.files],
+        "files": [name for name, _ in case.files if name not in seeds],
+        "seeds": seeds,
         "links": [list(link) for link in case.links],
         "fifos": list(case.fifos),
         "failures": [
@@ -159,10 +172,11 @@ def save_case(case: Case, failures: list[Failure], folder: Path) -> None:
 def load_case(folder: Path) -> Case:
     """A case saved by `save_case`."""
     meta = json.loads((folder / "case.json").read_text())
-    files = tuple((name, (folder / "files" / name).read_bytes()) for name in meta["files"])
+    files = [(name, (folder / "files" / name).read_bytes()) for name in meta["files"]]
+    files += [(name, (ROOT / path).read_bytes()) for name, path in meta["seeds"].items()]
     return Case(
         meta["category"],
-        files,
+        tuple(sorted(files)),
         tuple(meta["args"]),
         meta["note"],
         meta["objects"],
