@@ -17,7 +17,7 @@ import pytest
 
 import protocode
 from helpers import SEED, run
-from protocode.errors import RecordError
+from protocode.errors import RecordError, UsageError
 from protocode.records import read_records
 from protocode.sql.convert import write_tables
 from protocode.sql.run import Connection, read_tables
@@ -149,3 +149,92 @@ def test_a_protocol_without_observation_items_screens_in_duckdb(
         assert summary.total == 2
         back = [r for r in read_tables(protocol, folder) if not isinstance(r, RecordError)]
         assert [r.id for r in back] == ["a", "b"]
+
+
+def parquet_with(folder: Path, table: str, column: str, literal: str) -> None:
+    """Rewrite one Parquet table of `folder` with `column` replaced by a SQL `literal`."""
+    path = folder / f"{table}.parquet"
+    changed = folder / "changed.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f'COPY (SELECT * REPLACE ({literal} AS "{column}") FROM read_parquet(?)) '
+            f"TO '{changed}' (FORMAT parquet)",
+            [str(path)],
+        )
+    changed.replace(path)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "literal", "expected"),
+    [
+        # The item column of another type was a ConversionException while validating.
+        ("observations", "item", "42", "unknown-item"),
+        ("observations", "item", "{'a': 1}", "unknown-item"),
+        ("events", "item", "TIMESTAMP '2024-01-01 10:00:00'", "unknown-item"),
+        ("patients", "weight", "{'kg': 60}", "weight"),
+        ("patients", "birth_date", "TIMESTAMP '1990-01-01 10:00:00'", "birth_date"),
+        ("patients", "sex", "['male']", "sex"),
+        ("patients", "cd19_positive", "MAP {'a': 1}", "cd19_positive"),
+        ("patients", "ecog", "'nan'::DOUBLE", "ecog"),
+        ("observations", "date", "INTERVAL 3 DAY", "date"),
+        ("observations", "value", "[1, 2]", "value"),
+        ("events", "end", "'\\xAA'::BLOB", "end"),
+    ],
+)
+def test_parquet_columns_of_unexpected_types_are_record_errors(
+    tmp_path: Path, table: str, column: str, literal: str, expected: str
+) -> None:
+    # `expected`: the code, or a part of the field, that each record's error names.
+    count = seed_tables(tmp_path, "parquet")
+    parquet_with(tmp_path, table, column, literal)
+    results = list(read_tables(SEED_PROTOCOL, tmp_path))
+    errors = [r for r in results if isinstance(r, RecordError)]
+    # Every record is answered once: screened or in error, with its id and the bad field.
+    assert len(results) == count
+    assert (
+        len(
+            {
+                r.id if not isinstance(r, RecordError) else r.diagnostics[0].record_id
+                for r in results
+            }
+        )
+        == count
+    )
+    assert errors
+    for error in errors:
+        assert all(d.record_id for d in error.diagnostics)
+        assert any(expected in f"{d.code} {d.field}" for d in error.diagnostics), error.render()
+
+
+def test_a_damaged_parquet_page_is_one_error_naming_the_file_and_column(tmp_path: Path) -> None:
+    seed_tables(tmp_path, "parquet")
+    path = tmp_path / "patients.parquet"
+    with duckdb.connect() as con:
+        offset, size = con.execute(
+            "SELECT data_page_offset, total_compressed_size FROM parquet_metadata(?) "
+            "WHERE path_in_schema = 'birth_date'",
+            [str(path)],
+        ).fetchone() or (0, 0)
+    data = bytearray(path.read_bytes())
+    data[offset + size // 2 : offset + size] = b"\xff" * (size - size // 2)
+    path.write_bytes(bytes(data))
+    with Connection(SEED_PROTOCOL) as con:
+        con.load(tmp_path)  # only the footer is read here
+        with pytest.raises(UsageError) as info:
+            con.validate()
+    [d] = info.value.diagnostics
+    assert d.code == "unreadable"
+    assert d.message.startswith(f"{path}: column 'birth_date': DuckDB cannot read the table: ")
+
+
+@pytest.mark.parametrize("cut", [0, 4, 100, -9])
+def test_a_truncated_parquet_file_is_one_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int
+) -> None:
+    seed_tables(tmp_path, "parquet")
+    path = tmp_path / "observations.parquet"
+    path.write_bytes(path.read_bytes()[:cut])
+    status, out, err = run(capsys, "screen", SEED, tmp_path)
+    assert status == 1 and out == ""
+    assert err.startswith(f"unreadable: {path}: ") and err.count("\n") == 1, err
+    assert all(c.isprintable() for c in err.rstrip("\n"))

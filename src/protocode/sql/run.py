@@ -70,6 +70,8 @@ _NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 # Boolean cells: the spellings the records' CSV reader accepts, in any case.
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
+# The longest DuckDB message an error repeats.
+_MAX_REASON = 300
 # Rows fetched per round trip when reading results or tables back into Python.
 _FETCH = 10_000
 # How often the progress thread asks DuckDB how far a statement is, in seconds.
@@ -229,20 +231,28 @@ def _case(whens: Sequence[tuple[exp.Expr, exp.Expr]], default: exp.Expr) -> exp.
     return case.else_(default.copy(), copy=False)
 
 
+def _reason(exc: duckdb.Error) -> str:
+    """DuckDB's message in one line: its first paragraph (without the reader settings it
+    lists after it), capped (a schema mismatch lists every column)."""
+    paragraph = str(exc).strip().split("\n\n")[0]
+    reason = "; ".join(line.strip() for line in paragraph.splitlines() if line.strip())
+    # A damaged file's bytes can reach the message: shown escaped, never as control codes.
+    reason = "".join(c if c.isprintable() else repr(c)[1:-1] for c in reason)
+    reason = reason.rstrip(": ") or type(exc).__name__
+    return reason if len(reason) <= _MAX_REASON else reason[:_MAX_REASON] + " …"
+
+
 @contextlib.contextmanager
 def _file_errors(what: str) -> Iterator[None]:
     """DuckDB's error for a file it cannot read or write, as one `UsageError` naming `what`.
 
     DuckDB reads and writes the files itself (not valid UTF-8, not Parquet, a folder that
-    does not exist), so its message is the best account of the problem: its first paragraph,
-    without the reader settings it lists after it.
+    does not exist), so its message is the best account of the problem.
     """
     try:
         yield
     except duckdb.Error as exc:
-        paragraph = str(exc).strip().split("\n\n")[0]
-        reason = "; ".join(line.strip() for line in paragraph.splitlines() if line.strip())
-        raise UsageError.at("unreadable", f"{what}: {reason or type(exc).__name__}", None) from None
+        raise UsageError.at("unreadable", f"{what}: {_reason(exc)}", None) from None
 
 
 # What DuckDB's readers take as a glob pattern in a path (it expands `~` only in front).
@@ -530,6 +540,8 @@ class Connection:
         self._present: dict[str, dict[str, str]] = {}
         self._present_kind = dict.fromkeys(_TABLES, "TABLE")
         self._signature: tuple[Any, ...] = ()
+        # The file each table was staged from, to name in errors (none for records).
+        self._files: dict[str, Path] = {}
 
     # ---- lifecycle
 
@@ -577,6 +589,43 @@ class Connection:
             watcher.join()
         self.progress(stage, 1.0)
 
+    @contextlib.contextmanager
+    def _engine_errors(
+        self, code: str, doing: str, tables: Sequence[str] = _TABLES
+    ) -> Iterator[None]:
+        """DuckDB's error while `doing` something with `tables`, as one `UsageError` naming
+        their files, and the column when one table's column alone fails to read.
+
+        Staging reads only a Parquet file's footer: a damaged page, or a value DuckDB cannot
+        decode, surfaces in the first query that reads the rows.
+        """
+        try:
+            yield
+        except duckdb.Error as exc:
+            files = [str(self._files[t]) for t in tables if t in self._files]
+            where = " or ".join(files) if files else "the records"
+            column = self._unreadable_column(tables[0]) if len(tables) == 1 else None
+            if column is not None:
+                where += f": column '{column}'"
+            message = f"{where}: DuckDB cannot {doing}: {_reason(exc)}"
+            raise UsageError.at(code, message, None) from None
+
+    def _unreadable_column(self, table: str) -> str | None:
+        """The first column of a staged table that fails when read alone (after a failed
+        read), or None."""
+        if self._present_kind[table] != "VIEW":
+            return None
+        for name in self._present.get(table, {}):
+            # A hash of every value: the column's pages must all be decoded.
+            read = exp.select(exp.func("bit_xor", exp.func("hash", _col(name)))).from_(
+                _table(_RAW[table])
+            )
+            try:
+                self._run(read).fetchall()
+            except duckdb.Error:
+                return name
+        return None
+
     def _expect(self, stage: str, action: str) -> None:
         if self._stage != stage:
             raise UsageError.at("usage", f"cannot {action} now (tables are {self._stage})", None)
@@ -610,7 +659,7 @@ class Connection:
                 continue
             with _file_errors(str(path)):
                 self._stage_file(name, path, files.format)
-            present = self._columns(raw)
+                present = self._columns(raw)
             problems += [
                 f"{path}: unknown column '{c}' in the {name} table{did_you_mean(c, allowed[name])}"
                 for c in present
@@ -624,6 +673,7 @@ class Connection:
         if problems:
             raise UsageError([Diagnostic("usage", p) for p in problems])
         self._present = {t: self._columns(_RAW[t]) for t in _TABLES}
+        self._files = {t: p for t, p in paths.items() if p is not None}
         self._signature = tuple((t, self._row[t], tuple(self._present[t].items())) for t in _TABLES)
         self._stage = "staged"
 
@@ -701,6 +751,8 @@ class Connection:
                     "csv",
                 )
             )
+        # Read into memory: no file is left to name.
+        self._files = {}
         self._fallback = [self.protocol.screen(r) for r in held]
 
     # ---- validation
@@ -718,22 +770,35 @@ class Connection:
             )
 
         for table in _TABLES:
-            for record, field_, code, message in self._bad_rows(table):
-                add(record, field_, code, message)
+            # Every cell of the table is read here first: a file that fails, fails here.
+            with self._engine_errors("unreadable", "read the table", (table,)):
+                for record, field_, code, message in self._bad_rows(table):
+                    add(record, field_, code, message)
+        with self._engine_errors("unreadable", "validate the tables"):
+            self._check_ids(add)
+            self._type_tables(list(problems))
+        found = [RecordError(ds) for ds in problems.values()]
+        self.errors.extend(found)
+        self._stage = "validated"
+        return found
+
+    def _check_ids(self, add: Callable[[str, str | None, str, str], None]) -> None:
+        """Ids on several patients rows, and long-table ids with no patients row."""
         for record, count in self._duplicates():
             add(record, "id", "duplicate-id", f"patients: id {record!r} is on {count} rows")
         for record, table in self._orphans():
             add(record, "id", "no-patient", f"{table}: rows for an id with no row in patients")
-        found = [RecordError(ds) for ds in problems.values()]
-        self.errors.extend(found)
+
+    def _type_tables(self, bad: list[str]) -> None:
+        """Build the typed tables of the records whose ids are not in `bad`; drop the raw."""
         column = exp.ColumnDef(this=_id("id"), kind=_type("VARCHAR"))
         self._run(
             exp.Create(this=exp.Schema(this=_table(_BAD_IDS), expressions=[column]), kind="TABLE")
         )
-        if problems:
+        if bad:
             insert = exp.insert(exp.values([(exp.Placeholder(),)]), _table(_BAD_IDS))
-            self.con.executemany(insert.sql("duckdb"), [(r,) for r in problems])
-        filtered = bool(problems)
+            self.con.executemany(insert.sql("duckdb"), [(r,) for r in bad])
+        filtered = bool(bad)
         for table in _TABLES:
             create: str = self._memo(
                 ("typed", table, filtered), functools.partial(self._typed_table, table, filtered)
@@ -745,8 +810,6 @@ class Connection:
             # The raw text is no longer needed: free its memory.
             raw = self._present_kind[table]
             self._run(exp.Drop(tables=[_table(_RAW[table])], kind=raw, exists=True))
-        self._stage = "validated"
-        return found
 
     def _source(self, table: str) -> tuple[Callable[[str], exp.Expr], Callable[[str], str]]:
         """Accessors of a raw table's cells (NULL for an absent column) and their types."""
@@ -782,7 +845,9 @@ class Connection:
             return checks, typed
         kind = "observation" if table == OBSERVATIONS else "event"
         names = [i.name for i in self.protocol.checked.doc.data if i.kind == kind]
-        item = cell("item")
+        # As text whatever the file's type: a Parquet item column of another type (an
+        # integer, a struct) is a column of unknown items, not a failed cast of the names.
+        item = _varchar(cell("item"), src("item"))
         checks.append(
             _Check(
                 _two_valued(
@@ -1007,17 +1072,19 @@ class Connection:
             create = exp.Create(this=_table(_RESULTS), kind="TABLE", expression=query)
             return create.sql("duckdb")
 
-        self._watched("screening", self._memo("screen", build))
-        if self._fallback:
-            width = 2 + len(self.criteria)
-            insert = exp.insert(
-                exp.values([tuple(exp.Placeholder() for _ in range(width))]), _table(_RESULTS)
-            )
-            self.con.executemany(
-                insert.sql("duckdb"),
-                [(s.record_id, *(c.verdict for c in s.criteria), s.status) for s in self._fallback],
-            )
-        self._errors_table()
+        with self._engine_errors("duckdb", "screen the tables"):
+            self._watched("screening", self._memo("screen", build))
+            if self._fallback:
+                width = 2 + len(self.criteria)
+                insert = exp.insert(
+                    exp.values([tuple(exp.Placeholder() for _ in range(width))]), _table(_RESULTS)
+                )
+                rows = [
+                    (s.record_id, *(c.verdict for c in s.criteria), s.status)
+                    for s in self._fallback
+                ]
+                self.con.executemany(insert.sql("duckdb"), rows)
+            self._errors_table()
         self._stage = "screened"
         return self.summary()
 
@@ -1048,12 +1115,13 @@ class Connection:
         """Counts per status (errors included) and the attrition per criterion."""
         summary = Summary(self.criteria)
         by_status, attrition = self._memo("summary", self._summary_queries)
-        for name, count in self._run(by_status).fetchall():
+        with self._engine_errors("duckdb", "count the results"):
+            statuses = self._run(by_status).fetchall()
+            row = self._run(attrition).fetchone() if attrition else None
+        for name, count in statuses:
             summary.statuses[str(name)] = int(count)
         summary.statuses["error"] = len(self.errors)
-        if attrition:
-            row = self._run(attrition).fetchone()
-            assert row is not None
+        if row is not None:
             for i, c in enumerate(self.criteria):
                 summary.excluded[c] = int(row[2 * i] or 0)
                 summary.undecided[c] = int(row[2 * i + 1] or 0)
@@ -1154,9 +1222,10 @@ class Connection:
     def rows(self) -> Iterator[tuple[Any, ...]]:
         """Results then errors as ``(id, status, verdict…)`` tuples ordered by id."""
         self._expect("screened", "read results")
-        cursor = self._run(self._memo(("output", "csv"), lambda: self._output_query("csv")))
-        while batch := cursor.fetchmany(_FETCH):
-            yield from batch
+        with self._engine_errors("duckdb", "read the results"):
+            cursor = self._run(self._memo(("output", "csv"), lambda: self._output_query("csv")))
+            while batch := cursor.fetchmany(_FETCH):
+                yield from batch
 
     def copy_table(self, table: str, path: Path) -> None:
         """Write one validated table (typed columns) to a Parquet or CSV file, ordered by id."""
@@ -1188,11 +1257,14 @@ class Connection:
                     yield dict(zip(names, row, strict=True))
             cursor.close()
 
-        observations = _Peek(stream(OBSERVATIONS, ("id", "item", "date", "value", "low", "high")))
-        events = _Peek(stream(EVENTS, ("id", "item", "date", "end")))
-        for patient in stream(PATIENTS, ("id",)):
-            rid = patient["id"]
-            yield record_dict(self.layout, patient, observations.take(rid), events.take(rid))
+        with self._engine_errors("duckdb", "read the tables back"):
+            observations = _Peek(
+                stream(OBSERVATIONS, ("id", "item", "date", "value", "low", "high"))
+            )
+            events = _Peek(stream(EVENTS, ("id", "item", "date", "end")))
+            for patient in stream(PATIENTS, ("id",)):
+                rid = patient["id"]
+                yield record_dict(self.layout, patient, observations.take(rid), events.take(rid))
 
 
 class _Peek:
