@@ -498,15 +498,26 @@ def parquet_mutation(draw: st.DrawFn, data: bytes) -> Mutated:
     return _duckdb_parquet(data, sql)[1], f"parquet: SELECT {sql}"
 
 
+GLOB_DECOYS = {"tables": "", "tab*": "tab-other", "t?bles": "tXbles", "[t]ables": "tables"}
+"""Table folder names, each with the name of another folder its glob pattern would match."""
+
+
 @st.composite
 def tables_cases(draw: st.DrawFn) -> Case:
     """Tables as ``tables to-tables`` writes them, one file damaged, screened by DuckDB or
-    read back by ``tables to-records``."""
+    read back by ``tables to-records``. The folder's name may be a glob pattern, beside a
+    folder it matches (item 2: only the named files may be read)."""
     fmt = draw(st.sampled_from(("csv", "parquet")))
-    files = dict(table_seed(fmt))
-    name = draw(st.sampled_from(sorted(files)))
-    op = draw(st.sampled_from(("mutate", "mutate", "mutate", "delete")))
-    if op == "delete":
+    folder = draw(st.sampled_from(tuple(GLOB_DECOYS)))
+    files = {f"{folder}/{name.split('/', 1)[1]}": data for name, data in table_seed(fmt)}
+    decoy = GLOB_DECOYS[folder]
+    if decoy:
+        files |= {f"{decoy}/{name.split('/', 1)[1]}": data for name, data in table_seed(fmt)}
+    name = draw(st.sampled_from(sorted(n for n in files if n.startswith(f"{folder}/"))))
+    op = draw(st.sampled_from(("mutate", "mutate", "mutate", "delete", "keep")))
+    if op == "keep":
+        note = "unchanged"
+    elif op == "delete":
         del files[name]
         note = f"delete {name}"
     elif fmt == "csv":
@@ -517,7 +528,8 @@ def tables_cases(draw: st.DrawFn) -> Case:
         files[name], note = draw(parquet_mutation(files[name]))
     command = draw(st.sampled_from(("screen", "to-records")))
     files["v3.yaml"] = seed("v3.yaml")
-    return Case("tables", tuple(sorted(files.items())), (command, "tables"), f"{name}: {note}")
+    note = f"{name}: {note}" + (f" (beside {decoy}/)" if decoy else "")
+    return Case("tables", tuple(sorted(files.items())), (command, folder), note)
 
 
 # --- FHIR -------------------------------------------------------------------------------------
