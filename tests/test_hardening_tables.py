@@ -238,3 +238,17 @@ def test_a_truncated_parquet_file_is_one_error_naming_it(
     assert status == 1 and out == ""
     assert err.startswith(f"unreadable: {path}: ") and err.count("\n") == 1, err
     assert all(c.isprintable() for c in err.rstrip("\n"))
+
+
+@pytest.mark.parametrize("table", ["patients", "observations", "events"])
+def test_a_csv_column_named_rowid_is_an_unknown_column(tmp_path: Path, table: str) -> None:
+    # It hid DuckDB's row numbers: a row without an id was numbered by its text (ValueError).
+    seed_tables(tmp_path)
+    path = tmp_path / f"{table}.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [f"{lines[0]},rowid", *(f",{line.partition(',')[2]},x" for line in lines[1:2])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with Connection(SEED_PROTOCOL) as con, pytest.raises(UsageError) as info:
+        con.load(tmp_path)
+    [d] = info.value.diagnostics
+    assert d.message == f"{path}: unknown column 'rowid' in the {table} table"

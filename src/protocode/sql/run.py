@@ -663,7 +663,9 @@ class Connection:
             problems += [
                 f"{path}: unknown column '{c}' in the {name} table{did_you_mean(c, allowed[name])}"
                 for c in present
-                if c not in allowed[name] and c != self._row[name]
+                # The row number a Parquet reader adds is no column of the file; a CSV file's
+                # own 'rowid' column would hide DuckDB's row numbers, so it is unknown.
+                if c not in allowed[name] and (c != self._row[name] or files.format == "csv")
             ]
             problems += [
                 f"{path}: the {name} table has no '{c}' column"
