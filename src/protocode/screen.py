@@ -343,7 +343,7 @@ class _Explainer:
         findings = tuple(dict.fromkeys(self._finding(n) for n in self._deciding(root)))
         missing: dict[str, None] = {}
         if self.value(root) is None:
-            self._missing(root, missing)
+            self._missing(root, missing, set())
         notes: dict[str, None] = {}
         self._notes(root, notes, set())
         return findings, tuple(missing), tuple(notes)
@@ -414,8 +414,11 @@ class _Explainer:
         for child in ir.children(node):
             self._reads(child, out, seen)
 
-    def _missing(self, node: ir.Expr, out: dict[str, None]) -> None:
-        """Data items under unknown sub-expressions: what would decide them."""
+    def _missing(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
+        """Data items under unknown sub-expressions: what would decide them.
+
+        A definition is read once (`seen`), however often it is used: its items are the same.
+        """
         match node:
             case ir.Fact(item=item):
                 if self.value(node) is None:
@@ -424,24 +427,25 @@ class _Explainer:
             case ir.Select(item=item) | ir.Events(item=item):
                 w = node.window
                 if w is not None and self.evaluated(w.anchor) and self.value(w.anchor) is None:
-                    self._missing(w.anchor, out)
+                    self._missing(w.anchor, out, seen)
                 elif self.value(node) is None:
                     out[item] = None
                 return
             case ir.RefCompare(select=s):
                 if self.value(s) is None:
-                    self._missing(s, out)
+                    self._missing(s, out, seen)
                 else:
                     out[f"{s.item} {node.limit}"] = None
                 return
             case ir.DefRef(name=name):
-                if self.value(node) is None:
-                    self._missing(self.defs[name], out)
+                if self.value(node) is None and name not in seen:
+                    seen.add(name)
+                    self._missing(self.defs[name], out, seen)
                 return
         for child in ir.children(node):
             # Short-circuiting skips some children; only those evaluated to unknown matter.
             if self.evaluated(child) and self.value(child) is None:
-                self._missing(child, out)
+                self._missing(child, out, seen)
 
     def _notes(self, node: ir.Expr, out: dict[str, None], seen: set[str]) -> None:
         note = self.env.notes.get(self.ev.node_ids.get(id(node), -1))

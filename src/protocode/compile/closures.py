@@ -60,7 +60,7 @@ def compile_protocol(checked: CheckedProtocol, trace: bool = False) -> Evaluator
     fns = []
     for c in checked.criteria:
         if c.rule is not None:
-            fns.append(compiler.compile(c.rule))
+            fns.append(compiler.root(c.rule))
         else:
             fns.append(_attestation(c.attestation or ""))
     return Evaluator(checked, tuple(fns), compiler.node_ids, trace)
@@ -68,7 +68,7 @@ def compile_protocol(checked: CheckedProtocol, trace: bool = False) -> Evaluator
 
 def compile_expression(checked: CheckedProtocol, node: ir.Expr) -> Fn:
     """One IR expression of a protocol as a closure over `Env` (untraced)."""
-    return _Compiler(checked, False).compile(node)
+    return _Compiler(checked, False).root(node)
 
 
 def _attestation(name: str) -> Fn:
@@ -82,6 +82,14 @@ class _Compiler(ir.Visitor[Fn]):
         self.trace = trace
         self.node_ids: dict[int, int] = {}
         self.def_fns: dict[str, Fn] = {}
+
+    def root(self, node: ir.Expr) -> Fn:
+        """Compile a rule, after the definitions it uses (each after its own uses), so that
+        compiling never recurses from one definition into another."""
+        definitions = self.checked.definitions
+        for name in ir.uses_in_order(node, definitions, self.def_fns):
+            self.def_fns[name] = self.compile(definitions[name])
+        return self.compile(node)
 
     def compile(self, node: ir.Expr) -> Fn:
         fn = self.visit(node)
@@ -111,11 +119,8 @@ class _Compiler(ir.Visitor[Fn]):
         return lambda env: env.values.get(item)
 
     def def_ref(self, node: ir.DefRef) -> Fn:
-        name = node.name
-        if name not in self.def_fns:
-            # Placeholder first: definitions are acyclic, but this keeps recursion finite.
-            self.def_fns[name] = self.compile(self.checked.definitions[name])
-        body = self.def_fns[name]
+        # Compiled already by `root`: definitions come before the rules that use them.
+        name, body = node.name, self.def_fns[node.name]
 
         def fn(env: Env) -> Any:
             defs = env.defs
