@@ -8,14 +8,18 @@ give results from every stage, and the generated SQL grows linearly with the pro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+import protocode
+from helpers import run
 from protocode.check import check_protocol
 from protocode.check.checker import MAX_NESTING
-from protocode.errors import CheckError
+from protocode.errors import CheckError, UsageError
 from protocode.loader import load_protocol_text
+from sql_engines import duckdb_results, row_results
 
 HEADER = """\
 protocode: 1
@@ -23,16 +27,26 @@ protocol: {registry_id: TEST-DEFS, title: Definitions, version: "1"}
 data:
   enrollment: {kind: anchor}
   v: {type: integer, minimum: 0, maximum: 10}
+  lab: {kind: observation, unit: mg/dL}
 definitions:
 """
 
 
-def chain(n: int, *, doubled: bool = False, reverse: bool = False, cycle: bool = False) -> str:
-    """A protocol whose definition d<k> uses d<k-1> (twice when `doubled`); one criterion
-    reads d<n>. `reverse` lists the definitions last first; `cycle` makes d1 use d<n>."""
+def chain(
+    n: int,
+    step: str = "{d} + 1",
+    *,
+    doubled: bool = False,
+    reverse: bool = False,
+    cycle: bool = False,
+) -> str:
+    """A protocol whose definition d<k> is `step` of d<k-1> (`{d} + {d}` when `doubled`);
+    one criterion reads d<n>. `reverse` lists the definitions last first; `cycle` makes d1
+    use d<n>."""
+    if doubled:
+        step = "{d} + {d}"
     lines = [f"  d1: {f'd{n}' if cycle else 'v'} + 1"]
-    for k in range(2, n + 1):
-        lines.append(f"  d{k}: d{k - 1} + {f'd{k - 1}' if doubled else '1'}")
+    lines += [f"  d{k}: {step.format(d=f'd{k - 1}')}" for k in range(2, n + 1)]
     if reverse or cycle:
         lines.reverse()
     criteria = f"criteria:\n  inclusion:\n    - {{id: I1, text: Deep, rule: d{n} >= 1}}\n"
@@ -87,3 +101,122 @@ def test_the_seed_protocol_is_far_within_the_bound() -> None:
 def test_definitions_come_after_the_ones_they_use() -> None:
     checked = check_protocol(load_protocol_text(chain(100, reverse=True), "deep.yaml"))
     assert list(checked.definitions) == [f"d{k}" for k in range(1, 101)]
+
+
+# ---- every command, past the bound: the same one error, never a traceback
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"],
+        ["explain", "{file}", "{records}"],
+        ["screen", "{file}", "{records}"],
+        ["screen", "{file}", "{records}", "--engine", "duckdb"],
+        ["compile", "--to", "sql"],
+        ["compile", "--to", "json"],
+    ],
+)
+def test_every_command_reports_a_too_deep_chain_once(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file, records = write(tmp_path, chain(400))
+    argv = [a.format(file=file, records=records) for a in command]
+    if "{file}" not in command:
+        argv.append(str(file))
+    status, _, err = run(capsys, *argv)
+    assert status == 1, err
+    assert err.count("too-deep") == 1 and "definition 'd129' nests 258 levels deep" in err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+# ---- within the bound: every stage answers
+
+
+def write(tmp_path: Path, text: str) -> tuple[Path, Path]:
+    """The protocol file and a one-record JSONL file beside it."""
+    file, records = tmp_path / "deep.yaml", tmp_path / "records.jsonl"
+    file.write_text(text, "utf-8")
+    records.write_text(json.dumps(RECORD) + "\n", "utf-8")
+    return file, records
+
+
+RECORD = {"id": "P1", "v": 3, "enrollment": "2024-01-01"}
+
+
+def test_a_chain_at_the_bound_is_screened_and_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # d127 nests 254 levels, its criterion 256: the deepest a rule may go.
+    file, records = write(tmp_path, chain(127))
+    protocol = protocode.load(file)
+    assert protocol.screen(RECORD).status == "eligible"
+    assert protocol.explain(RECORD).criteria[0].findings[0].data[0] == "d127 = 130"
+    status, out, err = run(capsys, "explain", file, records)
+    assert status == 0, err
+    assert "d127 >= 1 → true  [d127 = 130; d126 = 129; " in out and "d1 = 4; v = 3]" in out
+    status, out, err = run(capsys, "screen", file, records, "--format", "csv")
+    assert status == 0, err
+    assert "P1,eligible" in out
+
+
+def test_explaining_an_unknown_verdict_reads_each_definition_once() -> None:
+    # Every definition is unknown: the missing item is found once, not 2^40 times.
+    protocol = protocode.load_text(chain(40, doubled=True), "doubled.yaml")
+    explanation = protocol.explain({"id": "P1", "enrollment": "2024-01-01"})
+    assert explanation.status == "indeterminate"
+    assert explanation.criteria[0].missing == ("v",)
+
+
+def test_a_chain_at_the_bound_runs_in_duckdb_as_in_the_row_engine() -> None:
+    # `max` keeps the exact DECIMAL format of its argument, so no digit limit is reached.
+    protocol = protocode.load_text(chain(127, "max({d}, {d})"), "deep.yaml")
+    cohort = [RECORD, {"id": "P2", "enrollment": "2024-01-01"}]
+    expected = {"P1": ("eligible", "met"), "P2": ("indeterminate", "unknown")}
+    assert duckdb_results(protocol, cohort) == row_results(protocol, cohort) == expected
+
+
+def test_a_chain_at_the_bound_compiles_to_sql_or_says_where_it_is_too_wide() -> None:
+    # Each `+ 1` widens the exact DECIMAL by a digit: past 38 digits a located error.
+    protocol = protocode.load_text(chain(127), "deep.yaml")
+    with pytest.raises(UsageError) as info:
+        protocol.to_sql()
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.span is not None and diagnostic.span.text == "d36 + 1"
+    assert "more than 38 digits" in diagnostic.message
+
+
+def test_the_semantic_diff_of_a_chain_at_the_bound_is_proved() -> None:
+    old = protocode.load_text(chain(127), "v1.yaml")
+    new = protocode.load_text(chain(127).replace("d127 >= 1", "d127 >= 2"), "v2.yaml")
+    comparison = protocode.diff(old, new).criteria[0].comparison
+    assert (comparison.relation, comparison.method) == ("equivalent", "proved")
+
+
+# ---- definitions that use the previous one twice: shared, linear in size
+
+
+def test_doubled_definitions_give_results_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file, records = write(tmp_path, chain(25, doubled=True))
+    status, out, err = run(capsys, "check", file)
+    assert status == 0, err
+    protocol = protocode.load(file)
+    # d25 = 2^24 * (v + 1)
+    assert protocol.explain(RECORD).criteria[0].findings[0].data[0] == "d25 = 67108864"
+    cohort = [RECORD, {"id": "P2", "enrollment": "2024-01-01"}]
+    assert duckdb_results(protocol, cohort) == row_results(protocol, cohort)
+    status, out, err = run(capsys, "screen", file, records, "--engine", "duckdb", "--format", "csv")
+    assert status == 0, err
+    assert "P1,eligible" in out
+    new = protocode.load_text(chain(25, doubled=True).replace("d25 >= 1", "d25 >= 2"), "v2.yaml")
+    assert protocode.diff(protocol, new).criteria[0].comparison.relation == "equivalent"
+
+
+@pytest.mark.parametrize("step", ["{d} + {d}", "max({d}, {d})"])
+def test_sql_of_doubled_definitions_grows_linearly(step: str) -> None:
+    # Copying each definition into its uses doubled the query at every line (3.9 GB): 16
+    # more lines then added 2^8 times what 8 more did. Shared, they add about twice as much.
+    size = {n: len(protocode.load_text(chain(n, step), "d.yaml").to_sql()) for n in (8, 16, 32)}
+    assert size[32] - size[16] < 3 * (size[16] - size[8]), size
