@@ -252,3 +252,43 @@ def test_a_csv_column_named_rowid_is_an_unknown_column(tmp_path: Path, table: st
         con.load(tmp_path)
     [d] = info.value.diagnostics
     assert d.message == f"{path}: unknown column 'rowid' in the {table} table"
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        # An empty file was read as one column named 'column0'.
+        (b"", "usage", "empty file; a table starts with a header row of column names"),
+        (b"id,,item\n", "usage", "column 2 of the header has no name"),
+        (b"id,item,id\n", "usage", "column 'id' is in the header twice"),
+        (b"id,it\xe9m\n", "unreadable", "the header row is not UTF-8 text"),
+        # One ragged row failed DuckDB's dialect guess, naming no line.
+        (
+            b"id,item,date,value,low,high\nZJU-001,ast,2024-03-01,20\n",
+            "unreadable",
+            "CSV Error on Line: 2; Original Line: ZJU-001,ast,2024-03-01,20; "
+            "Expected Number of Columns: 6 Found: 4",
+        ),
+    ],
+)
+def test_a_malformed_csv_table_is_one_error_naming_the_file(
+    tmp_path: Path, content: bytes, code: str, message: str
+) -> None:
+    seed_tables(tmp_path)
+    path = tmp_path / "observations.csv"
+    path.write_bytes(content)
+    with Connection(SEED_PROTOCOL) as con, pytest.raises(UsageError) as info:
+        con.load(tmp_path)
+    [d] = info.value.diagnostics
+    assert d.code == code
+    assert d.message.startswith(f"{path}: ") and d.message.endswith(message), d.message
+
+
+def test_a_csv_table_with_a_bom_and_crlf_lines_reads_as_written(tmp_path: Path) -> None:
+    count = seed_tables(tmp_path)
+    expected = screened_ids(tmp_path)
+    for name in ("patients", "observations", "events"):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    assert screened_ids(tmp_path) == expected
+    assert len(expected) == count

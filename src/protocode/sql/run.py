@@ -162,6 +162,36 @@ def is_tables(path: Path, protocol: Protocol) -> bool:
     )
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV table (its first row). Raises `UsageError` for a file that
+    has none, a blank name or a name given twice."""
+    try:
+        # Undecodable bytes are kept (as surrogates) so that only the header's are judged:
+        # the rows' are DuckDB's to report, with their line.
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            header = next(csv.reader(f), None)
+    except OSError as exc:
+        raise UsageError.at("unreadable", f"{path}: {exc.strerror or exc}", None) from None
+    except csv.Error as exc:
+        raise UsageError.at("unreadable", f"{path}: bad header row: {exc}", None) from None
+    if header is not None and any(c != c.encode("utf-8", "replace").decode() for c in header):
+        raise UsageError.at("unreadable", f"{path}: the header row is not UTF-8 text", None)
+    if not header:
+        message = f"{path}: empty file; a table starts with a header row of column names"
+        raise UsageError.at("usage", message, None)
+    problems = [
+        f"{path}: column {i} of the header has no name" for i, c in enumerate(header, 1) if not c
+    ]
+    problems += [f"{path}: column '{c}' is in the header twice" for c in _repeated(header) if c]
+    if problems:
+        raise UsageError([Diagnostic("usage", p) for p in problems])
+    return header
+
+
+def _repeated(names: Sequence[str]) -> list[str]:
+    return [n for n, count in Counter(names).items() if count > 1]
+
+
 # --- SQL helpers ------------------------------------------------------------------------------
 
 
@@ -234,7 +264,8 @@ def _case(whens: Sequence[tuple[exp.Expr, exp.Expr]], default: exp.Expr) -> exp.
 def _reason(exc: duckdb.Error) -> str:
     """DuckDB's message in one line: its first paragraph (without the reader settings it
     lists after it), capped (a schema mismatch lists every column)."""
-    paragraph = str(exc).strip().split("\n\n")[0]
+    # DuckDB's advice names its own reader options, which are not the user's to set.
+    paragraph = str(exc).strip().split("\n\n")[0].split("\nPossible fixes:")[0]
     reason = "; ".join(line.strip() for line in paragraph.splitlines() if line.strip())
     # A damaged file's bytes can reach the message: shown escaped, never as control codes.
     reason = "".join(c if c.isprintable() else repr(c)[1:-1] for c in reason)
@@ -699,9 +730,19 @@ class Connection:
             self._row[name] = "file_row_number"
             self._present_kind[name] = "VIEW"
         else:
+            # The header is read here and every column named as text: DuckDB then reads the
+            # file as given instead of guessing its dialect (a guess fails on one ragged row
+            # without naming its line; a read names the line).
+            columns = exp.Struct(
+                expressions=[
+                    exp.PropertyEQ(this=_str(c), expression=_str("VARCHAR"))
+                    for c in _csv_header(path)
+                ]
+            )
             options = [
                 _named("header", exp.true()),
-                _named("all_varchar", exp.true()),
+                _named("auto_detect", exp.false()),
+                _named("columns", columns),
                 # "" stays an empty string; only an empty cell is NULL (as convert writes).
                 _named("allow_quoted_nulls", exp.false()),
                 _named("delim", _str(",")),
