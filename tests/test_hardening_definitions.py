@@ -8,6 +8,7 @@ give results from every stage, and the generated SQL grows linearly with the pro
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import protocode
 from helpers import run
 from protocode.check import check_protocol
 from protocode.check.checker import MAX_NESTING
-from protocode.errors import CheckError, UsageError
+from protocode.errors import CheckError, LoadError, UsageError
+from protocode.export.decode import load_json
 from protocode.loader import load_protocol_text
 from sql_engines import duckdb_results, row_results
 
@@ -220,3 +222,31 @@ def test_sql_of_doubled_definitions_grows_linearly(step: str) -> None:
     # more lines then added 2^8 times what 8 more did. Shared, they add about twice as much.
     size = {n: len(protocode.load_text(chain(n, step), "d.yaml").to_sql()) for n in (8, 16, 32)}
     assert size[32] - size[16] < 3 * (size[16] - size[8]), size
+
+
+# ---- compiled JSON: the same bound, since it skips `check`
+
+
+def test_compiled_json_with_a_chain_past_the_bound_is_one_located_error() -> None:
+    # A chain longer than `check` lets through, made by extending an exported one.
+    data = protocode.load_text(chain(100), "deep.yaml").to_json()
+    step = data["definitions"][1]  # d2: d1 + 1
+    for k in range(101, 401):
+        d = copy.deepcopy(step)
+        d["name"], d["rule"], d["expr"]["left"]["name"] = f"d{k}", f"d{k - 1} + 1", f"d{k - 1}"
+        data["definitions"].append(d)
+    data["criteria"][0]["expr"]["left"]["name"] = "d400"
+    with pytest.raises(LoadError) as info:
+        load_json(data)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.field == "/definitions/128/expr"
+    assert diagnostic.message == (
+        f"definition 'd129' nests 258 levels deep counting the definitions it uses, "
+        f"at most {MAX_NESTING}"
+    )
+    # Within the bound it loads, with the definitions in the order the backends rely on.
+    data["definitions"] = data["definitions"][:100][::-1]
+    data["criteria"][0]["expr"]["left"]["name"] = "d100"
+    protocol = load_json(data)
+    assert list(protocol.checked.definitions) == [f"d{k}" for k in range(1, 101)]
+    assert protocol.screen(RECORD).status == "eligible"

@@ -354,6 +354,42 @@ def definition_order(definitions: Mapping[str, Expr]) -> list[str]:
     return order
 
 
+def depths(definitions: Mapping[str, Expr]) -> dict[str, int]:
+    """How deep each definition nests counting those it uses (see `nesting`); acyclic input."""
+    out: dict[str, int] = {}
+    for name in definition_order(definitions):
+        out[name] = nesting(definitions[name], out)[0]
+    return out
+
+
+def cycle(definitions: Mapping[str, Expr]) -> list[str] | None:
+    """Definitions that use each other in a cycle, as `[a, b, a]`, or None if there is none.
+
+    For IR that did not come through the checker (compiled JSON). Iterative, so a long
+    chain of definitions is no limit.
+    """
+    done: set[str] = set()
+    for root in definitions:
+        if root in done:
+            continue
+        stack = [(root, references(definitions[root]))]
+        on_stack = {root: 0}
+        while stack:
+            name, pending = stack[-1]
+            for used in pending:
+                if used in on_stack:
+                    return [n for n, _ in stack[on_stack[used] :]] + [used]
+                if used in definitions and used not in done:
+                    on_stack[used] = len(stack)
+                    stack.append((used, references(definitions[used])))
+                    break
+            else:
+                stack.pop()
+                del on_stack[name]
+                done.add(name)
+    return None
+
+
 def nesting(node: Expr, depths: Mapping[str, int]) -> tuple[int, DefRef | None]:
     """How deep `node` nests counting through definitions, and the reference that goes deepest.
 

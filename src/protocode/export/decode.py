@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal, NoReturn, cast
 
 from protocode import ir
-from protocode.check import CheckedCriterion, CheckedProtocol
+from protocode.check import MAX_NESTING, CheckedCriterion, CheckedProtocol
 from protocode.errors import Diagnostic, LoadError
 from protocode.export.common import FORMAT, VERSION, read_magnitude, read_number, validate_json
 from protocode.library import FUNCTIONS
@@ -218,10 +218,18 @@ class _Reader:
                 )
             )
         _acyclic(definitions)
+        # The bound `check` enforces, which every backend relies on; definitions in the
+        # order `CheckedProtocol` promises (each after those it uses).
+        depths = ir.depths(definitions)
+        for i, name in enumerate(definitions):
+            _bounded(depths[name], f"definition '{name}'", f"/definitions/{i}/expr")
+        definitions = {name: definitions[name] for name in ir.definition_order(definitions)}
         criteria = []
         model_criteria = []
         for i, obj in enumerate(data["criteria"]):
             rule = None if obj["expr"] is None else self.expr(obj["expr"], f"/criteria/{i}/expr")
+            if rule is not None:
+                _bounded(ir.nesting(rule, depths)[0], "the rule", f"/criteria/{i}/expr")
             if (rule is None) == (obj["attestation"] is None):
                 _fail("a criterion has either a rule or an attestation", f"/criteria/{i}")
             span = self.span(obj["span"])
@@ -429,29 +437,18 @@ class _Reader:
         _fail(f"unknown node kind {kind!r}", f"{pointer}/node")
 
 
-def _references(node: ir.Expr) -> Iterator[str]:
-    if isinstance(node, ir.DefRef):
-        yield node.name
-    for child in ir.children(node):
-        yield from _references(child)
-
-
 def _acyclic(definitions: dict[str, ir.Expr]) -> None:
     """Refuse definitions that use each other in a cycle (evaluation would not end)."""
-    uses = {name: set(_references(node)) for name, node in definitions.items()}
-    done: set[str] = set()
+    cycle = ir.cycle(definitions)
+    if cycle is not None:
+        _fail(f"definitions form a cycle: {' -> '.join(cycle)}", "/definitions")
 
-    def visit(name: str, path: list[str]) -> None:
-        if name in done:
-            return
-        if name in path:
-            cycle = " -> ".join([*path[path.index(name) :], name])
-            _fail(f"definitions form a cycle: {cycle}", "/definitions")
-        path.append(name)
-        for used in sorted(uses.get(name, ())):
-            visit(used, path)
-        path.pop()
-        done.add(name)
 
-    for name in definitions:
-        visit(name, [])
+def _bounded(depth: int, owner: str, pointer: str) -> None:
+    """Refuse a rule nesting deeper than `check` allows (`MAX_NESTING`)."""
+    if depth > MAX_NESTING:
+        message = (
+            f"{owner} nests {depth} levels deep counting the definitions it uses, "
+            f"at most {MAX_NESTING}"
+        )
+        _fail(message, pointer)
