@@ -1,4 +1,4 @@
-"""Records and FHIR input under hostile content (issue 11, items 6, 10 and 12).
+"""Records and FHIR input under hostile content (issue 11, items 6, 10, 12 and 16).
 
 Every bad record gets one `RecordError` naming the record and the field, and every other
 record of the batch is still read: results plus errors always equal the records given.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
@@ -408,3 +409,147 @@ def test_a_long_text_is_clipped_in_its_message(protocol: Any) -> None:
     ((_, where, _, message),) = problems(bad)
     assert where == "sex"
     assert message.startswith("'xxx") and "..." in message and len(message) < 120
+
+
+# --- item 16: a file bad as a whole is located in its text ----------------------------------
+
+
+def file_problem(path: Path, read: Any) -> tuple[str, str, tuple[int, int], list[str]]:
+    """The one located diagnostic of a file that cannot be read as a whole: its code,
+    message, line and column, and its rendered source line and caret."""
+    with pytest.raises(RecordError) as info:
+        list(read(path))
+    (d,) = info.value.diagnostics
+    assert d.span is not None, d.render()
+    assert d.span.source.path == str(path)
+    return d.code, d.message, (d.span.line, d.span.col), d.render().splitlines()[1:]
+
+
+NOT_UTF8 = "not UTF-8 text: byte 0x{:02x} cannot be read as UTF-8 (save the file as UTF-8)"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", ("malformed", "not valid JSON: Expecting value", (1, 1), ["   1 | ", "     | ^"])),
+        (b"  \n", ("malformed", "not valid JSON: Expecting value", (2, 1), None)),
+        (
+            b'[\n  {"id": "A", "sex": "m\xffle"}\n]',
+            (
+                "unreadable",
+                NOT_UTF8.format(0xFF),
+                (2, 24),
+                ['   2 |   {"id": "A", "sex": "m\ufffdle"}', "     | " + " " * 23 + "^"],
+            ),
+        ),
+        # The byte-order mark is no column.
+        (b'\xef\xbb\xbf\xe9{"id": "A"}', ("unreadable", NOT_UTF8.format(0xE9), (1, 1), None)),
+        (b'\n  "text"', ("malformed", "expected a record object or an array", (2, 3), None)),
+        (
+            b'[{"id": "A"},\n {"id" 1}]',
+            ("malformed", "not valid JSON: Expecting ':'", (2, 8), None),
+        ),
+    ],
+    ids=["empty", "blank", "not-utf8", "bom-not-utf8", "scalar", "not-json"],
+)
+def test_a_bad_records_json_file_is_located(
+    tmp_path: Path,
+    protocol: Any,
+    content: bytes,
+    expected: tuple[str, str, tuple[int, int], list[str] | None],
+) -> None:
+    """Each at its line and column, with a caret (code, start of message, place, lines)."""
+    path = tmp_path / "records.json"
+    path.write_bytes(content)
+    code, message, where, shown = file_problem(path, lambda p: read_records(p, protocol.reader))
+    assert code == expected[0] and message.startswith(expected[1]) and where == expected[2]
+    if expected[3] is not None:
+        assert shown == expected[3]
+
+
+def test_a_bad_csv_header_is_located(tmp_path: Path, protocol: Any) -> None:
+    path = tmp_path / "records.csv"
+    path.write_bytes(b"")
+    got = file_problem(path, lambda p: read_records(p, protocol.reader))
+    assert got[:3] == ("malformed", "empty CSV file: expected a header row", (1, 1))
+    path.write_bytes(b"\xef\xbb\xbfid,s\xe9x\nA,male\n")
+    got = file_problem(path, lambda p: read_records(p, protocol.reader))
+    assert got[:3] == ("unreadable", NOT_UTF8.format(0xE9), (1, 5))
+
+
+def test_line_errors_of_records_ndjson_name_line_and_column(tmp_path: Path, protocol: Any) -> None:
+    path = tmp_path / "records.ndjson"
+    path.write_bytes(b'{"id": "A"}\n{"id": "\xc3\xa9\xff"}\n{"id" "C"}\n')
+    _, bad_byte, not_json = read_records(path, protocol.reader)
+    assert problems(bad_byte) == [
+        ("line 2", None, "malformed", "not UTF-8 text (byte 0xff at column 10)")
+    ]
+    assert problems(not_json) == [
+        ("line 3", None, "malformed", "not valid JSON: Expecting ':' delimiter (column 7)")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"resourceType": "Bundle",\n "entry": [}', ("malformed", "not valid JSON", (2, 12))),
+        (b"", ("malformed", "not valid JSON: Expecting value", (1, 1))),
+        (
+            b'{"resourceType": "Bundle",\n "id": "\xff"}',
+            ("unreadable", NOT_UTF8.format(0xFF), (2, 9)),
+        ),
+        # At the value of the last "entry": the one the parser keeps.
+        (
+            b'{"resourceType": "Bundle", "entry": [],\n "meta": {"entry": 1},\n "entry" :\t5}',
+            ("malformed", "Bundle.entry is not a list", (3, 12)),
+        ),
+        (b'\n {"id": "x"}', ("malformed", "not a FHIR resource (no 'resourceType')", (2, 2))),
+        (b"  [1, 2]", ("malformed", "not a FHIR resource (no 'resourceType')", (1, 3))),
+    ],
+    ids=["not-json", "empty", "not-utf8", "entry-not-list", "no-resource-type", "array"],
+)
+def test_a_bad_fhir_file_is_located(
+    tmp_path: Path,
+    protocol: Any,
+    mapping: FhirMapping,
+    content: bytes,
+    expected: tuple[str, str, tuple[int, int]],
+) -> None:
+    """Each at its line and column (code, start of message, place)."""
+    path = tmp_path / "patients.json"
+    path.write_bytes(content)
+    code, message, where, _ = file_problem(path, lambda p: read_fhir(p, protocol.reader, mapping))
+    assert code == expected[0] and message.startswith(expected[1]) and where == expected[2]
+
+
+def test_line_errors_of_fhir_ndjson_name_line_and_column(protocol: Any, tmp_path: Path) -> None:
+    path = tmp_path / "Patient.ndjson"
+    path.write_bytes(
+        b'{"resourceType": "Patient", "id": "A"}\n{"resourceType": "Patient", "id": "\xff"}\n'
+        b'{"resourceType": "Patient",\n'
+    )
+    good, bad_byte, not_json = read_fhir(path, protocol.reader)
+    assert isinstance(good, Record)
+    for found, line, message in [
+        (bad_byte, 2, "not UTF-8 text (byte 0xff at column 36)"),
+        (not_json, 3, "not valid JSON: Expecting property name enclosed in double quotes"),
+    ]:
+        ((rid, _, code, text),) = problems(found)
+        assert (rid, code) == (f"Patient.ndjson:{line}", "malformed")
+        assert text.startswith(f"line Patient.ndjson:{line}: {message}")
+
+
+def test_a_fhir_decimal_beyond_any_exponent_spoils_only_its_resource(
+    protocol: Any, mapping: FhirMapping, tmp_path: Path
+) -> None:
+    # Decimal() raised InvalidOperation (no ValueError) out of the JSON parser: every patient
+    # of the Bundle was lost to a traceback.
+    text = BUNDLE.read_text(encoding="utf-8")
+    value = re.search(r'"value": (\d+(?:\.\d+)?)', text)
+    assert value is not None
+    path = tmp_path / "patients.json"
+    path.write_text(text[: value.start(1)] + "1e99999999999999999999" + text[value.end(1) :])
+    results = list(read_fhir(path, protocol.reader, mapping))
+    assert len(results) == len(list(read_fhir(BUNDLE, protocol.reader, mapping)))
+    [bad] = [r for r in results if isinstance(r, RecordError)]
+    assert any(d.field and d.field.endswith("valueQuantity.value") for d in bad.diagnostics)

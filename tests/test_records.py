@@ -761,11 +761,11 @@ def test_csv_bad_utf8_in_a_data_row_is_that_rows_error(
     assert isinstance(a, Record) and a.id == "A"
     assert isinstance(b, RecordError)
     assert [(x.record_id, x.message) for x in b.diagnostics] == [
-        ("line 3", "not UTF-8 text (byte 0xe9 at offset 20)")
+        ("line 3", "not UTF-8 text (byte 0xe9 at column 21)")
     ]
     assert isinstance(c, RecordError)
     assert [(x.record_id, x.message) for x in c.diagnostics] == [
-        ("line 4", "not UTF-8 text in line 5 (byte 0xff at offset 6)")
+        ("line 4", "not UTF-8 text in line 5 (byte 0xff at column 7)")
     ]
     assert isinstance(d, Record) and d.id == "D"
 
@@ -777,9 +777,10 @@ def test_csv_bad_utf8_in_the_header_is_a_file_error(tmp_path: Path, reader: Reco
         list(read_records(path, reader))
     (diag,) = info.value.diagnostics
     assert diag.code == "unreadable"
-    assert diag.message.endswith(
-        "cannot read the CSV header: not UTF-8 text (byte 0xe9 at offset 7)"
-    )
+    # Located at the byte's line and column (the byte-order mark is no column).
+    assert diag.message.startswith("not UTF-8 text: byte 0xe9 cannot be read as UTF-8")
+    assert diag.span is not None
+    assert (diag.span.line, diag.span.col) == (1, 5)
 
 
 def test_csv_old_mac_line_ends(tmp_path: Path, reader: RecordReader) -> None:
@@ -852,16 +853,17 @@ def test_huge_json_numbers_in_messages(tmp_path: Path, reader: RecordReader) -> 
     ]
 
 
-def test_not_utf8_names_the_byte_and_its_offset(tmp_path: Path, reader: RecordReader) -> None:
+def test_not_utf8_names_the_byte_and_its_place(tmp_path: Path, reader: RecordReader) -> None:
     path = tmp_path / "latin1.json"
-    path.write_bytes(b'\xe9{"id": "A"}')
-    with pytest.raises(RecordError, match=r"not UTF-8 text \(byte 0xe9 at offset 0\)"):
-        list(read_records(path, reader))
-    path.write_bytes(b'\xef\xbb\xbf{"id": "\xff"}')
-    with pytest.raises(RecordError, match=r"not UTF-8 text \(byte 0xff at offset 11\)"):
-        list(read_records(path, reader))
+    for data, where in [(b'\xe9{"id": "A"}', (1, 1)), (b'\xef\xbb\xbf[\n{"id": "\xff"}]', (2, 9))]:
+        path.write_bytes(data)
+        with pytest.raises(RecordError, match=r"not UTF-8 text: byte 0x(e9|ff) cannot") as info:
+            list(read_records(path, reader))
+        span = info.value.diagnostics[0].span
+        assert span is not None and (span.line, span.col) == where
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"id": "A"}\n\xe9\n')
     _, bad = read_records(path, reader)
     assert isinstance(bad, RecordError)
-    assert bad.diagnostics[0].message == "not UTF-8 text (byte 0xe9 at offset 0)"
+    assert bad.diagnostics[0].record_id == "line 2"
+    assert bad.diagnostics[0].message == "not UTF-8 text (byte 0xe9 at column 1)"

@@ -11,13 +11,31 @@ them is reported and the others are read as usual.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-__all__ = ["MAX_DEPTH", "TooDeep", "loads", "short_path", "too_deep"]
+from protocode.errors import Diagnostic, LoadError, RecordError
+from protocode.source import Source
+from protocode.yamlsource import decode_source
+
+__all__ = [
+    "MAX_DEPTH",
+    "TooDeep",
+    "bad_byte",
+    "decode",
+    "document_start",
+    "file_error",
+    "line_syntax",
+    "loads",
+    "member_at",
+    "short_path",
+    "syntax_error",
+    "too_deep",
+]
 
 MAX_DEPTH: Final = 100
 """The deepest nesting read: far beyond any record (about 5 levels) or FHIR resource (about
@@ -166,3 +184,97 @@ def short_path(path: str) -> str:
     """A field path as shown in a diagnostic: a hundred levels spelled out help no one, so a
     long one keeps only its start and its end."""
     return path if len(path) <= 120 else f"{path[:60]}…{path[-40:]}"
+
+
+# --- files of JSON text that are bad as a whole -------------------------------------------
+
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+def decode(path: str, data: bytes) -> str:
+    """The UTF-8 text of the JSON file `path` holding `data`, a byte-order mark dropped.
+
+    Raises `RecordError` (code ``unreadable``) at the line and column of the first byte that
+    is not UTF-8, located as the YAML readers locate it (`yamlsource.decode_source`).
+    """
+    # Editors show no column for the mark, so positions are counted without it.
+    data = data.removeprefix(_BOM)
+    try:
+        # Decoded directly: a `Source` of a large file costs a pass in Python per character,
+        # paid only when there is an error to place.
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return decode_source(path, data).text
+    except LoadError as exc:
+        raise RecordError(
+            dataclasses.replace(d, code="unreadable") for d in exc.diagnostics
+        ) from None
+
+
+def file_error(path: str, text: str, code: str, message: str, at: int = 0) -> RecordError:
+    """A `RecordError` at offset `at` of the file `path` holding `text`: one character, or the
+    empty end of the file (an empty file is still located, at 1:1)."""
+    source = Source(path, text)
+    return RecordError([Diagnostic(code, message, source.span(at, min(at + 1, len(text))))])
+
+
+def syntax_error(path: str, text: str, exc: json.JSONDecodeError) -> RecordError:
+    """The error of a file whose text `exc` found not to be JSON, at the place it names."""
+    return file_error(path, text, "malformed", f"not valid JSON: {exc.msg}", exc.pos)
+
+
+def line_syntax(exc: json.JSONDecodeError) -> str:
+    """The message for one line of NDJSON that is not JSON: the line is named by its reader,
+    the column here (the parser's own ``line 1`` would contradict the line's number)."""
+    return f"not valid JSON: {exc.msg} (column {exc.colno})"
+
+
+def bad_byte(exc: UnicodeDecodeError) -> str:
+    """Where one line of bytes stops being UTF-8: ``byte 0xe9 at column 4``.
+
+    The column counts characters, as `Span` columns do; a ``utf-8-sig`` decode has already
+    dropped the byte-order mark from ``exc.object``.
+    """
+    data = exc.object
+    # Everything before the bad byte is valid, so it decodes.
+    column = len(data[: exc.start].decode("utf-8")) + 1
+    return f"byte 0x{data[exc.start]:02x} at column {column}"
+
+
+def document_start(text: str) -> int:
+    """The offset of the first character of the JSON document in `text` (0 if it is blank)."""
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    return start if start < len(text) else 0
+
+
+_COLON: Final = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
+
+
+def member_at(text: str, key: str) -> int:
+    """The offset in the JSON `text` of the value of member `key` of the top-level object
+    (its last one, which the parser keeps), or `document_start` when there is none.
+
+    Scanned, not parsed with positions: the text is known to be JSON, so a string at depth 1
+    followed by a colon is a key.
+    """
+    found: int | None = None
+    depth = 0
+    for token in _TOKEN.finditer(text):
+        piece = token.group()
+        if piece[0] == '"':
+            if depth == 1 and (colon := _COLON.match(text, token.end())) and _same(piece, key):
+                found = colon.end()
+        elif piece in "[{":
+            depth += 1
+        else:
+            depth -= 1
+    return document_start(text) if found is None else found
+
+
+def _same(quoted: str, key: str) -> bool:
+    try:
+        return bool(json.loads(quoted) == key)
+    except ValueError:  # an escape the parser refused cannot be a key it read
+        return False

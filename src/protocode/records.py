@@ -33,7 +33,17 @@ from gmpy2 import mpq
 
 from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
 from protocode.exact import Rational, decimal_places, decimal_text, rational
-from protocode.jsontext import MAX_DEPTH, TooDeep, short_path
+from protocode.jsontext import (
+    MAX_DEPTH,
+    TooDeep,
+    bad_byte,
+    decode,
+    document_start,
+    file_error,
+    line_syntax,
+    short_path,
+    syntax_error,
+)
 from protocode.jsontext import loads as json_loads
 from protocode.model import DataItem, Quantity
 from protocode.source import Source
@@ -1145,13 +1155,6 @@ def _parse_json_record(
     return RecordError(diagnostics)
 
 
-def _bad_byte(exc: UnicodeDecodeError, data: bytes) -> str:
-    """Where `data` stops being UTF-8: ``byte 0xe9 at offset 3`` (offset into `data`)."""
-    # A utf-8-sig decode reports positions after the byte-order mark it dropped.
-    skipped = len(data) - len(exc.object)
-    return f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start + skipped}"
-
-
 def iter_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Record | RecordError]:
     """Validate records given as objects; a bad one yields its `RecordError` and reading goes on.
 
@@ -1192,12 +1195,10 @@ def read_records(path: Path, reader: RecordReader) -> Iterator[Record | RecordEr
         )
 
 
-def _file_error(path: Path, code: str, message: str, text: str = "", pos: int = 0) -> RecordError:
-    if not text:
-        # Nothing to point at (unreadable file): name the file in the message instead.
-        return RecordError([Diagnostic(code, f"{path}: {message}")])
-    source = Source(str(path), text)
-    return RecordError([Diagnostic(code, message, source.span(pos, min(pos + 1, len(text))))])
+def _file_error(path: Path, code: str, message: str) -> RecordError:
+    """An error of a file with no text to point at (it could not be read, or its suffix is
+    unknown): the message names the file instead."""
+    return RecordError([Diagnostic(code, f"{path}: {message}")])
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -1210,23 +1211,20 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_json(path: Path, reader: RecordReader) -> Iterator[Record | RecordError]:
-    data = _read_bytes(path)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _file_error(path, "unreadable", f"not UTF-8 text ({_bad_byte(exc, data)})") from None
+    text = decode(str(path), _read_bytes(path))
     try:
         doc, duplicated = _json_loads(text)
     except json.JSONDecodeError as exc:
-        raise _file_error(path, "malformed", f"not valid JSON: {exc.msg}", text, exc.pos) from None
+        raise syntax_error(str(path), text, exc) from None
     except ValueError as exc:
-        raise _file_error(path, "malformed", f"not valid JSON: {exc}", text) from None
+        raise file_error(
+            str(path), text, "malformed", f"not valid JSON: {exc}", document_start(text)
+        ) from None
     if isinstance(doc, dict):
         doc = [doc]
     if not isinstance(doc, list):
-        raise _file_error(
-            path, "malformed", "expected a record object or an array of records", text
-        )
+        message = "expected a record object or an array of records"
+        raise file_error(str(path), text, "malformed", message, document_start(text))
     for n, obj in enumerate(doc, 1):
         yield _parse_json_record(reader, obj, f"#{n}", duplicated)
 
@@ -1254,14 +1252,14 @@ def read_jsonl_lines(
         try:
             line = raw_line.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            yield _line_error(where, f"not UTF-8 text ({_bad_byte(exc, raw_line)})")
+            yield _line_error(where, f"not UTF-8 text ({bad_byte(exc)})")
             continue
         if not line.strip():
             continue
         try:
             obj, duplicated = _json_loads(line)
         except json.JSONDecodeError as exc:
-            yield _line_error(where, f"not valid JSON: {exc.msg} (column {exc.colno})")
+            yield _line_error(where, line_syntax(exc))
             continue
         except ValueError as exc:
             yield _line_error(where, f"not valid JSON: {exc}")
@@ -1491,7 +1489,7 @@ class _CsvLines:
     def __init__(self, handle: Iterable[bytes]) -> None:
         self._lines = self._decode(handle)
         self._bad: dict[int, str] = {}  # line number -> what is wrong with it
-        self._header: list[str] | None = []
+        self._header: list[bytes] | None = []
 
     def __iter__(self) -> Iterator[str]:
         return self._lines
@@ -1507,10 +1505,10 @@ class _CsvLines:
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as exc:
-                    self._bad[n] = _bad_byte(exc, raw)
+                    self._bad[n] = bad_byte(exc)
                     text = raw.decode(encoding, errors="replace")
                 if self._header is not None:
-                    self._header.append(text)
+                    self._header.append(raw)
                 yield text
 
     def undecodable(self, first: int, last: int) -> str | None:
@@ -1525,10 +1523,13 @@ class _CsvLines:
             f"not UTF-8 text ({where})" if n == first else f"not UTF-8 text in line {n} ({where})"
         )
 
-    def header_text(self) -> str:
-        """The text of the header row (read so far), without its line end."""
+    def header_text(self, path: Path) -> str:
+        """The text of the header row (read so far) of the file `path`, without its line end.
+
+        Raises `RecordError` at the line and column of a byte in it that is not UTF-8.
+        """
         kept, self._header = self._header or [], None
-        return "".join(kept).rstrip("\r\n")
+        return decode(str(path), b"".join(kept)).rstrip("\r\n")
 
 
 def _cell_spans(text: str) -> list[tuple[int, int]]:
@@ -1593,11 +1594,9 @@ def _read_csv(path: Path, reader: RecordReader) -> Iterator[Record | RecordError
         except csv.Error as exc:
             raise _file_error(path, "malformed", f"cannot read the CSV header: {exc}") from None
         if header is None:
-            raise _file_error(path, "malformed", "empty CSV file: expected a header row")
-        undecodable = lines.undecodable(1, rows.line_num)
-        if undecodable:
-            raise _file_error(path, "unreadable", f"cannot read the CSV header: {undecodable}")
-        layout = _CsvLayout(header, reader, path, lines.header_text())
+            message = "empty CSV file: expected a header row"
+            raise file_error(str(path), "", "malformed", message)
+        layout = _CsvLayout(header, reader, path, lines.header_text(path))
         line = rows.line_num
         while True:
             start = line + 1

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,7 +43,17 @@ from protocode.fhir.mapping import (
     Target,
     system_key,
 )
-from protocode.jsontext import MAX_DEPTH, too_deep
+from protocode.jsontext import (
+    MAX_DEPTH,
+    bad_byte,
+    decode,
+    document_start,
+    file_error,
+    line_syntax,
+    member_at,
+    syntax_error,
+    too_deep,
+)
 from protocode.jsontext import loads as json_loads
 from protocode.model import DataItem
 from protocode.records import Record, RecordReader
@@ -109,8 +120,18 @@ def _loads(text: str) -> object:
     # Decimals exact: FHIR decimals keep the digits written. An integer too long for int()
     # is still a number (FHIR's integers are 32-bit, so validation rejects it where one is
     # expected); failing it here would lose the whole Bundle.
-    doc, _ = json_loads(text, parse_float=Decimal, parse_int=_integer)
+    doc, _ = json_loads(text, parse_float=_decimal, parse_int=_integer)
     return doc
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        # An exponent beyond any Decimal's (1e99999999999999999999) raised out of the parser,
+        # losing the whole Bundle. NaN is still a number, and validation refuses it wherever
+        # a value is expected: an error of the resource that holds it.
+        return Decimal("NaN")
 
 
 def _integer(text: str) -> int | Decimal:
@@ -120,30 +141,29 @@ def _integer(text: str) -> int | Decimal:
         return Decimal(text)
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes()
     except OSError as exc:
         raise _file_error(path, "unreadable", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise _file_error(
-            path, "unreadable", f"not UTF-8 text (byte at offset {exc.start})"
-        ) from None
 
 
 def _bundle(path: Path) -> list[_Raw]:
-    text = _read_text(path)
+    name = str(path)
+    text = decode(name, _read_bytes(path))
     try:
         doc = _loads(text)
-    except ValueError as exc:
-        raise _file_error(path, "malformed", f"not JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise syntax_error(name, text, exc) from None
     if not isinstance(doc, dict) or "resourceType" not in doc:
-        raise _file_error(path, "malformed", "not a FHIR resource (no 'resourceType')")
+        message = "not a FHIR resource (no 'resourceType')"
+        raise file_error(name, text, "malformed", message, document_start(text))
     if doc["resourceType"] != "Bundle":
         return [_Raw(path.name, doc)]
     entries = doc.get("entry", [])
     if not isinstance(entries, list):
-        raise _file_error(path, "malformed", "Bundle.entry is not a list")
+        at = member_at(text, "entry")
+        raise file_error(name, text, "malformed", "Bundle.entry is not a list", at)
     out: list[_Raw] = []
     for i, entry in enumerate(entries):
         where = f"entry[{i}]"
@@ -158,24 +178,20 @@ def _bundle(path: Path) -> list[_Raw]:
 
 
 def _ndjson(path: Path) -> list[_Raw]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _file_error(path, "unreadable", f"cannot read: {exc.strerror or exc}") from None
     out: list[_Raw] = []
-    for n, line in enumerate(data.split(b"\n"), 1):
+    for n, line in enumerate(_read_bytes(path).split(b"\n"), 1):
         where = f"{path.name}:{n}"
         try:
             text = line.decode("utf-8-sig" if n == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            out.append(_Raw(where, _Unreadable(f"not UTF-8 text (byte at offset {exc.start})")))
+            out.append(_Raw(where, _Unreadable(f"not UTF-8 text ({bad_byte(exc)})")))
             continue
         if not text.strip():
             continue
         try:
             out.append(_Raw(where, _loads(text)))
-        except ValueError as exc:
-            out.append(_Raw(where, _Unreadable(f"not JSON: {exc}")))
+        except json.JSONDecodeError as exc:
+            out.append(_Raw(where, _Unreadable(line_syntax(exc))))
     return out
 
 
