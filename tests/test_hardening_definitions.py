@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import protocode
-from helpers import run
+from helpers import FIXTURES, run
 from protocode.check import check_protocol
 from protocode.check.checker import MAX_NESTING
 from protocode.errors import CheckError, LoadError, UsageError
@@ -250,3 +250,33 @@ def test_compiled_json_with_a_chain_past_the_bound_is_one_located_error() -> Non
     protocol = load_json(data)
     assert list(protocol.checked.definitions) == [f"d{k}" for k in range(1, 101)]
     assert protocol.screen(RECORD).status == "eligible"
+
+
+def test_a_dosing_start_through_definitions_that_branch_is_checked_once_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a<k> uses a<k-1> three times: reading definitions at every use took 3^30 steps.
+    base = (FIXTURES / "dosing" / "base.yaml").read_text("utf-8")
+    lines = ["  a1: transplant - 10 days"]
+    lines += [f"  a{k}: if a{k - 1} > enrollment then a{k - 1} else a{k - 1}" for k in range(2, 31)]
+    text = base.replace("definitions:\n", "definitions:\n" + "\n".join(lines) + "\n")
+    text += DOSING.format(start="a30 - 7 days")
+    file = tmp_path / "dosing.yaml"
+    file.write_text(text, "utf-8")
+    status, out, err = run(capsys, "check", file)
+    assert status == 0, err
+    assert "ok " in out
+
+
+DOSING = """\
+dosing:
+  - id: BLINA
+    arm: Blinatumomab Group
+    drug: blinatumomab
+    dose: 28 ug
+    route: intravenous
+    frequency: once daily
+    doses: 7
+    start: {start}
+    tolerance: {{dose: 10 %, time: 2 h}}
+"""

@@ -421,21 +421,30 @@ class _ScheduleChecker:
             raise self.fail("schedule", message, s.start.whole)
 
 
-def _facts(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> Iterator[ir.Fact]:
-    """Every data item a checked expression reads directly or through definitions."""
+def _facts(
+    node: ir.Expr, definitions: Mapping[str, ir.Expr], seen: set[str] | None = None
+) -> Iterator[ir.Fact]:
+    """Every data item a checked expression reads directly or through definitions.
+
+    Each definition is read once (`seen`): read at every use, definitions that each use
+    the previous one several times took exponential time.
+    """
+    seen = set() if seen is None else seen
     if isinstance(node, ir.Fact):
         yield node
         return
     if isinstance(node, ir.DefRef):
-        yield from _facts(definitions[node.name], definitions)
+        if node.name not in seen:
+            seen.add(node.name)
+            yield from _facts(definitions[node.name], definitions, seen)
         return
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         for child in value if isinstance(value, tuple) else (value,):
             if isinstance(child, ir.Window):
-                yield from _facts(child.anchor, definitions)
+                yield from _facts(child.anchor, definitions, seen)
             elif isinstance(child, _EXPRESSIONS):
-                yield from _facts(child, definitions)
+                yield from _facts(child, definitions, seen)
 
 
 _EXPRESSIONS = typing.get_args(ir.Expr)
