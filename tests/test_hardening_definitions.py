@@ -11,17 +11,19 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 import protocode
-from helpers import FIXTURES, run
+from helpers import FIXTURES, MINI, run
 from protocode.check import check_protocol
 from protocode.check.checker import MAX_NESTING
 from protocode.errors import CheckError, LoadError, UsageError
 from protocode.export.decode import load_json
 from protocode.loader import load_protocol_text
-from sql_engines import duckdb_results, row_results
+from sql_engines import cohort_of, duckdb_results, row_results
 
 HEADER = """\
 protocode: 1
@@ -280,3 +282,49 @@ dosing:
     start: {start}
     tolerance: {{dose: 10 %, time: 2 h}}
 """
+
+
+# ---- DuckDB agrees with the row engine through deep, shared definitions
+
+
+def windowed(n: int) -> protocode.Protocol:
+    """The mini protocol with three chains of `n` definitions, each using the previous one
+    several times: a weight, a date that windows are anchored on, and a truth value."""
+    lines = ["  w1: max(weight, 1 kg)", "  a1: enrollment - 1 days", "  b1: flag"]
+    for k in range(2, n + 1):
+        w, a, b = f"w{k - 1}", f"a{k - 1}", f"b{k - 1}"
+        lines += [
+            f"  w{k}: if {w} > 50 kg then {w} else max({w}, 40 kg)",
+            f"  a{k}: if {w} > 50 kg then {a} else {a} - 1 days",
+            f"  b{k}: {b} or ({b} and other)",
+        ]
+    rules = [
+        f"w{n} > 60 kg",
+        f"any chemo within 14 days before a{n}",
+        f"latest creatinine within 7 days before a{n} <= 1.2 mg/dL",
+        f"latest ast within 7 days before a{n} <= 3 x ULN",
+        f"b{n}",
+    ]
+    text = MINI.replace("definitions:\n", "definitions:\n" + "\n".join(lines) + "\n").replace(
+        "    - {id: I1, text: Adult, rule: age >= 18 years}",
+        "\n".join(
+            f"    - {{id: R{i}, text: Rule, rule: {rule!r}}}" for i, rule in enumerate(rules)
+        ),
+    )
+    return protocode.load_text(text, f"windowed{n}.yaml")
+
+
+WINDOWED = windowed(40)
+
+
+@settings(max_examples=15)
+@given(cohort_of(WINDOWED, 6))
+def test_duckdb_agrees_with_the_row_engine_through_shared_definitions(
+    cohort: list[dict[str, Any]],
+) -> None:
+    assert duckdb_results(WINDOWED, cohort) == row_results(WINDOWED, cohort)
+
+
+def test_sql_of_windowed_definitions_grows_linearly() -> None:
+    size = {n: len(windowed(n).to_sql()) for n in (10, 20, 40)}
+    assert size[40] - size[20] < 3 * (size[20] - size[10]), size
