@@ -553,3 +553,19 @@ def test_a_fhir_decimal_beyond_any_exponent_spoils_only_its_resource(
     assert len(results) == len(list(read_fhir(BUNDLE, protocol.reader, mapping)))
     [bad] = [r for r in results if isinstance(r, RecordError)]
     assert any(d.field and d.field.endswith("valueQuantity.value") for d in bad.diagnostics)
+
+
+@pytest.mark.parametrize("brk", ["\u2028", "\u2029", "\x85"])
+def test_jsonl_output_is_one_line_per_record_for_any_line_reader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], brk: str
+) -> None:
+    # A key holding U+2028 came back in the error's field path, raw: str.splitlines (and
+    # other line readers) saw two lines, the second not JSON. Found by the FHIR fuzzer.
+    path = tmp_path / "records.jsonl"
+    records = [{"id": "A", f"se{brk}x": "male"}, {"id": "B", "sex": "male"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    status, out, _ = run(capsys, "screen", SEED, path, "--format", "jsonl")
+    assert status == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["id"] for line in lines] == ["A", "B"]
+    assert lines[0]["errors"][0]["field"] == f"se{brk}x"

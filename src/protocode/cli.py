@@ -53,6 +53,7 @@ from protocode.errors import (
 from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
 from protocode.fmt import command as fmt_command
 from protocode.history import LOCK_NAME, VERSION_FILE, check_folder, release
+from protocode.jsontext import json_line
 from protocode.pipeline import load
 from protocode.records import Record, RecordReader, read_jsonl_lines, read_records
 from protocode.registry import draft_yaml, read_record, schema_reference
@@ -847,7 +848,8 @@ class _JsonOutput(_Output):
 
 class _JsonlOutput(_Output):
     def add(self, result: Result) -> None:
-        self.out.write(json.dumps({**_as_json(result), **self.stamp}, ensure_ascii=False) + "\n")
+        # One line per record for any line reader (a key may hold U+2028).
+        self.out.write(json_line({**_as_json(result), **self.stamp}) + "\n")
 
 
 class _CsvOutput(_Output):

@@ -29,6 +29,7 @@ __all__ = [
     "decode",
     "document_start",
     "file_error",
+    "json_line",
     "line_syntax",
     "loads",
     "member_at",
@@ -184,6 +185,17 @@ def short_path(path: str) -> str:
     """A field path as shown in a diagnostic: a hundred levels spelled out help no one, so a
     long one keeps only its start and its end."""
     return path if len(path) <= 120 else f"{path[:60]}…{path[-40:]}"
+
+
+# Characters that `json.dumps(..., ensure_ascii=False)` leaves raw in a string but that
+# `str.splitlines` and other line readers take for line breaks.
+_LINE_BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def json_line(value: object) -> str:
+    """`value` as one line of JSON Lines (no line end): readable text, not ASCII escapes,
+    except for the characters any line reader could split the line at."""
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS)
 
 
 # --- files of JSON text that are bad as a whole -------------------------------------------
