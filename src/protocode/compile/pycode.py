@@ -292,28 +292,28 @@ class _Generator(ir.Visitor[ast.expr]):
         return self.temp(_unknown_or(_is_none_any(a), ast.UnaryOp(ast.Not(), a)), out)
 
     def if_(self, node: ir.If, out: list[ast.stmt]) -> ast.expr:
+        # Each branch is emitted once and runs unless the condition rules it out; with an
+        # unknown condition both run and must agree. (Emitting the branches again for that
+        # case doubled the code at every nested `if`.)
         result = f"_t{next(self._temps)}"
         c = self.temp(self.emit(node.cond, out), out)
-        then_body: list[ast.stmt] = []
-        t = self.emit(node.then, then_body)
-        then_body.append(ast.Assign([_name(result, store=True)], t))
-        else_body: list[ast.stmt] = []
-        e = self.emit(node.orelse, else_body)
-        else_body.append(ast.Assign([_name(result, store=True)], e))
-        # Unknown condition: known only when both branches agree.
-        both: list[ast.stmt] = []
-        t2 = self.temp(self.emit(node.then, both), both)
-        e2 = self.temp(self.emit(node.orelse, both), both)
-        # `_is_none_any` leaves literals out, so no `1 is not None` reaches the compiler.
-        agree = ast.IfExp(ast.Compare(t2, [ast.Eq()], [e2]), t2, ast.Constant(None))
-        both.append(ast.Assign([_name(result, store=True)], _unknown_or(_is_none_any(t2), agree)))
-        out.append(
-            ast.If(
-                _is(c, True),
-                then_body,
-                [ast.If(_is(c, False), else_body, both)],
-            )
+        values = []
+        for branch, skip in ((node.then, False), (node.orelse, True)):
+            value = f"_t{next(self._temps)}"
+            body: list[ast.stmt] = []
+            computed = self.emit(branch, body)
+            body.append(ast.Assign([_name(value, store=True)], computed))
+            out.append(ast.Assign([_name(value, store=True)], ast.Constant(None)))
+            out.append(ast.If(ast.Compare(c, [ast.IsNot()], [ast.Constant(skip)]), body, []))
+            values.append(_name(value))
+        t, e = values
+        known_alike = ast.BoolOp(
+            ast.And(),
+            [ast.Compare(t, [ast.IsNot()], [ast.Constant(None)]), ast.Compare(t, [ast.Eq()], [e])],
         )
+        agree = ast.IfExp(known_alike, t, ast.Constant(None))
+        chosen = ast.IfExp(_is(c, True), t, ast.IfExp(_is(c, False), e, agree))
+        out.append(ast.Assign([_name(result, store=True)], chosen))
         return _name(result)
 
     # ---- functions
