@@ -364,3 +364,15 @@ def test_generated_code_of_nested_ifs_grows_linearly() -> None:
         fast = protocol.verdicts(record)
         reference = tuple(fn(Env(record)) for fn in compile_protocol(protocol.checked).criteria)
         assert fast == reference
+
+
+def test_sql_of_nested_ifs_grows_linearly_and_runs_as_the_row_engine() -> None:
+    # An if's arms were copied three times each (two cases and the test that they agree).
+    size = {n: len(nested_ifs(n).to_sql()) for n in (5, 10, 20)}
+    assert size[20] - size[10] < 3 * (size[10] - size[5]), size
+    protocol = nested_ifs(20)
+    cohort = [
+        {"id": f"P{i}", "enrollment": "2024-01-01", **values}
+        for i, values in enumerate([{"weight": 70}, {"weight": 70, "flag": True}, {"flag": False}])
+    ]
+    assert duckdb_results(protocol, cohort) == row_results(protocol, cohort)

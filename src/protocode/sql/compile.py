@@ -388,19 +388,35 @@ class _Compiler(ir.Visitor[Val]):
             return Num(_cast(column, fmt) if item.type == "integer" else column, fmt)
         return column
 
-    def define(self, name: str) -> None:
-        """Compile a definition once, after those it uses (see `compile_query`).
+    def _operand(self, node: ir.Expr) -> Val:
+        """Compile an operand that the caller copies into several places (shared if large)."""
+        self.uses.append(set())
+        try:
+            value = self.visit(node)
+        finally:
+            used = frozenset(self.uses.pop())
+        value, used = self._shared(value, used)
+        self._use(used)
+        return value
 
-        A small value is copied into every use, as before; a large one becomes a CTE with
-        one row per patient, and every use reads its columns. Copying every value would
-        double the query at each ``d2: d1 + d1`` line; a CTE per definition would add a
-        join per use to the common short definitions.
+    def _num_operand(self, node: ir.Expr) -> Num:
+        value = self._operand(node)
+        if not isinstance(value, Num):
+            raise AssertionError(f"expected a number from {type(node).__name__}")
+        return value
+
+    def _shared(self, value: Val, used: frozenset[str]) -> tuple[Val, frozenset[str]]:
+        """`value` itself while it is small enough to copy into every use; else the columns
+        of a CTE, one row per patient, that compute it once.
+
+        Some values are copied into several places: a definition at each reference, an
+        `if`'s condition and arms, the arguments of `min`, `max` and `round`. Copied whole,
+        they doubled the query at each ``d2: d1 + d1`` line or nested `if`; a CTE for every
+        value would add a join to the common small ones (the seed protocol's query has none).
         """
-        value, used = self._scoped(self.checked.definitions[name])
         parts = [value.num, value.den] if isinstance(value, Num) else [value]
         if _small(*(p for p in parts if p is not None)):
-            self.defs[name] = value, used
-            return
+            return value, used
         alias = f"d{len(self.aggregates)}"
         columns = [exp.alias_(_col("p", "id"), "id")]
         if isinstance(value, Num):
@@ -424,8 +440,12 @@ class _Compiler(ir.Visitor[Val]):
                 copy=False,
             )
         self.ctes.append((alias, query))
-        self.aggregates[("definition", name)] = _Aggregate(alias, used)
-        self.defs[name] = shared, frozenset({alias})
+        self.aggregates[("shared", alias)] = _Aggregate(alias, used)
+        return shared, frozenset({alias})
+
+    def define(self, name: str) -> None:
+        """Compile a definition once, after those it uses (see `compile_query`)."""
+        self.defs[name] = self._shared(*self._scoped(self.checked.definitions[name]))
 
     def def_ref(self, node: ir.DefRef) -> Val:
         value, used = self.defs[node.name]
@@ -791,7 +811,7 @@ class _Compiler(ir.Visitor[Val]):
         return Num(_cast(diff, _DAYS), _DAYS)
 
     def _extreme(self, node: ir.Call, smallest: bool) -> Val:
-        args = [self._num(a) for a in node.args]
+        args = [self._num_operand(a) for a in node.args]
         arith = self._arith(node.span)
         result = args[0]
         for other in args[1:]:
@@ -824,7 +844,7 @@ class _Compiler(ir.Visitor[Val]):
         return Num(exp.Abs(this=a.num.copy()), a.fmt, den, a.den_fmt, a.positive)
 
     def _decimal_only(self, node: ir.Call) -> Num:
-        a = self._num(node.args[0])
+        a = self._num_operand(node.args[0])
         if a.den is not None:
             raise _fail(
                 f"{node.func}() of a quotient cannot be compiled to exact SQL (its argument "
@@ -921,8 +941,9 @@ class _Compiler(ir.Visitor[Val]):
         return _not(self._sql(node.operand))
 
     def if_(self, node: ir.If) -> Val:
-        cond = self._sql(node.cond)
-        then, orelse = self.visit(node.then), self.visit(node.orelse)
+        cond = self._operand(node.cond)
+        assert not isinstance(cond, Num)
+        then, orelse = self._operand(node.then), self._operand(node.orelse)
         is_true, is_false = _paren(cond.copy()), _not(cond)
         if isinstance(then, Num) and isinstance(orelse, Num):
             arith = self._arith(node.span)
@@ -951,7 +972,7 @@ class _Compiler(ir.Visitor[Val]):
         return _case((is_true, then), (is_false, orelse), (_cmp("==", then, orelse), then))
 
 
-# A definition's SQL is copied into its uses while it stays this small (the seed protocol's
+# A value's SQL is copied into its uses while it stays this small (the seed protocol's
 # largest, Cockcroft-Gault, has 177 nodes, 18 deep); a larger one gets a CTE of its own.
 _INLINE_NODES = 256
 _INLINE_DEPTH = 32
