@@ -181,22 +181,21 @@ def version_in_force(folder: Path) -> Path | None:
     return file
 
 
-def verify_release(path: Path) -> None:
+def verify_release(path: Path, data: bytes) -> None:
     """Refuse to use a released version file that differs from what its folder's lock records.
 
-    Every command and `protocode.load` call this on the version file they are about to use:
-    when the lock beside `path` names it, the SHA-256 of its bytes must be the one recorded.
+    Every command and `protocode.load` call this on the bytes `data` of the version file
+    `path` they are about to use (the very bytes they then load, so nothing can change in
+    between): when the lock beside `path` names it, their SHA-256 must be the one recorded.
     Raises `HistoryError` at the lock's entry for an edited file, and with the lock's own
-    problems when the lock is malformed (a lock that cannot be read verifies nothing);
-    `LoadError` when the file cannot be read. A file the lock does not name (a draft) and a
-    folder without a lock pass.
+    problems when the lock is malformed (a lock that cannot be read verifies nothing). A
+    file the lock does not name (a draft) and a folder without a lock pass.
     """
     lock = _lock_of(path.parent)
     entry = None if lock is None else next((r for r in lock.released if r.file == path.name), None)
     if entry is None:
         return
-    # The guarded read: a named pipe or a device under a released name is refused, not read.
-    problem = _release_problem(entry, hashlib.sha256(read_bytes(path)).hexdigest())
+    problem = _release_problem(entry, hashlib.sha256(data).hexdigest())
     if problem is not None:
         raise HistoryError([problem])
 

@@ -16,7 +16,7 @@ from protocode.errors import UsageError
 from protocode.history import VERSION_FILE, verify_release, version_in_force
 from protocode.loader import load_protocol_text
 from protocode.screen import Protocol
-from protocode.yamlsource import read_source
+from protocode.yamlsource import read_bytes, text_source
 
 _CACHE: dict[tuple[str, str], Protocol] = {}
 
@@ -52,8 +52,11 @@ def load(path: str | Path) -> Protocol:
     released version that was edited since its release, before anything else is read.
     """
     file = protocol_file(path)
-    verify_release(file)
-    return load_text(read_source(file).text, str(file))
+    # One guarded read (a named pipe or a device under a released name is refused, not
+    # read): the bytes verified against the lock are the bytes loaded.
+    data = read_bytes(file)
+    verify_release(file, data)
+    return load_text(text_source(str(file), data).text, str(file))
 
 
 def load_text(text: str, path: str = "<protocol>") -> Protocol:

@@ -120,7 +120,13 @@ def read_source(path: Path) -> Source:
     Line breaks are read as Python's text files read them (``\\r\\n`` and ``\\r`` become
     ``\\n``), so lines count as YAML counts them.
     """
-    source = decode_source(str(path), read_bytes(path))
+    return text_source(str(path), read_bytes(path))
+
+
+def text_source(path: str, data: bytes) -> Source:
+    """`data`, read from the file `path`, as `read_source` reads it: UTF-8 text (see
+    `decode_source`) with its line breaks as Python's text files read them."""
+    source = decode_source(path, data)
     text = source.text.replace("\r\n", "\n").replace("\r", "\n")
     return source if text == source.text else Source(source.path, text)
 
