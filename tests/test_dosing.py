@@ -1098,3 +1098,49 @@ def test_a_schedule_ordered_by_a_bad_phase_reports_only_the_phase() -> None:
     )
     (only,) = phase_problems(text)
     assert only.startswith(f"{line_of(text, 'start: weight')}:12: type: a phase starts")
+
+
+# --- record numbers in administrations ----------------------------------------------------------
+
+
+def test_a_dose_too_long_is_an_out_of_range_error_of_its_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dose follows the rule of every record number (at most 300 digits): 1e400 in a file
+    is an error of its record and field, not an OverflowError in the ratio's message."""
+    records = tmp_path / "doses.jsonl"
+    too_long = json.dumps(course(*ON_TIME[:2], dose_on(17, dose=0), *ON_TIME[3:]))
+    records.write_text(
+        json.dumps(course(*ON_TIME)) + "\n" + too_long.replace('"dose": 0', '"dose": 1e400') + "\n",
+        encoding="utf-8",
+    )
+    assert main(["dosing", "check", str(SEED_V2), str(records), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["records"] == 2
+    (error,) = data["records"][1]["errors"]
+    assert (error["code"], error["field"]) == ("out-of-range", "administrations[2].dose")
+    assert error["message"] == (
+        "1e400 is too long: a record number has at most 300 digits before and after the "
+        "decimal point"
+    )
+    # The API reads the same way, whatever the number's type.
+    for dose in (Fraction(10**400), Fraction(1, 10**301)):
+        with pytest.raises(RecordError) as caught:
+            compliance(load(SEED_V2), course(*ON_TIME[:2], dose_on(17, dose=dose), *ON_TIME[3:]))
+        (diagnostic,) = caught.value.diagnostics
+        assert (diagnostic.code, diagnostic.field) == ("out-of-range", "administrations[2].dose")
+
+
+def test_a_huge_dose_ratio_is_shown_briefly() -> None:
+    """The largest doses a record may hold, against the plan, give a short message."""
+    protocol = load(SEED_V2)
+    dose = Fraction(10**299 - 1)
+    result = compliance(protocol, course(*ON_TIME[:2], dose_on(17, dose=dose), *ON_TIME[3:]))
+    (wrong,) = result.deviations
+    assert wrong.message.endswith("28 ug planned (≈3.57e+297× the dose)")
+    tiny = Fraction(1, 10**299)
+    result = compliance(protocol, course(*ON_TIME[:2], dose_on(17, dose=tiny), *ON_TIME[3:]))
+    assert result.deviations[0].message.endswith("28 ug planned (≈3.57e-301× the dose)")
+    # Ordinary ratios read as before.
+    result = compliance(protocol, course(*ON_TIME[:2], dose_on(17, dose=100), *ON_TIME[3:]))
+    assert result.deviations[0].message.endswith("(≈3.6× the dose)")

@@ -9,6 +9,7 @@ rational types compare, hash and mix in arithmetic as the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -60,6 +61,51 @@ def decimal_text(x: Any, places: int) -> str:
         return f"{sign}{scaled}"
     whole, frac = divmod(scaled, 10**places)
     return f"{sign}{whole}.{frac:0{places}d}"
+
+
+def decimal_exponent(size: Any) -> int:
+    """The decimal exponent e of a positive rational: 10**e <= size < 10**(e + 1).
+
+    Estimated from bit lengths (str() of an int refuses 4,300 digits), then corrected.
+    """
+    q = to_fraction(size)
+    # log10(2) is 0.30103: the estimate is off by at most one either way.
+    e = (q.numerator.bit_length() - q.denominator.bit_length()) * 30103 // 100000
+    while q >= Fraction(10) ** (e + 1):
+        e += 1
+    while q < Fraction(10) ** e:
+        e -= 1
+    return e
+
+
+# A float holds every magnitude in this range as a normal number (its largest is about
+# 1.8e308, its smallest normal one 2.2e-308): beyond it float() overflows or loses digits.
+_FLOAT_LOW = Fraction(1, 10**307)
+_FLOAT_HIGH = Fraction(10**308)
+
+
+def approximate(x: Any, show: Callable[[float], str], digits: int = 3) -> str:
+    """The rational `x` shown approximately, for messages and reports; never overflows.
+
+    Where a float holds `x` this is `show(float(x))` (each caller keeps its own rounding,
+    e.g. ``lambda f: f"{f:.3g}"``). Beyond, float() would raise OverflowError or give 0, so
+    `x` is written in scientific notation computed with integers, rounded half to even to
+    `digits` significant digits, trailing zeros dropped as %g does: ``3.33e+400``.
+    """
+    q = to_fraction(x)
+    size = abs(q)
+    if size == 0 or _FLOAT_LOW <= size < _FLOAT_HIGH:
+        return show(float(q))
+    exponent = decimal_exponent(size)
+    rounded = round(size * Fraction(10) ** (digits - 1 - exponent))
+    if rounded == 10**digits:
+        # Rounding carried into a new digit (9.995e400 to 1.00e401).
+        rounded //= 10
+        exponent += 1
+    text = str(rounded)
+    tail = text[1:].rstrip("0")
+    body = f"{text[0]}.{tail}" if tail else text[0]
+    return f"{'-' if q < 0 else ''}{body}e{exponent:+03d}"
 
 
 MAX_DIGITS = 100

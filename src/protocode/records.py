@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Final, TypeAlias, TypeGuard
 from gmpy2 import mpq
 
 from protocode.errors import Diagnostic, LoadError, RecordError, did_you_mean
-from protocode.exact import Rational, decimal_places, decimal_text, rational
+from protocode.exact import Rational, decimal_exponent, decimal_places, decimal_text, rational
 from protocode.jsontext import (
     MAX_DEPTH,
     TooDeep,
@@ -50,12 +50,15 @@ from protocode.source import Source
 from protocode.units import Unit, UnitError, conversion_factor, parse_unit
 
 __all__ = [
+    "FieldError",
     "Observation",
     "Occurrence",
     "Record",
     "RecordReader",
     "iter_records",
     "read_records",
+    "record_number",
+    "show_value",
 ]
 
 # An exact number: `int`, or a GMP rational at run time (typed as `Fraction`, whose
@@ -208,7 +211,7 @@ def _fmt(x: Magnitude) -> str:
     size = abs(Fraction(num, den))
     if digits is not None and digits <= 30 and size < _SCIENTIFIC_FROM:
         return decimal_text(x, digits)
-    exponent = _exponent(size)
+    exponent = decimal_exponent(size)
     if digits is not None:
         # A terminating decimal: its significand is an integer once scaled.
         significand = str(abs(num) * 10**digits // den).rstrip("0")
@@ -230,12 +233,6 @@ def _fmt(x: Magnitude) -> str:
     return f"≈{sign}{_point(text, 1)}e{exponent}"
 
 
-def _exponent(size: Fraction) -> int:
-    """The decimal exponent e of a positive number: 10**e <= size < 10**(e + 1)."""
-    guess = len(str(size.numerator)) - len(str(size.denominator))
-    return guess if size >= Fraction(10) ** guess else guess - 1
-
-
 def _point(digits: str, whole: int) -> str:
     """`digits` with a decimal point after the first `whole`; trailing zeros of the fraction
     dropped."""
@@ -243,8 +240,9 @@ def _point(digits: str, whole: int) -> str:
     return f"{head}.{tail}" if tail else head
 
 
-def _show(raw: object) -> str:
-    """A short rendering of a bad value for a message, in JSON terms."""
+def show_value(raw: object) -> str:
+    """A short rendering of a value for a message, in JSON terms (``'text'``, ``null``,
+    ``an object``, a number as people write it)."""
     if raw is None:
         return "null"
     if isinstance(raw, bool):
@@ -279,7 +277,7 @@ def _is_mapping(x: object) -> TypeGuard[Mapping[Any, Any]]:
 def _key_text(key: object) -> str:
     """A key of a record object as shown in a field path; API records may use any hashable
     key, and str() of some (an int of over 4,300 digits) raises."""
-    return _clip(key) if isinstance(key, str) else _show(key)
+    return _clip(key) if isinstance(key, str) else show_value(key)
 
 
 def _unknown(parent: str, key: object, known: Iterable[str], what: str = "field") -> _Problem:
@@ -294,8 +292,9 @@ def _unknown(parent: str, key: object, known: Iterable[str], what: str = "field"
 # --- field parsers -----------------------------------------------------------------------------
 
 
-class _FieldError(Exception):
-    """A value parser's complaint about one field; the caller knows the field's path."""
+class FieldError(Exception):
+    """A value parser's complaint about one field (`message`, and `code` such as
+    ``out-of-range``); the caller knows the field's path and makes it a `Diagnostic`."""
 
     def __init__(self, message: str, code: str = "bad-value") -> None:
         super().__init__(message)
@@ -308,7 +307,7 @@ _Scalar: TypeAlias = Callable[[object], object]
 
 
 def _number(raw: object, expected: str) -> Magnitude:
-    """`raw` as an exact number, or the `_FieldError` saying it is none: not a number (naming
+    """`raw` as an exact number, or the `FieldError` saying it is none: not a number (naming
     `expected`), or a number too long to hold."""
     x = _magnitude(raw)
     if x is not None:
@@ -317,8 +316,19 @@ def _number(raw: object, expected: str) -> Magnitude:
     if (isinstance(raw, _Unreadable) and raw.too_long) or (
         isinstance(raw, Decimal) and raw.is_finite()
     ):
-        raise _too_long(_show(raw))
-    raise _FieldError(f"expected {expected}, got {_show(raw)}")
+        raise _too_long(show_value(raw))
+    raise FieldError(f"expected {expected}, got {show_value(raw)}")
+
+
+def record_number(raw: object, expected: str = "a number") -> Magnitude:
+    """`raw`, a value of a JSON record or of an API call, as an exact record number.
+
+    Every number a record gives goes through this rule, in any reader: JSON decimals are
+    exact, NaN and Infinity are not numbers, and a number is refused (`FieldError`, code
+    ``out-of-range``) with more than `_MAX_DIGITS` digits. Anything else that is not a
+    number is a `FieldError` naming what was `expected`.
+    """
+    return _held(_number(raw, expected))
 
 
 def _held(x: Magnitude) -> Magnitude:
@@ -335,8 +345,8 @@ def _held(x: Magnitude) -> Magnitude:
     )
 
 
-def _too_long(shown: str) -> _FieldError:
-    return _FieldError(
+def _too_long(shown: str) -> FieldError:
+    return FieldError(
         f"{shown} is too long: a record number has at most {_MAX_DIGITS} digits before and "
         "after the decimal point",
         "out-of-range",
@@ -354,9 +364,9 @@ def _parse_date(raw: object) -> dt.date:
     elif isinstance(raw, str) and len(raw) <= _DATE_TEXT_MAX:
         date = _date_text(raw)
     if date is None:
-        raise _FieldError(f"expected a date YYYY-MM-DD, got {_show(raw)}")
+        raise FieldError(f"expected a date YYYY-MM-DD, got {show_value(raw)}")
     if not _MIN_DATE <= date <= _MAX_DATE:
-        raise _FieldError(
+        raise FieldError(
             f"date {date.isoformat()} is outside the supported range {_MIN_DATE} … {_MAX_DATE}",
             "out-of-range",
         )
@@ -387,13 +397,13 @@ def _date_text(text: str) -> dt.date | None:
 def _parse_bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
-    raise _FieldError(f"expected true or false, got {_show(raw)}")
+    raise FieldError(f"expected true or false, got {show_value(raw)}")
 
 
 def _parse_text(raw: object) -> str:
     if isinstance(raw, str):
         return raw
-    raise _FieldError(f"expected text, got {_show(raw)}")
+    raise FieldError(f"expected text, got {show_value(raw)}")
 
 
 def _decimal(text: str | None, item: DataItem, what: str) -> Magnitude | None:
@@ -430,7 +440,7 @@ class _Bounds:
         else:
             assert high is not None
             message = f"{_fmt(x)}{u} is above the plausible maximum {_fmt(high)}{u}"
-        raise _FieldError(message, "out-of-range")
+        raise FieldError(message, "out-of-range")
 
 
 # Longer than any unit a record needs ('mg/dL', 'umol/L', '10*9/L', '[lb_av]').
@@ -454,18 +464,20 @@ class _Converter:
 
     def factor(self, text: object) -> Magnitude:
         if not isinstance(text, str):
-            raise _FieldError(f"expected a unit such as '{self.unit.text}', got {_show(text)}")
+            raise FieldError(f"expected a unit such as '{self.unit.text}', got {show_value(text)}")
         if len(text) > _UNIT_TEXT_MAX:
             # Neither parsed (seconds for 100,000 characters) nor cached (the key is kept).
-            message = f"unknown unit {_show(text)}: {len(text)} characters is too long for a unit"
-            raise _FieldError(message, "unknown-unit")
+            message = (
+                f"unknown unit {show_value(text)}: {len(text)} characters is too long for a unit"
+            )
+            raise FieldError(message, "unknown-unit")
         hit = self._cache.get(text)
         if hit is None:
             hit = self._compute(text)
             if len(self._cache) < self._CACHE_LIMIT:
                 self._cache[text] = hit
         if isinstance(hit, tuple):
-            raise _FieldError(hit[1], hit[0])
+            raise FieldError(hit[1], hit[0])
         return hit
 
     def _compute(self, text: str) -> Magnitude | tuple[str, str]:
@@ -525,7 +537,7 @@ class _Numeric:
         if factor is not None and factor != 1:
             x = _norm(x * factor)
         if self.integer and not isinstance(x, int):
-            raise _FieldError(f"expected an integer, got {_show(raw)}")
+            raise FieldError(f"expected an integer, got {show_value(raw)}")
         # The plausible range first: its message is the more useful one.
         return _held(self.bounds.check(x))
 
@@ -534,7 +546,7 @@ class _Numeric:
         if self.converter is None or not _is_mapping(raw):
             try:
                 return self.number(raw)
-            except _FieldError as bad:
+            except FieldError as bad:
                 problems.append((path, bad.code, bad.message))
                 return _INVALID
         ok = True
@@ -547,7 +559,7 @@ class _Numeric:
             unit = raw.get("unit")
             if unit is not None:
                 factor = self.converter.factor(unit)
-        except _FieldError as bad:
+        except FieldError as bad:
             problems.append((f"{path}.unit", bad.code, bad.message))
             ok = False
         value = raw.get("value")
@@ -558,12 +570,12 @@ class _Numeric:
             # Still check the number's shape, but not its range in an unknown unit.
             if _magnitude(value) is None:
                 problems.append(
-                    (f"{path}.value", "bad-value", f"expected a number, got {_show(value)}")
+                    (f"{path}.value", "bad-value", f"expected a number, got {show_value(value)}")
                 )
             return _INVALID
         try:
             return self.number(value, factor)
-        except _FieldError as bad:
+        except FieldError as bad:
             problems.append((f"{path}.value", bad.code, bad.message))
             return _INVALID
 
@@ -596,8 +608,8 @@ def _scalar(item: DataItem) -> _Scalar:
             if isinstance(raw, str) and raw in allowed:
                 return raw
             if isinstance(raw, str):
-                raise _FieldError(f"{_show(raw)} is not one of {listing}")
-            raise _FieldError(f"expected one of {listing}, got {_show(raw)}")
+                raise FieldError(f"{show_value(raw)} is not one of {listing}")
+            raise FieldError(f"expected one of {listing}, got {show_value(raw)}")
 
         return code
     return _parse_text
@@ -614,7 +626,7 @@ def _fact_parser(item: DataItem) -> _FieldParser:
     def parse(raw: object, path: str, problems: list[_Problem]) -> object:
         try:
             return scalar(raw)
-        except _FieldError as bad:
+        except FieldError as bad:
             problems.append((path, bad.code, bad.message))
             return _INVALID
 
@@ -627,7 +639,7 @@ def _by_date(o: Observation | Occurrence) -> tuple[bool, dt.date]:
 
 
 def _not_a_list(raw: object, path: str, what: str, problems: list[_Problem]) -> _Invalid:
-    message = f"expected a list of {what} ([] for none), got {_show(raw)}"
+    message = f"expected a list of {what} ([] for none), got {show_value(raw)}"
     problems.append((path, "bad-value", message))
     return _INVALID
 
@@ -640,7 +652,7 @@ def _optional_date(
         return None
     try:
         return _parse_date(raw)
-    except _FieldError as bad:
+    except FieldError as bad:
         problems.append((f"{path}.{key}", bad.code, bad.message))
         return _INVALID
 
@@ -670,7 +682,11 @@ class _ObservationParser:
     def element(self, el: object, path: str, problems: list[_Problem]) -> Observation | None:
         if not _is_mapping(el):
             problems.append(
-                (path, "bad-value", f"expected an observation {{value, date}}, got {_show(el)}")
+                (
+                    path,
+                    "bad-value",
+                    f"expected an observation {{value, date}}, got {show_value(el)}",
+                )
             )
             return None
         before = len(problems)
@@ -704,7 +720,7 @@ class _ObservationParser:
             return _INVALID
         try:
             return converter.factor(unit)
-        except _FieldError as bad:
+        except FieldError as bad:
             problems.append((f"{path}.unit", bad.code, bad.message))
             return _INVALID
 
@@ -716,7 +732,7 @@ class _ObservationParser:
                 return self.numeric.number(raw, factor)
             assert self.scalar is not None
             return self.scalar(raw)
-        except _FieldError as bad:
+        except FieldError as bad:
             problems.append((path, bad.code, bad.message))
             return _INVALID
 
@@ -729,7 +745,7 @@ class _ObservationParser:
             )
             return None, None
         if not _is_mapping(raw):
-            problems.append((path, "bad-value", f"expected {{low, high}}, got {_show(raw)}"))
+            problems.append((path, "bad-value", f"expected {{low, high}}, got {show_value(raw)}"))
             return None, None
         bounds: list[Magnitude | None] = []
         for key in raw:
@@ -744,7 +760,7 @@ class _ObservationParser:
                     if factor is not None and factor != 1:
                         x = _norm(x * factor)
                     x = _held(x)
-                except _FieldError as bad:
+                except FieldError as bad:
                     problems.append((f"{path}.{key}", bad.code, bad.message))
                     x = None
             bounds.append(x)
@@ -765,12 +781,12 @@ def _event_parser(raw: object, path: str, problems: list[_Problem]) -> object:
         if isinstance(el, str):
             try:
                 out.append(Occurrence(_parse_date(el)))
-            except _FieldError as bad:
+            except FieldError as bad:
                 problems.append((p, bad.code, bad.message))
             continue
         if not _is_mapping(el):
             problems.append(
-                (p, "bad-value", f"expected an occurrence {{date, end}}, got {_show(el)}")
+                (p, "bad-value", f"expected an occurrence {{date, end}}, got {show_value(el)}")
             )
             continue
         for key in el:
@@ -840,7 +856,9 @@ class RecordReader:
             raise RecordError(
                 [
                     Diagnostic(
-                        "bad-record", f"expected a record object, got {_show(obj)}", record_id=where
+                        "bad-record",
+                        f"expected a record object, got {show_value(obj)}",
+                        record_id=where,
                     )
                 ]
             )
@@ -885,7 +903,11 @@ class RecordReader:
             problems.append(("id", "missing-id", "missing required field 'id'"))
         else:
             problems.append(
-                ("id", "bad-value", f"expected a non-empty string or integer id, got {_show(raw)}")
+                (
+                    "id",
+                    "bad-value",
+                    f"expected a non-empty string or integer id, got {show_value(raw)}",
+                )
             )
         return None
 
@@ -895,7 +917,7 @@ class RecordReader:
                 (
                     "attestations",
                     "bad-value",
-                    f"expected an object of name: true/false, got {_show(raw)}",
+                    f"expected an object of name: true/false, got {show_value(raw)}",
                 )
             )
             return
@@ -907,7 +929,9 @@ class RecordReader:
             if isinstance(value, bool):
                 out[name] = value
             elif value is not None:
-                problems.append((path, "bad-value", f"expected true or false, got {_show(value)}"))
+                problems.append(
+                    (path, "bad-value", f"expected true or false, got {show_value(value)}")
+                )
 
     def schema(self) -> dict[str, Any]:
         """A JSON Schema (draft 2020-12) of a valid record for this data dictionary.

@@ -19,7 +19,13 @@ from protocode.check import CheckedCriterion, CheckedProtocol
 from protocode.compile import Env, Evaluator, compile_protocol
 from protocode.compile.pycode import compile_fast
 from protocode.errors import Diagnostic, RecordError
-from protocode.exact import decimal_places, decimal_text, is_rational, to_fraction
+from protocode.exact import (
+    approximate,
+    decimal_places,
+    decimal_text,
+    is_rational,
+    to_fraction,
+)
 from protocode.records import Record, RecordReader, iter_records
 from protocode.types import NumType, Type
 
@@ -489,4 +495,4 @@ def format_number(x: int | Fraction) -> str:
     places = decimal_places(x)
     if places is not None:
         return decimal_text(x, places)
-    return f"≈{round(float(x), 2)}"
+    return f"≈{approximate(x, lambda f: str(round(f, 2)))}"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -22,8 +20,8 @@ from protocode.dosing.schedules import (
     schedules,
 )
 from protocode.errors import Diagnostic, RecordError, did_you_mean
-from protocode.exact import is_rational, to_fraction
-from protocode.records import Record, iter_records
+from protocode.exact import approximate, to_fraction
+from protocode.records import FieldError, Record, iter_records, record_number, show_value
 from protocode.screen import Protocol, format_number
 from protocode.units import UnitError, conversion_factor, parse_unit
 
@@ -185,32 +183,11 @@ def _s(n: int) -> str:
 
 
 def _shown(raw: object) -> str:
-    """A short rendering of a bad value, in JSON terms."""
-    if raw is None:
-        return "null"
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
+    """A short rendering of a bad value, in JSON terms; text as a Python literal, so that
+    a control character in a name is visible."""
     if isinstance(raw, str):
         return repr(raw if len(raw) <= 40 else raw[:37] + "...")
-    if isinstance(raw, Mapping):
-        return "an object"
-    if isinstance(raw, list | tuple):
-        return "a list"
-    number = _exact_number(raw)
-    return format_number(number) if number is not None else f"a {type(raw).__name__}"
-
-
-def _exact_number(raw: object) -> Fraction | None:
-    """The exact value of a number (JSON numbers are read exactly), or None."""
-    if isinstance(raw, bool):
-        return None
-    if is_rational(raw):
-        return to_fraction(raw)
-    if isinstance(raw, float):
-        return Fraction(repr(raw)) if math.isfinite(raw) else None
-    if isinstance(raw, Decimal):
-        return Fraction(raw) if raw.is_finite() and abs(raw.adjusted()) <= 400 else None
-    return None
+    return show_value(raw)
 
 
 _Problem = tuple[str, str, str]  # (field path, code, message)
@@ -357,9 +334,12 @@ class _AdministrationParser:
     def dose(raw: object, bad: Callable[[str, str, str], None]) -> Fraction | None:
         if raw is None:
             return None
-        value = _exact_number(raw)
-        if value is None:
-            bad("dose", "bad-value", f"expected a number, got {_shown(raw)}")
+        try:
+            # The rule of every record number (exact, at most 300 digits): a dose of 1e400
+            # is refused here, not carried into arithmetic and messages.
+            value = to_fraction(record_number(raw))
+        except FieldError as exc:
+            bad("dose", exc.code, exc.message)
             return None
         if value <= 0:
             bad("dose", "out-of-range", f"a dose must be positive, got {format_number(value)}")
@@ -668,8 +648,15 @@ def _difference(given: Fraction, planned: Fraction, tolerance: Fraction) -> str:
 
 
 def _approx(x: Fraction) -> str:
-    """`x` exactly when it has at most 3 decimals, else rounded for display."""
-    text = format_number(x)
-    if not text.startswith("≈") and len(text.partition(".")[2]) <= 3:
-        return text
-    return f"≈{float(x):.1f}" if x >= 1 else f"≈{float(x):.3g}"
+    """`x` exactly when it is below a million with at most 3 decimals, else rounded for
+    display (a ratio of two 300-digit doses would otherwise be written out in full)."""
+    if x < _EXACT_BELOW:
+        text = format_number(x)
+        if not text.startswith("≈") and len(text.partition(".")[2]) <= 3:
+            return text
+        if x >= 1:
+            return f"≈{approximate(x, lambda f: f'{f:.1f}')}"
+    return f"≈{approximate(x, lambda f: f'{f:.3g}')}"
+
+
+_EXACT_BELOW = 10**6

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from protocode.errors import Diagnostic, RecordError
+from protocode.exact import approximate
 from protocode.model import DataItem
 from protocode.records import Record, iter_records
 from protocode.screen import Protocol
@@ -64,9 +65,10 @@ def decimal_text(x: Any, fmt: Fmt) -> str:
 
 
 def _show(q: Fraction) -> str:
-    # Record numbers have at most 300 digits (records._MAX_DIGITS), so float() cannot
-    # overflow; a long integer is shown like a fraction rather than digit by digit.
-    return str(q) if q.denominator == 1 and abs(q) < 10**21 else f"≈{float(q):.12g}"
+    # A long integer is shown like a fraction rather than digit by digit.
+    if q.denominator == 1 and abs(q) < 10**21:
+        return str(q)
+    return f"≈{approximate(q, lambda f: f'{f:.12g}', digits=12)}"
 
 
 @dataclass(slots=True)
