@@ -1,15 +1,19 @@
 """Output hygiene under hostile input (issue 11): numbers beyond a float are shown, not
-crashed on."""
+crashed on; JSON Lines are one line per record for any line reader."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
+from helpers import SEED, run
 from protocode.exact import approximate
 from protocode.screen import format_number
 
+COHORT = SEED / "examples" / "cohort.jsonl"
 HUGE = 10**5000  # str() of it raises ValueError (more than 4,300 digits)
 
 # --- numbers shown approximately ------------------------------------------------------------
@@ -54,3 +58,66 @@ def test_format_number_never_overflows_and_keeps_ordinary_output() -> None:
     # It was OverflowError (huge) and "≈0.0" (tiny).
     assert format_number(Fraction(10**400, 3)) == "≈3.33e+399"
     assert format_number(Fraction(1, 3 * 10**400)) == "≈3.33e-401"
+
+
+# --- JSON Lines -------------------------------------------------------------------------------
+
+
+def cohort_with_id(tmp_path: Path, odd_id: str) -> tuple[Path, list[str]]:
+    """Three patients of the seed cohort, the second renamed `odd_id`; the file and ids."""
+    records = [json.loads(line) for line in COHORT.read_text(encoding="utf-8").splitlines()[:3]]
+    records[1]["id"] = odd_id
+    path = tmp_path / "cohort.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path, [r["id"] for r in records]
+
+
+BREAKS = ["\u2028", "\u2029", "\x85"]
+
+
+def lines_of(out: str) -> list[dict[str, object]]:
+    """The JSON objects of JSONL output, split as str.splitlines splits it."""
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("brk", BREAKS)
+def test_endpoints_derive_jsonl_is_one_line_per_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], brk: str
+) -> None:
+    path, ids = cohort_with_id(tmp_path, f"P{brk}2")
+    status, out, _ = run(capsys, "endpoints", "derive", SEED, path, "--format", "jsonl")
+    assert status == 0
+    rows = lines_of(out)
+    assert len(rows) == len(out.split("\n")) - 1  # no line but those written
+    assert [r["id"] for r in rows if r["id"] == ids[1]]
+    assert sorted({str(r["id"]) for r in rows}) == sorted(ids)
+
+
+@pytest.mark.parametrize("brk", BREAKS)
+def test_duckdb_screen_jsonl_is_one_line_per_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], brk: str
+) -> None:
+    path, ids = cohort_with_id(tmp_path, f"P{brk}2")
+    argv = ("screen", SEED, path, "--engine", "duckdb", "--format", "jsonl")
+    status, out, _ = run(capsys, *argv)
+    assert status in (0, 1)
+    assert sorted(str(r["id"]) for r in lines_of(out)) == sorted(ids)
+    # Written to a file, the same (the file is rewritten with the escapes).
+    target = tmp_path / "out.jsonl"
+    status, _, _ = run(capsys, *argv, "--output", target)
+    assert status in (0, 1)
+    assert target.stat().st_mode & 0o777 == (tmp_path / "cohort.jsonl").stat().st_mode & 0o777
+    text = target.read_text(encoding="utf-8")
+    assert brk not in text
+    assert sorted(str(r["id"]) for r in lines_of(text)) == sorted(ids)
+
+
+def test_tables_to_records_is_one_line_per_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, ids = cohort_with_id(tmp_path, "P\u20282")
+    status, _, _ = run(capsys, "tables", "to-tables", SEED, path, tmp_path / "tables")
+    assert status == 0
+    status, out, _ = run(capsys, "tables", "to-records", SEED, tmp_path / "tables")
+    assert status == 0
+    assert sorted(str(r["id"]) for r in lines_of(out)) == sorted(ids)

@@ -13,9 +13,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
+import os
 import re
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from protocode.errors import Diagnostic, LoadError, RecordError
@@ -28,6 +32,7 @@ __all__ = [
     "bad_byte",
     "decode",
     "document_start",
+    "escape_line_breaks",
     "file_error",
     "json_line",
     "line_syntax",
@@ -196,6 +201,39 @@ def json_line(value: object) -> str:
     """`value` as one line of JSON Lines (no line end): readable text, not ASCII escapes,
     except for the characters any line reader could split the line at."""
     return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS)
+
+
+# The same characters in UTF-8, and their escapes, for files other programs write.
+_LINE_BREAK_BYTES: Final = tuple((chr(c).encode(), e.encode()) for c, e in _LINE_BREAKS.items())
+
+
+def escape_line_breaks(path: Path) -> None:
+    """Rewrite a JSON Lines file another program wrote (DuckDB's COPY leaves them raw) with
+    the characters `json_line` escapes escaped, so that it too is one line per record.
+
+    In valid JSON these characters occur only inside strings, where the escape stands for
+    the same character. A file without them is left untouched (read once, not rewritten),
+    and so is one that is not a regular file (a pipe cannot be read back).
+    """
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        # Binary lines end at b"\n" only, so each line is one record as DuckDB wrote it.
+        if not any(raw in line for line in f for raw, _ in _LINE_BREAK_BYTES):
+            return
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with path.open("rb") as f, os.fdopen(fd, "wb") as out:
+            for line in f:
+                text = line
+                for raw, escaped in _LINE_BREAK_BYTES:
+                    text = text.replace(raw, escaped)
+                out.write(text)
+        shutil.copymode(path, temp)  # mkstemp's file is private to its owner
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
 
 
 # --- files of JSON text that are bad as a whole -------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TextIO
 
 from protocode.endpoints.derive import EndpointRow
+from protocode.jsontext import json_line
 
 RowFormat = Literal["csv", "json", "jsonl"]
 
@@ -81,7 +82,8 @@ def write_rows(
     if fmt == "jsonl":
         for row in rows:
             data = row_json(row, adam=adam, protocol=protocol)
-            out.write(json.dumps(data, ensure_ascii=False) + "\n")
+            # One line per row for any line reader (an id may hold U+2028).
+            out.write(json_line(data) + "\n")
             count += 1
         return count
     array = [row_json(row, adam=adam, protocol=protocol) for row in rows]

@@ -25,6 +25,7 @@ from typing import Any, Literal, TextIO
 
 from protocode.errors import Diagnostic, RecordError
 from protocode.exact import approximate
+from protocode.jsontext import json_line
 from protocode.model import DataItem
 from protocode.records import Record, iter_records
 from protocode.screen import Protocol
@@ -332,9 +333,6 @@ def _json_value(value: Any) -> Any:
 def dumps(record: Mapping[str, Any]) -> str:
     """A record dict as one line of JSON, numbers written exactly (Decimal as decimal text)."""
 
-    def default(o: object) -> Any:
-        raise TypeError(f"not JSON: {type(o).__name__}")
-
     def encode(x: Any) -> str:
         if isinstance(x, Decimal):
             return format(x, "f")
@@ -342,6 +340,7 @@ def dumps(record: Mapping[str, Any]) -> str:
             return "{" + ", ".join(f"{json.dumps(k)}: {encode(v)}" for k, v in x.items()) + "}"
         if isinstance(x, list | tuple):
             return "[" + ", ".join(encode(v) for v in x) + "]"
-        return json.dumps(x, ensure_ascii=False, default=default)
+        # One line for any line reader: json_line escapes U+2028 and the like.
+        return json_line(x)
 
     return encode(record)

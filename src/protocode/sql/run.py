@@ -42,6 +42,7 @@ import duckdb
 from sqlglot import exp
 
 from protocode.errors import Diagnostic, RecordError, UsageError, did_you_mean
+from protocode.jsontext import escape_line_breaks
 from protocode.model import DataItem
 from protocode.records import Record, iter_records
 from protocode.screen import Protocol, Screening
@@ -1261,6 +1262,10 @@ class Connection:
         )
         with _file_errors(str(path)):
             self._watched("writing", _copy(query, path, options[fmt]))
+        if fmt == "jsonl":
+            # DuckDB leaves U+2028, U+2029 and U+0085 raw in strings: lines for JSON, not
+            # for every line reader (str.splitlines), as json_line writes them.
+            escape_line_breaks(path)
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
         """Results then errors as ``(id, status, verdict…)`` tuples ordered by id."""
