@@ -1,5 +1,6 @@
 """Output hygiene under hostile input (issue 11): numbers beyond a float are shown, not
-crashed on; JSON Lines are one line per record for any line reader."""
+crashed on; JSON Lines are one line per record for any line reader; a diagnostic on a huge
+line shows a window of it, not the whole line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from helpers import SEED, run
+from protocode.errors import Diagnostic
 from protocode.exact import approximate
 from protocode.screen import format_number
+from protocode.source import Source
 
 COHORT = SEED / "examples" / "cohort.jsonl"
 HUGE = 10**5000  # str() of it raises ValueError (more than 4,300 digits)
@@ -121,3 +124,62 @@ def test_tables_to_records_is_one_line_per_record(
     status, out, _ = run(capsys, "tables", "to-records", SEED, tmp_path / "tables")
     assert status == 0
     assert sorted(str(r["id"]) for r in lines_of(out)) == sorted(ids)
+
+
+# --- a diagnostic on a long line --------------------------------------------------------------
+
+
+def rendered(text: str, start: int, end: int) -> list[str]:
+    """The rendering of a diagnostic at [start, end) of a one-file `text`, as lines."""
+    span = Source("big.json", text).span(start, end)
+    return Diagnostic("bad", "here", span).render().split("\n")
+
+
+def caret_under(lines: list[str]) -> str:
+    """The shown characters the caret marks."""
+    _, shown, caret = lines
+    body, marks = shown.split("| ", 1)[1], caret.split("| ", 1)[1]
+    begin = marks.index("^")
+    return body[begin : begin + marks.count("^")]
+
+
+def test_a_short_line_is_shown_whole() -> None:
+    assert rendered('{"a": 1,}', 7, 8) == [
+        "big.json:1:8: bad: here",
+        '   1 | {"a": 1,}',
+        "     |        ^",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "shows"),
+    [(0, "{"), (500_000, "X"), (999_990, "z"), (1_000_002, "")],
+)
+def test_a_long_line_shows_a_window_with_the_caret_in_place(where: int, shows: str) -> None:
+    text = "{" + "y" * 499_999 + "X" + "z" * 500_000 + "}"
+    lines = rendered(text, where, where + 1)
+    assert all(len(line) < 140 for line in lines)
+    if shows:
+        assert caret_under(lines) == shows
+    else:  # past the end of the line: the caret after the last character shown
+        assert lines[1].endswith("z}") and lines[2].index("^") == len(lines[1])
+    _, shown, _ = lines
+    assert shown.startswith("   1 | …") is (where > 40)
+    assert shown.endswith("…") is (where < 999_000)
+
+
+def test_a_span_running_past_the_window_is_marked_to_its_edge() -> None:
+    lines = rendered("a" * 100 + "B" * 1000, 100, 1100)
+    assert caret_under(lines) == "B" * 80 + "…"
+
+
+def test_a_records_file_on_one_huge_line_gives_a_short_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "records.json"
+    path.write_text('[{"id": "' + "A" * 2_000_000 + '"} oops]', encoding="utf-8")
+    status, out, err = run(capsys, "screen", SEED, path)
+    assert status == 1
+    assert len(out) + len(err) < 2_000
+    assert "records.json:1:2000013:" in err
+    assert caret_under(err.strip().split("\n")[-3:]) == "o"

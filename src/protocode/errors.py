@@ -65,7 +65,12 @@ class Diagnostic:
         line = self.span.source.line_text(line_no)
         end_line, end_col = self.span.end_position
         width = (end_col - col) if end_line == line_no else len(line) - col + 1
-        caret = " " * (col - 1) + "^" * max(1, width)
+        at = col - 1
+        if len(line) > _WINDOW:
+            line, at = _window(line, at)
+            # The caret stops where the shown text does (a span may run to the line's end).
+            width = min(width, len(line) - at)
+        caret = " " * at + "^" * max(1, width)
         gutter = f"{line_no:>4} | "
         return f"{head}\n{gutter}{line}\n{' ' * (len(gutter) - 2)}| {caret}"
 
@@ -90,6 +95,23 @@ class Diagnostic:
         if self.field is not None:
             out["field"] = self.field
         return out
+
+
+# The most characters of a source line a diagnostic shows: a file-level error in a JSON file
+# written on one line would otherwise print the whole file. Longer lines show a window of
+# this width around the caret, `_BEFORE` characters of it ahead of the caret.
+_WINDOW = 120
+_BEFORE = 40
+
+
+def _window(line: str, at: int) -> tuple[str, int]:
+    """The part of a long `line` shown around index `at`, with ``…`` where text is left out,
+    and where `at` falls in it (the caret's column, from 0)."""
+    start = max(0, min(at - _BEFORE, len(line) - _WINDOW))
+    end = start + _WINDOW
+    head = "…" if start else ""
+    tail = "…" if end < len(line) else ""
+    return f"{head}{line[start:end]}{tail}", at - start + len(head)
 
 
 class ProtocodeError(Exception):
