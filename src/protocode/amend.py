@@ -22,6 +22,7 @@ from protocode.model import Change
 from protocode.records import Record, RecordReader, iter_records
 from protocode.screen import Protocol
 from protocode.smt import Comparison, Witness, compare_criterion, compare_eligibility
+from protocode.smt.shared import unit_problems
 
 Presence = Literal["both", "added", "removed"]
 
@@ -234,10 +235,11 @@ def diff(
 ) -> DiffReport:
     """The semantic diff of `new` against `old` (optionally with a cohort's status flips).
 
-    Raises `HistoryError` at each data item that holds another kind of value in `new`: no
-    one patient record is read by both versions, so there is nothing to compare them on.
+    Raises `HistoryError` at each data item that holds another kind of value in `new` (or
+    a quantity in a unit that does not convert): no one patient record is read by both
+    versions, so there is nothing to compare them on.
     """
-    changed = item_changes(old.checked.doc, new.checked.doc, old.version)
+    changed = _unreadable(old, new)
     if changed:
         raise HistoryError(changed)
     return DiffReport(
@@ -251,6 +253,12 @@ def diff(
         cohort=None if cohort is None else _cohort(old, new, cohort),
         new_protocol=new,
     )
+
+
+def _unreadable(old: Protocol, new: Protocol) -> list[Diagnostic]:
+    """Data items no one record can hold for both versions (see `diff`)."""
+    changed = item_changes(old.checked.doc, new.checked.doc, old.version)
+    return changed + unit_problems(old.checked.items, new.checked.items, old.version)
 
 
 def cohort_reader(old: Protocol, new: Protocol) -> RecordReader:
@@ -281,7 +289,14 @@ def _cohort(
 
 
 def check_claims(old: Protocol, new: Protocol) -> list[Diagnostic]:
-    """Every false or missing claim of amendment `new` of `old`, as diagnostics."""
+    """Every false or missing claim of amendment `new` of `old`, as diagnostics.
+
+    A data item no one record can hold for both versions is reported instead: then no
+    claim can be checked.
+    """
+    unreadable = _unreadable(old, new)
+    if unreadable:
+        return unreadable
     criteria = criterion_diffs(old, new)
     return _claims(criteria, _definitions(old, new), old.version, new)
 

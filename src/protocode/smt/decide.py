@@ -30,12 +30,14 @@ from protocode.smt.encode import (
     ObsSlot,
     OccSlot,
     Patient,
+    Reading,
     Strings,
     SymDate,
     Unsupported,
     decoded_number,
 )
 from protocode.smt.search import search
+from protocode.smt.shared import restated
 from protocode.smt.verdict import Comparison, Direction, Witness, relation
 
 SLOTS = 2
@@ -44,14 +46,24 @@ PREFERENCE_TIMEOUT_MS = 2_000
 
 
 class _Versions:
-    """Both versions encoded over one symbolic patient."""
+    """Both versions encoded over one symbolic patient.
+
+    A quantity whose unit changed is held in one canonical unit (`shared.restated`), which
+    each version's encoder scales into its own and witnesses state explicitly.
+    """
 
     def __init__(self, old: Protocol, new: Protocol, slots: int = SLOTS) -> None:
+        shifts = restated(old.checked.items, new.checked.items, old.version)
+        self.units = {name: shift.unit for name, shift in shifts.items()}
+        readings = (
+            Reading(old.checked.items, {n: s.old for n, s in shifts.items() if s.old != 1}),
+            Reading(new.checked.items, {n: s.new for n, s in shifts.items() if s.new != 1}),
+        )
         items = {**old.checked.items, **new.checked.items}
         types = {**old.checked.item_types, **new.checked.item_types}
-        self.patient = Patient(items, types, Strings(), slots)
-        self.old_encoder = Encoder(self.patient, old.checked.definitions)
-        self.new_encoder = Encoder(self.patient, new.checked.definitions)
+        self.patient = Patient(items, types, Strings(), slots, readings)
+        self.old_encoder = Encoder(self.patient, old.checked.definitions, readings[0].scales)
+        self.new_encoder = Encoder(self.patient, new.checked.definitions, readings[1].scales)
 
     def effect(self, encoder: Encoder, c: CheckedCriterion | None) -> z3.ArithRef:
         """0 block, 1 unknown, 2 pass; an absent criterion passes everyone."""
@@ -129,7 +141,7 @@ class _Versions:
 
     def record(self, model: z3.ModelRef) -> dict[str, Any]:
         """The model as a patient record in the documented format."""
-        return _decode(self.patient, model)
+        return _decode(self.patient, model, self.units)
 
 
 def _terminates(f: Fraction) -> bool:
@@ -173,7 +185,9 @@ def _real_vars(patient: Patient) -> list[z3.ArithRef]:
     return out
 
 
-def _decode(patient: Patient, model: z3.ModelRef) -> dict[str, Any]:
+def _decode(patient: Patient, model: z3.ModelRef, units: dict[str, str]) -> dict[str, Any]:
+    """The record a model stands for; a quantity in `units` is stated with its unit there."""
+
     def ev(term: Any) -> Any:
         return model.eval(term, model_completion=True)
 
@@ -197,7 +211,8 @@ def _decode(patient: Patient, model: z3.ModelRef) -> dict[str, Any]:
     record: dict[str, Any] = {"id": "witness"}
     for name, val in patient.facts.items():
         if is_true(val.known):
-            record[name] = scalar(name, val.value)
+            value = scalar(name, val.value)
+            record[name] = {"value": value, "unit": units[name]} if name in units else value
     for name, h in patient.series.items():
         if not is_true(h.present):
             continue
@@ -207,6 +222,9 @@ def _decode(patient: Patient, model: z3.ModelRef) -> dict[str, Any]:
             if not is_true(s.exists):
                 break
             entry: dict[str, Any] = {"value": scalar(name, s.value)}
+            if name in units:
+                # Its reference range, if any, is read in this unit too.
+                entry["unit"] = units[name]
             entry["date"] = date(s.date) if is_true(s.dated) else None
             limits = {}
             if is_true(s.low_known):

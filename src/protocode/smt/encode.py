@@ -9,6 +9,8 @@ known and what it is; three-valued logic is a pair (known, value) of z3 booleans
 - dates are (year, month, day) triples within 1900–2100 with their day number derived by
   the proleptic Gregorian formula, so day windows, calendar months and completed years are
   all exact;
+- a quantity whose unit changes between the versions compared is held in one canonical
+  unit and each version's encoder scales it exactly into its own (`Reading`, `shared`);
 - observation and event histories are bounded: each item has at most `slots` entries
   (default 2), sorted by date as records are. Verdicts proved under this bound say so.
 
@@ -18,7 +20,7 @@ A construct outside the encoding raises `Unsupported`; callers then fall back to
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -155,16 +157,39 @@ class History:
     slots: list[Any] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one version reads the symbolic patient: its dictionary and unit factors.
+
+    `scales` maps a quantity item whose unit changed between the versions compared to the
+    exact factor from the patient's canonical unit into this version's unit.
+    """
+
+    items: Mapping[str, DataItem]
+    scales: Mapping[str, Fraction] = field(default_factory=dict)
+
+
 class Patient:
-    """The symbolic patient: variables are created on first use, with their constraints."""
+    """The symbolic patient: variables are created on first use, with their constraints.
+
+    `readings` are the versions that read it: a number must lie in each one's plausible
+    range, in its unit, for a witness to be a record each reads. By default the patient is
+    read by `items` alone, in their units (as `pin` assumes).
+    """
 
     def __init__(
-        self, items: dict[str, DataItem], types: dict[str, Type], strings: Strings, slots: int = 2
+        self,
+        items: Mapping[str, DataItem],
+        types: Mapping[str, Type],
+        strings: Strings,
+        slots: int = 2,
+        readings: Sequence[Reading] = (),
     ) -> None:
         self.items = items
         self.types = types
         self.strings = strings
         self.slots = slots
+        self.readings = tuple(readings) or (Reading(items),)
         self.constraints: list[z3.BoolRef] = []
         self.facts: dict[str, Val] = {}
         self.series: dict[str, History] = {}
@@ -283,12 +308,23 @@ class Patient:
                 v = z3.Real(name)
                 if item.type == "integer":
                     self.constraints.append(z3.IsInt(v))
-                if item.minimum is not None:
-                    self.constraints.append(v >= _real(Fraction(item.minimum)))
-                if item.maximum is not None:
-                    self.constraints.append(v <= _real(Fraction(item.maximum)))
+                self.constraints += self._plausible(item.name, v)
                 return v
         raise Unsupported(f"values of type {type_}")
+
+    def _plausible(self, name: str, v: z3.ArithRef) -> list[z3.BoolRef]:
+        """`v` within every reading version's plausible range for the item, in its unit."""
+        out = []
+        for reading in self.readings:
+            own = reading.items.get(name)
+            if own is None:
+                continue
+            scaled = v * _real(reading.scales.get(name, Fraction(1)))
+            if own.minimum is not None:
+                out.append(scaled >= _real(Fraction(own.minimum)))
+            if own.maximum is not None:
+                out.append(scaled <= _real(Fraction(own.maximum)))
+        return out
 
     def fact(self, name: str) -> Val:
         """A scalar item (anchor or fact)."""
@@ -396,11 +432,21 @@ _COMPARE: dict[str, Callable[[Any, Any], z3.BoolRef]] = {
 
 
 class Encoder(ir.Visitor[Val]):
-    """Encodes the rules of one protocol version over a shared symbolic patient."""
+    """Encodes the rules of one protocol version over a shared symbolic patient.
 
-    def __init__(self, patient: Patient, definitions: dict[str, ir.Expr]) -> None:
+    `scales` (see `Reading`) turn the patient's canonical quantities into this version's
+    units, where they differ: its rules and constants are in its own units.
+    """
+
+    def __init__(
+        self,
+        patient: Patient,
+        definitions: Mapping[str, ir.Expr],
+        scales: Mapping[str, Fraction] | None = None,
+    ) -> None:
         self.patient = patient
         self.definitions = definitions
+        self.scales = scales or {}
         self._defs: dict[str, Val] = {}
 
     def encode(self, node: ir.Expr) -> Val:
@@ -416,7 +462,13 @@ class Encoder(ir.Visitor[Val]):
         return self.patient.literal(value)
 
     def fact(self, node: ir.Fact) -> Val:
-        return self.patient.fact(node.item)
+        val = self.patient.fact(node.item)
+        return Val(val.known, self._own(node.item, val.value))
+
+    def _own(self, item: str, value: Any) -> Any:
+        """A quantity of the shared patient in this version's unit for `item`."""
+        scale = self.scales.get(item)
+        return value if scale is None else value * _real(scale)
 
     def def_ref(self, node: ir.DefRef) -> Val:
         if node.name not in self._defs:
@@ -489,7 +541,7 @@ class Encoder(ir.Visitor[Val]):
         value = choices[-1][1].value
         for cond, slot in reversed(choices[:-1]):
             value = _ite(cond, slot.value, value)
-        return Val(known, value)
+        return Val(known, self._own(node.item, value))
 
     def ref_compare(self, node: ir.RefCompare) -> Val:
         known, choices = self._pick(node.select)
@@ -500,12 +552,14 @@ class Encoder(ir.Visitor[Val]):
         default = _real(node.default) if node.default is not None else None
         for cond, slot in reversed(choices):
             own_known = slot.high_known if upper else slot.low_known
-            own = slot.high if upper else slot.low
+            # A record's reference range is stated in its value's unit.
+            own = self._own(node.select.item, slot.high if upper else slot.low)
             slot_known = own_known if default is None else TRUE
             slot_limit = own if default is None else z3.If(own_known, own, default)
             value = _ite(cond, slot.value, value)
             limit_known = z3.If(cond, slot_known, limit_known)
             limit = z3.If(cond, slot_limit, limit)
+        value = self._own(node.select.item, value)
         test = _COMPARE[node.op](value, _real(node.factor) * limit)
         return Val(z3.And(known, limit_known), test)
 

@@ -9,21 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from protocode.screen import Protocol
 from protocode.smt.verdict import Comparison, Direction, Witness, relation
-from protocode.testing import records
+from protocode.testing import shared_records
 
 EXAMPLES = 400
 
 Effects = Callable[[dict[str, Any]], tuple[int, int, str, str]]
-
-
-def _both(old: Protocol, new: Protocol) -> st.SearchStrategy[dict[str, Any]]:
-    """Records valid for both versions: the union of both dictionaries' items."""
-    return st.tuples(records(old), records(new)).map(lambda p: {**p[0], **p[1]})
 
 
 def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparison:
@@ -35,7 +29,10 @@ def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparis
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    strategy = _both(old, new)
+    # One patient both versions read alike: items of both drawn once, within both ranges
+    # and in one unit (merging a record per version let one version's value, or its whole
+    # attestations, replace the other's).
+    strategy = shared_records(old, new)
     witnesses = []
     found = {}
     directions: tuple[Direction, ...] = ("broader", "narrower")
