@@ -169,6 +169,24 @@ def test_a_false_editorial_claim_across_a_unit_change_is_refuted(
     assert "I1 is declared editorial, but the change is broader" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "creat",
+    [{"value": 1.4, "unit": "mg/dL"}, {"value": 1.6, "unit": "mg/dL"}, 120, 130],
+)
+def test_a_cohort_diff_reads_each_version_in_its_own_unit(creat: object) -> None:
+    # The rules mean the same, so no patient changes status, whatever unit a record uses.
+    record = {
+        "id": "p1",
+        "creat": creat,
+        "scr": [{"value": 110, "unit": "umol/L", "date": "2024-03-01"}],
+        "protein": {"value": 7, "unit": "g/dL"},
+        "enrollment": "2024-03-02",
+    }
+    report = diff(load(V1, "v1.yaml"), load(V2, "v2.yaml"), [record])
+    assert report.cohort is not None
+    assert (report.cohort.total, report.cohort.errors, report.cohort.flipped) == (1, 0, ())
+
+
 # ---- the search fallback
 
 

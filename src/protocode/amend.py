@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 from protocode.check import CheckedCriterion
 from protocode.errors import Diagnostic, RecordError
+from protocode.exact import rational
 from protocode.history import HistoryError, item_changes
 from protocode.model import Change
-from protocode.records import Record, RecordReader, iter_records
+from protocode.records import Observation, Record, RecordReader, iter_records
 from protocode.screen import Protocol
 from protocode.smt import Comparison, Witness, compare_criterion, compare_eligibility
-from protocode.smt.shared import unit_problems
+from protocode.smt.shared import restated, unit_problems
 
 Presence = Literal["both", "added", "removed"]
 
@@ -271,7 +272,10 @@ def cohort_reader(old: Protocol, new: Protocol) -> RecordReader:
 def _cohort(
     old: Protocol, new: Protocol, records: Iterable[Record | RecordError | Mapping[str, Any]]
 ) -> CohortDiff:
-    # One reader for both versions: each evaluates only the items it knows.
+    # One reader for both versions: each evaluates only the items it knows. It converts
+    # quantities into the new version's units; the old version reads them in its own.
+    shifts = restated(old.checked.items, new.checked.items, old.version)
+    to_old = {name: rational(s.old / s.new) for name, s in shifts.items()}
     counts: Counter[tuple[str, str]] = Counter()
     flipped = []
     errors = total = 0
@@ -280,12 +284,32 @@ def _cohort(
         if isinstance(item, RecordError):
             errors += 1
             continue
-        before, after = old.status(item), new.status(item)
+        before, after = old.status(_scaled(item, to_old)), new.status(item)
         counts[before, after] += 1
         if before != after:
             flipped.append((item.id, before, after))
     transitions = tuple((a, b, n) for (a, b), n in sorted(counts.items()))
     return CohortDiff(total, errors, transitions, tuple(flipped))
+
+
+def _scaled(record: Record, factors: Mapping[str, Any]) -> Record:
+    """`record` with the quantities of `factors` multiplied by theirs (a change of unit)."""
+    if not factors:
+        return record
+
+    def scale(x: Any, f: Any) -> Any:
+        return None if x is None else rational(x * f)
+
+    values = {k: scale(v, factors[k]) if k in factors else v for k, v in record.values.items()}
+    series = {
+        k: tuple(
+            Observation(scale(o.value, f), o.date, scale(o.low, f), scale(o.high, f)) for o in obs
+        )
+        if (f := factors.get(k)) is not None
+        else obs
+        for k, obs in record.series.items()
+    }
+    return Record(record.id, values, series, record.events, record.attestations)
 
 
 def check_claims(old: Protocol, new: Protocol) -> list[Diagnostic]:
