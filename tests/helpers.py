@@ -21,6 +21,23 @@ MINI_PATH = FIXTURES / "check" / "mini.yaml"
 MINI = MINI_PATH.read_text(encoding="utf-8")
 SEED = ROOT / "protocol" / "NCT06125106"
 
+# The smallest protocol file; tests edit single lines of it, so mind its line numbers.
+MINIMAL = """\
+protocode: 1
+protocol:
+  registry_id: NCT00000001
+  title: Minimal
+  version: "1"
+data:
+  enrollment: {kind: anchor}
+  age: {type: integer}
+criteria:
+  inclusion:
+    - id: I1
+      text: Adults
+      rule: age >= 18
+"""
+
 
 def mini_doc() -> ProtocolDoc:
     """The mini protocol, loaded."""

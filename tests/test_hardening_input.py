@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import run
+from helpers import MINIMAL, run
 from protocode.cases import load_cases
 from protocode.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.exact import MAX_DIGITS
@@ -37,22 +37,6 @@ from protocode.yamlsource import (
     compose,
     read_bytes,
 )
-
-MINIMAL = """\
-protocode: 1
-protocol:
-  registry_id: NCT00000001
-  title: Minimal
-  version: "1"
-data:
-  enrollment: {kind: anchor}
-  age: {type: integer}
-criteria:
-  inclusion:
-    - id: I1
-      text: Adults
-      rule: age >= 18
-"""
 
 
 def _lock_problems(path: Path) -> tuple[Diagnostic, ...]:

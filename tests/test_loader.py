@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from helpers import undocumented
+from helpers import MINIMAL, undocumented
 from protocode.errors import Diagnostic, LoadError
 from protocode.loader import (
     RESERVED_WORDS,
@@ -24,23 +24,6 @@ from protocode.model import Criterion, DataItem, Definition, Quantity, RuleText
 ROOT = Path(__file__).resolve().parents[1]
 # Relative to ROOT, so that rendered errors show the path as the golden files expect.
 FIXTURES = Path("tests/fixtures/loader")
-
-# Line numbers below refer to this document; tests edit single lines of it.
-MINIMAL = """\
-protocode: 1
-protocol:
-  registry_id: NCT00000001
-  title: Minimal
-  version: "1"
-data:
-  enrollment: {kind: anchor}
-  age: {type: integer}
-criteria:
-  inclusion:
-    - id: I1
-      text: Adults
-      rule: age >= 18
-"""
 
 
 def edit(old: str, new: str, text: str = MINIMAL) -> str:
