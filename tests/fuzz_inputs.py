@@ -14,6 +14,7 @@ cases, the example records and the FHIR examples; table files are written by
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
@@ -369,7 +370,7 @@ API_VALUES = st.one_of(
             {"$deep": [3000, "dict"]},
         )
     ),
-)
+).map(copy.deepcopy)  # api_cases edits what it draws: never the strategy's own constants
 API_KEYS = st.sampled_from(
     (
         {"$int": "9" * 5000},
