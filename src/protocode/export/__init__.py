@@ -7,9 +7,10 @@ The document shape is ``protocode-compiled`` version 1, described in
 ``docs/compiled-json.md`` and by the JSON Schema that `compiled_schema` returns.
 """
 
-from protocode.export.common import FORMAT, VERSION, compiled_schema, validate_json
+from protocode.export.common import FORMAT, VERSION, compiled_schema
 from protocode.export.decode import checked_from_json, load_json
 from protocode.export.encode import export_json, write_json
+from protocode.export.validate import validate_json
 
 __all__ = [
     "FORMAT",

@@ -16,19 +16,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema.exceptions import best_match
-
-from protocode.errors import Diagnostic, LoadError
 from protocode.exact import decimal_places, decimal_text
-from protocode.loader import SchemaValidator
 
 FORMAT = "protocode-compiled"
 """The value of a document's ``format`` key."""
 
 VERSION = 1
 """The version of the document shape this module writes (and the highest it reads)."""
-
-_MAX_MESSAGE = 200
 
 
 def exact_number(x: int | Fraction) -> str:
@@ -59,38 +53,3 @@ def compiled_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of compiled documents, shipped in ``protocode/schemas``."""
     schema: dict[str, Any] = json.loads(_schema_text())
     return schema
-
-
-@cache
-def _validator() -> Any:
-    # Patterns read as ECMA-262 reads them: '$' ends the text, even before a final newline.
-    return SchemaValidator(compiled_schema())
-
-
-def _pointer(path: Any) -> str:
-    return "/" + "/".join(str(p) for p in path) if path else "/"
-
-
-def validate_json(data: Any, *, limit: int = 20) -> None:
-    """Check a document against the compiled schema; raise `LoadError` listing the problems.
-
-    Each diagnostic names the JSON pointer of the offending value in its `field`.
-    """
-    found: dict[tuple[str, str], None] = {}
-    for error in _validator().iter_errors(data):
-        # For anyOf/oneOf failures, the most relevant error among the alternatives.
-        best = best_match([error]) or error
-        message = (
-            best.message if len(best.message) <= _MAX_MESSAGE else best.message[:_MAX_MESSAGE] + "…"
-        )
-        found[(_pointer(best.absolute_path), message)] = None
-    errors = sorted(found)
-    if not errors:
-        return
-    diagnostics = [
-        Diagnostic("compiled-json", message, field=pointer) for pointer, message in errors[:limit]
-    ]
-    if len(errors) > limit:
-        more = f"… and {len(errors) - limit} more"
-        diagnostics.append(Diagnostic("compiled-json", more, field="/"))
-    raise LoadError(diagnostics)

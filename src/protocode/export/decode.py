@@ -24,7 +24,8 @@ from typing import Any, Literal, NoReturn, cast
 from protocode import ir
 from protocode.check import MAX_NESTING, CheckedCriterion, CheckedProtocol
 from protocode.errors import Diagnostic, LoadError
-from protocode.export.common import FORMAT, VERSION, read_magnitude, read_number, validate_json
+from protocode.export.common import FORMAT, VERSION, read_magnitude, read_number
+from protocode.export.validate import check_depth, expr_children, validate_json
 from protocode.library import FUNCTIONS
 from protocode.loader import name_problem
 from protocode.model import (
@@ -60,6 +61,8 @@ def checked_from_json(
 ) -> CheckedProtocol:
     """The `CheckedProtocol` a compiled JSON document describes (see `load_json`)."""
     _check_header(data)
+    # Every walk below is iterative, but the IR they build is not: the depth comes first.
+    check_depth(data)
     if validate:
         validate_json(data)
     _check_names(data)
@@ -110,17 +113,18 @@ def _check_names(data: JSON) -> None:
 # ---- the source text
 
 
-def _span_points(node: Any) -> Iterator[tuple[int, int, int]]:
+def _span_points(data: Any) -> Iterator[tuple[int, int, int]]:
     """Every (offset, line, column) the document's spans state."""
-    if isinstance(node, Mapping):
-        if "start" in node and "end_line" in node:
-            yield node["start"], node["line"], node["column"]
-            yield node["end"], node["end_line"], node["end_column"]
-        for value in node.values():
-            yield from _span_points(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _span_points(value)
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if "start" in node and "end_line" in node:
+                yield node["start"], node["line"], node["column"]
+                yield node["end"], node["end_line"], node["end_column"]
+            stack.extend(list(node.values())[::-1])
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
 
 
 def _source(data: JSON, text: str | None) -> Source:
@@ -349,26 +353,47 @@ class _Reader:
         if item.kind not in kinds:
             _fail(f"'{name}' is {item.kind}, expected {' or '.join(kinds)}", pointer)
 
-    def window(self, obj: JSON | None, pointer: str) -> ir.Window | None:
+    def window(
+        self, obj: JSON | None, pointer: str, built: Mapping[str, ir.Expr]
+    ) -> ir.Window | None:
         if obj is None:
             return None
         return ir.Window(
             obj["kind"],
-            self.expr(obj["anchor"], f"{pointer}/anchor"),
+            built[f"{pointer}/anchor"],
             obj["amount"],
             obj["unit"],
             obj["text"],
             self.span(obj["span"]),
         )
 
-    def expr(self, obj: JSON, pointer: str) -> ir.Expr:
-        """One IR node (and its subtree) from JSON; `pointer` locates it for errors."""
+    def expr(self, root: JSON, pointer: str) -> ir.Expr:
+        """An IR tree from JSON; `pointer` locates it for errors.
+
+        Built bottom-up from a list of its nodes, not by recursion: the document's nesting
+        is bounded (`check_depth`), its rule's nesting only once the IR is built.
+        """
+        nodes: list[tuple[JSON, str]] = []
+        stack = [(root, pointer)]
+        while stack:
+            obj, at = stack.pop()
+            nodes.append((obj, at))
+            stack.extend(
+                (child, "/".join([at, *map(str, keys)])) for keys, child in expr_children(obj)
+            )
+        built: dict[str, ir.Expr] = {}
+        for obj, at in reversed(nodes):
+            built[at] = self.node(obj, at, built)
+        return built[pointer]
+
+    def node(self, obj: JSON, pointer: str, built: Mapping[str, ir.Expr]) -> ir.Expr:
+        """One IR node from JSON, its sub-expressions found in `built` by their pointers."""
         kind = obj["node"]
         t = self.type(obj["type"])
         span = self.span(obj["span"])
 
         def sub(key: str) -> ir.Expr:
-            return self.expr(obj[key], f"{pointer}/{key}")
+            return built[f"{pointer}/{key}"]
 
         match kind:
             case "const":
@@ -382,11 +407,11 @@ class _Reader:
                 return ir.DefRef(obj["name"], t, span)
             case "select":
                 self._item_of(obj["item"], ("observation",), f"{pointer}/item")
-                window = self.window(obj["window"], f"{pointer}/window")
+                window = self.window(obj["window"], f"{pointer}/window", built)
                 return ir.Select(obj["item"], obj["earliest"], window, t, span)
             case "events":
                 self._item_of(obj["item"], ("event", "observation"), f"{pointer}/item")
-                window = self.window(obj["window"], f"{pointer}/window")
+                window = self.window(obj["window"], f"{pointer}/window", built)
                 return ir.Events(obj["op"], obj["item"], window, t, span)
             case "arith":
                 return ir.Arith(obj["op"], sub("left"), sub("right"), t, span)
@@ -399,7 +424,7 @@ class _Reader:
             case "call":
                 if obj["func"] not in FUNCTIONS:
                     _fail(f"unknown function '{obj['func']}'", f"{pointer}/func")
-                args = tuple(self.expr(a, f"{pointer}/args/{k}") for k, a in enumerate(obj["args"]))
+                args = tuple(built[f"{pointer}/args/{k}"] for k in range(len(obj["args"])))
                 return ir.Call(obj["func"], args, t, span)
             case "compare":
                 return ir.Compare(obj["op"], sub("left"), sub("right"), span, t)
