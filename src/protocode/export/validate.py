@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from protocode.check import MAX_NESTING
 from protocode.errors import Diagnostic, LoadError
 from protocode.export.common import compiled_schema
+from protocode.jsontext import short_path
 from protocode.loader import SchemaValidator
 
 MAX_DEPTH: Final = 2 * MAX_NESTING + 16
@@ -40,8 +41,8 @@ Position: TypeAlias = tuple[str, ...]
 _Trail: TypeAlias = "tuple[_Trail, str | int] | None"
 
 _SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist = 2, 4, 4
-_SHORT.maxstring, _SHORT.maxother = 40, 40
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist = 1, 3, 3
+_SHORT.maxstring, _SHORT.maxother = 30, 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +173,9 @@ def _keys(trail: _Trail) -> list[str | int]:
 
 
 def pointer(keys: Any) -> str:
-    """The JSON pointer of `keys`; a very long one keeps its start and its end."""
+    """The JSON pointer of `keys`, shortened as every field path in a diagnostic is."""
     parts = [str(k).replace("~", "~0").replace("/", "~1") for k in keys]
-    if len(parts) > 16:
-        parts = [*parts[:10], f"…{len(parts) - 14} more…", *parts[-4:]]
-    return "/" + "/".join(parts) if parts else "/"
+    return short_path("/" + "/".join(parts)) if parts else "/"
 
 
 def _message(error: ValidationError) -> str:
