@@ -488,6 +488,18 @@ JSON_VALUES = st.one_of(
 )
 
 
+def deep_expression(doc: dict[str, Any], index: int, levels: int) -> tuple[Any, str]:
+    """A compiled document whose `index`-th rule criterion is wrapped in `levels` `not` nodes
+    (its meaning kept when `levels` is even), written as `Raw` text: past 80 levels load_json
+    recursed out of the stack, and `check` accepts 256 counting definitions."""
+    rules = [c for c in doc["criteria"] if c.get("expr") is not None]
+    criterion = rules[index % len(rules)]
+    expr = criterion["expr"]
+    around = f', "type": {dumps(expr["type"])}, "span": {dumps(expr["span"])}}}'
+    criterion["expr"] = Raw('{"node": "not", "operand": ' * levels + dumps(expr) + around * levels)
+    return doc, f"json: {criterion['id']} inside {levels} not nodes"
+
+
 def json_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """The path of every node below `value` (keys and list indexes)."""
     if isinstance(value, dict):
