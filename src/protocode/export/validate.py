@@ -3,8 +3,8 @@
 jsonschema validates a ``$ref`` by calling itself, about a dozen Python frames for every
 level of an expression, so a rule nested a hundred levels deep (which `check` accepts up
 to `MAX_NESTING`) overflowed the interpreter's stack. Here the compiled schema is split
-once at its expressions: in a shallow copy every reference to the expression schema accepts
-anything, and the places that held one (``left``, ``args/*``, ``window/anchor``, …) are
+once at its expressions: in a shallow copy every reference to the expression schema only
+asks for an object, and the places that held one (``left``, ``args/*``, ``window/anchor``, …) are
 listed per node kind. The document is validated shallowly, then each expression node on
 its own with an explicit stack, each error at its full JSON pointer. A document nested
 deeper than any rule `check` accepts is refused first, with one error.
