@@ -11,7 +11,9 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 import sys
+import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -99,11 +101,12 @@ def table_count(folder: Path) -> int | None:
         return None
     con = duckdb.connect()
     try:
-        ids = [row[0] for row in con.execute(f"SELECT id FROM {_table(found[0])}").fetchall()]
-        others: set[Any] = set()
-        for name in ("observations", "events"):
-            for path in folder.glob(f"{name}.*"):
-                others |= {r[0] for r in con.execute(f"SELECT id FROM {_table(path)}").fetchall()}
+        with tempfile.TemporaryDirectory() as scratch:
+            ids = [_id(row[0]) for row in _ids(con, found[0], Path(scratch))]
+            others: set[Any] = set()
+            for name in ("observations", "events"):
+                for path in folder.glob(f"{name}.*"):
+                    others |= {_id(row[0]) for row in _ids(con, path, Path(scratch))}
     except duckdb.Error:
         return None
     finally:
@@ -112,11 +115,23 @@ def table_count(folder: Path) -> int | None:
     return len(ids) if clean else None
 
 
-def _table(path: Path) -> str:
-    text = str(path).replace("'", "''")
+def _ids(con: Any, path: Path, scratch: Path) -> list[Any]:
+    """The id column of a table file, read from a copy under a plain name: DuckDB reads a
+    path as a glob pattern, and the fuzzer names folders like patterns ([t]ables)."""
+    copy = scratch / f"table{path.suffix}"
+    shutil.copyfile(path, copy)
+    text = str(copy).replace("'", "''")
     if path.suffix == ".csv":
-        return f"read_csv('{text}', all_varchar = true, header = true)"
-    return f"read_parquet('{text}')"
+        table = f"read_csv('{text}', all_varchar = true, header = true)"
+    else:
+        table = f"read_parquet('{text}')"
+    rows: list[Any] = con.execute(f"SELECT id FROM {table}").fetchall()
+    return rows
+
+
+def _id(value: Any) -> Any:
+    # A mutated Parquet id column may hold lists or structs, which no set can hold.
+    return None if value is None else value if isinstance(value, str | int) else repr(value)
 
 
 def fhir_patients(path: Path) -> set[str] | None:
