@@ -191,3 +191,29 @@ def test_the_fuzz_suites_deep_mutation_is_refused_or_read(levels: int) -> None:
         load_json(parsed)
     [d] = info.value.diagnostics
     assert d.field is not None and d.field.startswith("/criteria/0/expr")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("source", "excerpts", 0, "line"), 99_999_999_999, "/source"),
+        (("source", "excerpts", 0, "start"), 10**12, "/source"),
+        (("source", "length"), 10**12, "/source/length"),
+    ],
+)
+def test_source_positions_past_any_protocol_file_are_one_error(
+    compiled: dict[str, Any], path: tuple[str | int, ...], value: int, field: str
+) -> None:
+    """The stand-in source text is rebuilt from the document's positions: a huge one is
+    refused before anything that size is built (a line of 10^11 hung, then ran out of
+    memory; found by fuzz/run.py)."""
+    doc = copy.deepcopy(compiled)
+    parent: Any = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    with pytest.raises(LoadError) as info:
+        load_json(doc)
+    [d] = info.value.diagnostics
+    assert d.field == field
+    assert "the largest protocol file" in d.message

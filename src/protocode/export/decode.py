@@ -41,6 +41,7 @@ from protocode.screen import Protocol
 from protocode.source import Source, Span
 from protocode.types import BOOL, DATE, TEXT, BoolType, CodeType, DateType, NumType, Type
 from protocode.units import BASE_DIMENSIONS, Unit
+from protocode.yamlsource import MAX_FILE_BYTES
 
 JSON = Mapping[str, Any]
 
@@ -146,6 +147,14 @@ def stand_in_text(data: JSON) -> str:
     floor: dict[int, int] = {}
 
     def note(offset: int, line: int, column: int) -> None:
+        # The text is rebuilt from these numbers: bound them by the largest protocol file
+        # first (a line number of 10^11 was a loop of 10^11 lines, then a MemoryError).
+        if max(offset, line, column) > MAX_FILE_BYTES:
+            _fail(
+                f"a span lies past {MAX_FILE_BYTES:,} characters, the largest protocol file "
+                "protocode reads",
+                "/source",
+            )
         start = offset - (column - 1)
         if line < 1 or column < 1 or start < 0 or starts.setdefault(line, start) != start:
             _fail(f"spans disagree about where line {line} starts", "/source")
@@ -169,6 +178,12 @@ def stand_in_text(data: JSON) -> str:
         if line not in starts:
             previous = starts[line - 1]
             starts[line] = max(previous, floor.get(line - 1, previous)) + 1
+    if info["length"] > MAX_FILE_BYTES:
+        _fail(
+            f"a source of {info['length']:,} characters is longer than the largest protocol "
+            f"file protocode reads ({MAX_FILE_BYTES:,})",
+            "/source/length",
+        )
     size = max([info["length"], *starts.values(), *(o for o, _, _ in points)])
     size = max([size, *(ex["start"] + len(ex["text"]) for ex in excerpts)])
     chars = [" "] * size
