@@ -150,6 +150,18 @@ _CMP: dict[str, type[exp.Binary]] = {
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
+def _join_shared(query: exp.Select, used: frozenset[str]) -> exp.Select:
+    """`query` (over patients as ``p``) left-joined to the CTEs `used` of shared values."""
+    for alias in sorted(used):
+        query = query.join(
+            exp.to_table(alias),
+            on=_cmp("==", _col(alias, "id"), _col("p", "id")),
+            join_type="left",
+            copy=False,
+        )
+    return query
+
+
 def _cmp(op: str, a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return _CMP[op](this=_paren(a.copy()), expression=_paren(b.copy()))
 
@@ -432,14 +444,7 @@ class _Compiler(ir.Visitor[Val]):
         query = exp.select(*columns, copy=False).from_(
             exp.alias_(exp.to_table(self.tables.patients), "p", table=True), copy=False
         )
-        for other in sorted(used):
-            query = query.join(
-                exp.to_table(other),
-                on=_cmp("==", _col(other, "id"), _col("p", "id")),
-                join_type="left",
-                copy=False,
-            )
-        self.ctes.append((alias, query))
+        self.ctes.append((alias, _join_shared(query, used)))
         self.aggregates[("shared", alias)] = _Aggregate(alias, used)
         return shared, frozenset({alias})
 
@@ -500,14 +505,9 @@ class _Compiler(ir.Visitor[Val]):
                 on=_cmp("==", _col("t", "id"), _col("p", "id")),
                 copy=False,
             )
-        for alias in sorted(used):
-            query = query.join(
-                exp.to_table(alias),
-                on=_cmp("==", _col(alias, "id"), _col("p", "id")),
-                join_type="left",
-                copy=False,
-            )
-        return query.where(_cmp("==", _col("t", "item"), exp.Literal.string(item)), copy=False)
+        return _join_shared(query, used).where(
+            _cmp("==", _col("t", "item"), exp.Literal.string(item)), copy=False
+        )
 
     def _observation_value(self, item: DataItem, column: exp.Expr) -> exp.Expr:
         if is_numeric(item):
