@@ -25,7 +25,7 @@ _COLD = """
 import time
 t = time.perf_counter()
 import protocode
-from protocode.amend import diff
+from protocode.amendments import diff
 report = diff(protocode.load({old!r}), protocode.load({new!r}))
 assert report.problems == ()
 print(time.perf_counter() - t)
@@ -53,7 +53,7 @@ def warm(repeat: int) -> tuple[list[float], int]:
     """Seconds for the comparison alone, both versions already loaded."""
     sys.path.insert(0, str(ROOT / "src"))
     import protocode  # noqa: PLC0415
-    from protocode.amend import diff  # noqa: PLC0415
+    from protocode.amendments import diff  # noqa: PLC0415
 
     old, new = protocode.load(SEED / "v3.yaml"), protocode.load(SEED / "v4.yaml")
     times = []

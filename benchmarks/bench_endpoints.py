@@ -43,9 +43,9 @@ from baseline_endpoints import derive_baseline  # noqa: E402
 from cohort import generate_cohort  # noqa: E402
 
 import protocode  # noqa: E402
+from protocode.core.errors import RecordError  # noqa: E402
 from protocode.endpoints import EndpointRow, derive, endpoints  # noqa: E402
 from protocode.endpoints.estimate import Estimate, estimate  # noqa: E402
-from protocode.errors import RecordError  # noqa: E402
 from protocode.records import Record  # noqa: E402
 
 PROTOCOL = ROOT / "protocol" / "NCT06125106" / "v3.yaml"

@@ -47,7 +47,7 @@ from baseline import screen_baseline  # noqa: E402
 from generate import generate_records  # noqa: E402
 
 import protocode  # noqa: E402
-from protocode.errors import RecordError  # noqa: E402
+from protocode.core.errors import RecordError  # noqa: E402
 from protocode.records import Record  # noqa: E402
 
 PROTOCOL = ROOT / "protocol" / "NCT06125106"

@@ -37,12 +37,12 @@ from fuzz_reference import (
     record_count,
     table_count,
 )
+from protocode.backends.export.decode import load_json
 from protocode.cases import load_cases, run_cases
 from protocode.cli import main
-from protocode.errors import Diagnostic, ProtocodeError
-from protocode.export.decode import load_json
-from protocode.fhir import FhirMapping, load_map, read_fhir
+from protocode.core.errors import Diagnostic, ProtocodeError
 from protocode.records import read_records
+from protocode.records.fhir import FhirMapping, load_map, read_fhir
 
 KINDS = ("traceback", "hang", "crash", "count", "unlocated")
 """The kinds of failure, in the order reports list them."""

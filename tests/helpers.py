@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from protocode.check import check_rule
 from protocode.cli import main
-from protocode.ir import Expr
-from protocode.loader import load_protocol_text
-from protocode.model import ProtocolDoc, RuleText
+from protocode.document.loader import load_protocol_text
+from protocode.document.model import ProtocolDoc, RuleText
+from protocode.language.check import check_rule
+from protocode.language.ir import Expr
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

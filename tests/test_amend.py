@@ -10,9 +10,9 @@ import pytest
 
 import protocode
 from helpers import FIXTURES, SEED
-from protocode.amend import check_claims, diff
+from protocode.amendments import check_claims, diff
 from protocode.cli import main
-from protocode.library import completed_years
+from protocode.language.library import completed_years
 
 V3 = protocode.load(SEED / "v3.yaml")
 V4 = protocode.load(SEED / "v4.yaml")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, RULES, SEED
-from protocode.compile import Env, compile_protocol
-from protocode.compile.pycode import compile_fast
-from protocode.screen import overall
+from protocode.backends.python import Env, compile_protocol
+from protocode.backends.python.pycode import compile_fast
+from protocode.screening import overall
 from protocode.testing import records
 
 SEED_PROTOCOL = protocode.load(SEED)
@@ -63,9 +63,9 @@ def test_backends_agree_on_random_rules(rule: str, data: st.DataObject) -> None:
 def test_every_ir_node_class_has_a_method_in_every_backend() -> None:
     from typing import get_args
 
-    from protocode import ir
-    from protocode.compile.closures import _Compiler
-    from protocode.compile.pycode import _Generator
+    from protocode.backends.python.closures import _Compiler
+    from protocode.backends.python.pycode import _Generator
+    from protocode.language import ir
 
     for cls in get_args(ir.Expr):
         name = ir.visitor_method(cls)

@@ -20,7 +20,7 @@ from protocode.cases import (
     load_cases,
     run_cases,
 )
-from protocode.errors import LoadError, UsageError
+from protocode.core.errors import LoadError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "protocol" / "NCT06125106"

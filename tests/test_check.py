@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, MINI, assert_golden, check, mini_doc
-from protocode import ir
-from protocode.check import check_protocol
-from protocode.errors import CheckError, ProtocodeError
-from protocode.loader import load_protocol, load_protocol_text
-from protocode.types import BOOL, NumType
+from protocode.core.errors import CheckError, ProtocodeError
+from protocode.document.loader import load_protocol, load_protocol_text
+from protocode.language import ir
+from protocode.language.check import check_protocol
+from protocode.language.types import BOOL, NumType
 
 
 def error_of(rule: str) -> tuple[str, str, int]:

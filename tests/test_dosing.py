@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from helpers import FIXTURES, SEED
 from protocode.cli import main
+from protocode.core.errors import CheckError, LoadError, ProtocodeError, RecordError
 from protocode.dosing import (
     ComplianceReader,
     ComplianceResult,
@@ -26,9 +27,8 @@ from protocode.dosing import (
     plan,
     schedules,
 )
-from protocode.errors import CheckError, LoadError, ProtocodeError, RecordError
 from protocode.pipeline import load, load_text
-from protocode.screen import Protocol
+from protocode.screening import Protocol
 
 DOSING = FIXTURES / "dosing"
 BASE = (DOSING / "base.yaml").read_text(encoding="utf-8")

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from helpers import FIXTURES
 from protocode.cli import main
+from protocode.core.errors import CheckError, LoadError, ProtocodeError, RecordError
 from protocode.endpoints import EndpointRow, derive, derive_many, endpoints
-from protocode.errors import CheckError, LoadError, ProtocodeError, RecordError
 from protocode.pipeline import load, load_text
-from protocode.screen import Protocol
+from protocode.screening import Protocol
 
 PFS_OS_PATH = FIXTURES / "endpoints" / "pfs_os.yaml"
 PFS_OS = PFS_OS_PATH.read_text(encoding="utf-8")

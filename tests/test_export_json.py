@@ -21,10 +21,7 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import FIXTURES, MINI, ROOT, RULES, SEED, undocumented
-from protocode import ir
-from protocode.cli import main
-from protocode.errors import LoadError, ProtocodeError, RecordError
-from protocode.export import (
+from protocode.backends.export import (
     FORMAT,
     VERSION,
     compiled_schema,
@@ -33,8 +30,11 @@ from protocode.export import (
     validate_json,
     write_json,
 )
-from protocode.export.common import exact_number, read_number
-from protocode.export.decode import stand_in_text
+from protocode.backends.export.common import exact_number, read_number
+from protocode.backends.export.decode import stand_in_text
+from protocode.cli import main
+from protocode.core.errors import LoadError, ProtocodeError, RecordError
+from protocode.language import ir
 from protocode.testing import records
 
 VERSIONS = {v: protocode.load(SEED / f"v{v}.yaml") for v in (1, 2, 3, 4)}

@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 
 from helpers import ROOT, SEED, run
-from protocode.errors import Diagnostic, LoadError, RecordError
-from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
+from protocode.core.errors import Diagnostic, LoadError, RecordError
 from protocode.pipeline import load
 from protocode.records import Observation, Occurrence, Record, read_records
+from protocode.records.fhir import (
+    FhirMapping,
+    is_fhir_input,
+    load_map,
+    read_fhir,
+    records_from_resources,
+)
 
 EXAMPLES = SEED / "examples"
 BUNDLE = EXAMPLES / "fhir" / "patients.bundle.json"

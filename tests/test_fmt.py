@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, ROOT, SEED, assert_golden, run
-from protocode.errors import ProtocodeError
+from protocode.core.errors import ProtocodeError
+from protocode.document.history import LOCK_NAME, release
+from protocode.document.loader import load_protocol
+from protocode.document.model import RuleText
 from protocode.fmt import WIDTH, format_rule
 from protocode.fmt.files import format_source, protocol_files, read_file, rule_fields
 from protocode.fmt.printer import shape
-from protocode.history import LOCK_NAME, release
-from protocode.loader import load_protocol
-from protocode.model import RuleText
-from protocode.syntax import ast, parse_rule
-from protocode.syntax.parser import grammar_text, rule_parser
+from protocode.language.syntax import ast, parse_rule
+from protocode.language.syntax.parser import grammar_text, rule_parser
 
 FMT = FIXTURES / "fmt"
 

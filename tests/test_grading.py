@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import protocode
+from protocode.core.errors import ProtocodeError, RecordError
 from protocode.endpoints import derive
 from protocode.endpoints.grading import CheckedTable, check_tables
-from protocode.errors import ProtocodeError, RecordError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "endpoints" / "gvhd.yaml"
 TEXT = FIXTURE.read_text(encoding="utf-8")

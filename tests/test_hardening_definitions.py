@@ -19,13 +19,13 @@ from hypothesis import given, settings
 
 import protocode
 from helpers import FIXTURES, MINI, run
-from protocode.check import check_protocol
-from protocode.check.checker import MAX_NESTING
-from protocode.compile import Env, compile_protocol
-from protocode.compile.pycode import compile_fast
-from protocode.errors import CheckError, LoadError, UsageError
-from protocode.export.decode import load_json
-from protocode.loader import load_protocol_text
+from protocode.backends.export.decode import load_json
+from protocode.backends.python import Env, compile_protocol
+from protocode.backends.python.pycode import compile_fast
+from protocode.core.errors import CheckError, LoadError, UsageError
+from protocode.document.loader import load_protocol_text
+from protocode.language.check import check_protocol
+from protocode.language.check.checker import MAX_NESTING
 from sql_engines import cohort_of, duckdb_results, row_results
 
 HEADER = """\

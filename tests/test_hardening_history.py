@@ -13,10 +13,10 @@ import pytest
 
 import protocode
 from helpers import ROOT, SEED, run
-from protocode.check import check_protocol
-from protocode.errors import CheckError, LoadError
-from protocode.history import LOCK_NAME, HistoryError, check_folder, release
-from protocode.loader import load_protocol_text
+from protocode.core.errors import CheckError, LoadError
+from protocode.document.history import LOCK_NAME, HistoryError, check_folder, release
+from protocode.document.loader import load_protocol_text
+from protocode.language.check import check_protocol
 from test_history import V1, amend, at, edit, folder
 
 PATIENTS = SEED / "examples" / "patients.jsonl"

@@ -14,29 +14,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import MINIMAL, run
+from protocode.backends.export.common import compiled_schema
 from protocode.cases import load_cases
-from protocode.errors import Diagnostic, LoadError, ProtocodeError
-from protocode.exact import MAX_DIGITS
-from protocode.export.common import compiled_schema
-from protocode.fhir.mapping import load_map
-from protocode.fmt.files import format_file, protocol_files
-from protocode.history import VERSION_FILE, load_history
-from protocode.loader import (
+from protocode.core.errors import Diagnostic, LoadError, ProtocodeError
+from protocode.core.exact import MAX_DIGITS
+from protocode.core.source import Source
+from protocode.document.history import VERSION_FILE, load_history
+from protocode.document.loader import (
     SchemaValidator,
     ecma_regex,
     load_protocol,
     load_protocol_text,
     protocol_schema,
 )
-from protocode.source import Source
-from protocode.units import UnitError, parse_unit
-from protocode.yamlsource import (
+from protocode.document.yamlsource import (
     MAX_ALIAS_VALUES,
     MAX_DEPTH,
     MAX_FILE_BYTES,
     compose,
     read_bytes,
 )
+from protocode.fmt.files import format_file, protocol_files
+from protocode.language.units import UnitError, parse_unit
+from protocode.records.fhir.mapping import load_map
 
 
 def _lock_problems(path: Path) -> tuple[Diagnostic, ...]:

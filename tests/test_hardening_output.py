@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from helpers import SEED, run
-from protocode.errors import Diagnostic
-from protocode.exact import approximate
-from protocode.screen import format_number
-from protocode.source import Source
+from protocode.core.errors import Diagnostic
+from protocode.core.exact import approximate
+from protocode.core.source import Source
+from protocode.screening import format_number
 
 COHORT = SEED / "examples" / "cohort.jsonl"
 HUGE = 10**5000  # str() of it raises ValueError (more than 4,300 digits)

@@ -18,13 +18,19 @@ from typing import Any
 import pytest
 
 from helpers import SEED, run
-from protocode.errors import RecordError
-from protocode.fhir import FhirMapping, is_fhir_input, load_map, read_fhir, records_from_resources
-from protocode.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
+from protocode.backends.sql.convert import RowWriter
+from protocode.core.errors import RecordError
+from protocode.core.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
 from protocode.records import Record, _date_text, read_records
-from protocode.screen import Screening
-from protocode.sql.convert import RowWriter
+from protocode.records.fhir import (
+    FhirMapping,
+    is_fhir_input,
+    load_map,
+    read_fhir,
+    records_from_resources,
+)
+from protocode.screening import Screening
 
 FHIR = SEED / "examples" / "fhir"
 BUNDLE = FHIR / "patients.bundle.json"

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 import protocode
-from protocode.amend import check_claims, diff
+from protocode.amendments import check_claims, diff
+from protocode.backends.smt import Comparison, compare_criterion, compare_eligibility
+from protocode.backends.smt.decide import restrict
 from protocode.cli import main
-from protocode.history import HistoryError
-from protocode.smt import Comparison, compare_criterion, compare_eligibility
-from protocode.smt.decide import restrict
+from protocode.document.history import HistoryError
 
 V1 = """\
 protocode: 1

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES, ROOT, SEED, assert_golden, run
-from protocode.errors import CheckError, Diagnostic, LoadError, UsageError, render
-from protocode.history import (
+from protocode.core.errors import CheckError, Diagnostic, LoadError, UsageError, render
+from protocode.document.history import (
     LOCK_NAME,
     HistoryError,
     check_folder,
@@ -21,8 +21,8 @@ from protocode.history import (
     release,
     version_in_force,
 )
-from protocode.loader import load_protocol_text
-from protocode.model import Criterion
+from protocode.document.loader import load_protocol_text
+from protocode.document.model import Criterion
 
 AMENDMENTS = FIXTURES / "amendments"
 

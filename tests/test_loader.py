@@ -12,14 +12,14 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from helpers import MINIMAL, undocumented
-from protocode.errors import Diagnostic, LoadError
-from protocode.loader import (
+from protocode.core.errors import Diagnostic, LoadError
+from protocode.document.loader import (
     RESERVED_WORDS,
     load_protocol,
     load_protocol_text,
     protocol_schema,
 )
-from protocode.model import Criterion, DataItem, Definition, Quantity, RuleText
+from protocode.document.model import Criterion, DataItem, Definition, Quantity, RuleText
 
 ROOT = Path(__file__).resolve().parents[1]
 # Relative to ROOT, so that rendered errors show the path as the golden files expect.

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocode.errors import RecordError
-from protocode.exact import Rational
-from protocode.model import DataItem, Quantity
+from protocode.core.errors import RecordError
+from protocode.core.exact import Rational
+from protocode.core.source import Source
+from protocode.document.model import DataItem, Quantity
 from protocode.records import (
     Observation,
     Occurrence,
@@ -24,7 +25,6 @@ from protocode.records import (
     iter_records,
     read_records,
 )
-from protocode.source import Source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "records"
 SPAN = Source("<t>", "").whole
@@ -318,7 +318,7 @@ def test_non_object_record(reader: RecordReader) -> None:
 
 
 def test_dictionary_problems_raise_at_construction() -> None:
-    from protocode.errors import LoadError
+    from protocode.core.errors import LoadError
 
     with pytest.raises(LoadError, match="reserved"):
         RecordReader([item("id", "fact", "text")], ())

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, ROOT, assert_golden, run
-from protocode.check import check_protocol
-from protocode.errors import CheckError, LoadError, ProtocodeError
-from protocode.loader import load_protocol_text
+from protocode.core.errors import CheckError, LoadError, ProtocodeError
+from protocode.document.loader import load_protocol_text
+from protocode.language.check import check_protocol
 from protocode.pipeline import load_text
 from protocode.registry import (
     RegistryDraft,

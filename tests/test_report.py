@@ -22,13 +22,13 @@ import pytest
 
 import protocode
 from helpers import FIXTURES, ROOT, SEED, assert_golden
-from protocode.amend import DiffReport, diff
+from protocode.amendments import DiffReport, diff
+from protocode.amendments.report import render_html, render_json, render_markdown, render_text
+from protocode.backends.smt import Comparison, Witness
+from protocode.backends.smt.decide import restrict
 from protocode.pipeline import load_text
 from protocode.records import read_records
-from protocode.report import render_html, render_json, render_markdown, render_text
-from protocode.screen import Protocol
-from protocode.smt import Comparison, Witness
-from protocode.smt.decide import restrict
+from protocode.screening import Protocol
 
 GOLDEN = FIXTURES / "report"
 PATIENTS = SEED / "examples" / "patients.jsonl"

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, SEED
-from protocode.errors import RecordError
-from protocode.exact import decimal_places, decimal_text, rational
+from protocode.core.errors import RecordError
+from protocode.core.exact import decimal_places, decimal_text, rational
 from protocode.testing import records
 
 MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")

@@ -17,8 +17,8 @@ import pytest
 
 import protocode
 from helpers import SEED
+from protocode.core.errors import RecordError
 from protocode.endpoints import derive
-from protocode.errors import RecordError
 
 V3 = SEED / "v3.yaml"
 T0 = dt.date(2024, 7, 1)

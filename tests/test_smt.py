@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, RULES, SEED
-from protocode.library import completed_years
-from protocode.smt import compare_criterion, compare_eligibility
-from protocode.smt.encode import Encoder, Patient, Strings
+from protocode.backends.smt import compare_criterion, compare_eligibility
+from protocode.backends.smt.encode import Encoder, Patient, Strings
+from protocode.language.library import completed_years
 from protocode.testing import records
 
 V1 = (SEED / "v1.yaml").read_text(encoding="utf-8")

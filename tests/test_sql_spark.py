@@ -30,9 +30,9 @@ from sqlglot import exp
 import protocode
 import sql_engines as se
 from helpers import RULES
-from protocode.errors import UsageError
-from protocode.sql import layout, to_sql
-from protocode.sql.convert import TableRows
+from protocode.backends.sql import layout, to_sql
+from protocode.backends.sql.convert import TableRows
+from protocode.core.errors import UsageError
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark not installed")
 

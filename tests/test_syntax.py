@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocode.errors import RuleSyntaxError
-from protocode.model import RuleText
-from protocode.syntax import ast, parse_rule
-from protocode.syntax.parser import rule_parser
+from protocode.core.errors import RuleSyntaxError
+from protocode.document.model import RuleText
+from protocode.language.syntax import ast, parse_rule
+from protocode.language.syntax.parser import rule_parser
 
 
 def parse(text: str) -> ast.Expr:
@@ -125,7 +125,7 @@ def test_syntax_errors_point_at_the_problem(text: str, col: int, message: str) -
 
 
 def test_error_inside_yaml_maps_to_file_position() -> None:
-    from protocode.loader import load_protocol_text
+    from protocode.document.loader import load_protocol_text
 
     text = (
         "protocode: 1\n"

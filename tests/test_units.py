@@ -1,4 +1,4 @@
-"""Tests for the exact UCUM unit algebra (protocode.units)."""
+"""Tests for the exact UCUM unit algebra (protocode.language.units)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import MINI, check
-from protocode.check import check_protocol
-from protocode.errors import CheckError
-from protocode.loader import load_protocol_text
-from protocode.units import (
+from protocode.core.errors import CheckError
+from protocode.document.loader import load_protocol_text
+from protocode.language.check import check_protocol
+from protocode.language.units import (
     BASE_DIMENSIONS,
     ONE,
     Unit,

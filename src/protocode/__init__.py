@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from protocode.errors import (
+from protocode.core.errors import (
     CheckError,
     Diagnostic,
     LoadError,
@@ -26,18 +26,18 @@ from protocode.errors import (
 )
 from protocode.pipeline import load, load_text, protocol_file
 from protocode.records import Record
-from protocode.screen import Explanation, Protocol, Screening
+from protocode.screening import Explanation, Protocol, Screening
 
 if TYPE_CHECKING:
-    from protocode.amend import DiffReport
+    from protocode.amendments import DiffReport
 
 
 def diff(old: Protocol, new: Protocol, cohort: Iterable[Any] | None = None) -> DiffReport:
-    """The semantic diff of two protocol versions (see `protocode.amend.diff`).
+    """The semantic diff of two protocol versions (see `protocode.amendments.diff`).
 
     Imported on first use: it needs the z3 solver, which screening alone does not.
     """
-    from protocode.amend import diff as semantic_diff  # noqa: PLC0415
+    from protocode.amendments import diff as semantic_diff  # noqa: PLC0415
 
     return semantic_diff(old, new, cohort)
 

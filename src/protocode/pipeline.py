@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from protocode.check import check_protocol
-from protocode.errors import UsageError
-from protocode.history import VERSION_FILE, verify_release, version_in_force
-from protocode.loader import load_protocol_text
-from protocode.screen import Protocol
-from protocode.yamlsource import read_bytes, text_source
+from protocode.core.errors import UsageError
+from protocode.document.history import VERSION_FILE, verify_release, version_in_force
+from protocode.document.loader import load_protocol_text
+from protocode.document.yamlsource import read_bytes, text_source
+from protocode.language.check import check_protocol
+from protocode.screening import Protocol
 
 _CACHE: dict[tuple[str, str], Protocol] = {}
 

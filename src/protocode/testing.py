@@ -28,8 +28,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from protocode.model import DataItem
-from protocode.screen import Protocol
+from protocode.document.model import DataItem
+from protocode.screening import Protocol
 
 BASE_DATE = dt.date(2024, 3, 1)
 
@@ -142,10 +142,10 @@ def shared_records(
 
     It has the items and attestations of either version. An item of both is drawn within
     both plausible ranges, from the code values of either; a quantity whose unit changed
-    is stated with the unit `protocode.smt` compares it in, which each reader converts.
+    is stated with the unit `protocode.backends.smt` compares it in, which each reader converts.
     """
-    # Imported here: protocode.smt needs z3 (and its search imports this module).
-    from protocode.smt.shared import restated  # noqa: PLC0415
+    # Imported here: protocode.backends.smt needs z3 (and its search imports this module).
+    from protocode.backends.smt.shared import restated  # noqa: PLC0415
 
     shifts = restated(old.checked.items, new.checked.items, old.version)
     others = new.checked.items

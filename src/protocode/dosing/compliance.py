@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+from protocode.core.errors import Diagnostic, RecordError, did_you_mean
+from protocode.core.exact import approximate, to_fraction
 from protocode.dosing.plan import DosingReader, PlannedDose, plan
 from protocode.dosing.schedules import (
     _DAY,
@@ -19,11 +21,9 @@ from protocode.dosing.schedules import (
     _a,
     schedules,
 )
-from protocode.errors import Diagnostic, RecordError, did_you_mean
-from protocode.exact import approximate, to_fraction
+from protocode.language.units import UnitError, conversion_factor, parse_unit
 from protocode.records import FieldError, Record, iter_records, record_number, show_value
-from protocode.screen import Protocol, format_number
-from protocode.units import UnitError, conversion_factor, parse_unit
+from protocode.screening import Protocol, format_number
 
 DeviationKind = Literal[
     "missed", "extra", "wrong_dose", "wrong_route", "out_of_window", "wrong_order"

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from protocode.compile.closures import Env
+from protocode.backends.python.closures import Env
+from protocode.core.errors import Diagnostic, RecordError
+from protocode.core.exact import is_rational, to_fraction
+from protocode.document.model import DataItem
 from protocode.dosing.schedules import _CM, _DAY, _KG, Boundary, CheckedSchedule, schedules
-from protocode.errors import Diagnostic, RecordError
-from protocode.exact import is_rational, to_fraction
-from protocode.model import DataItem
+from protocode.language.units import Unit, conversion_factor, parse_unit
 from protocode.records import Record, RecordReader
-from protocode.screen import Protocol, format_number
-from protocode.units import Unit, conversion_factor, parse_unit
+from protocode.screening import Protocol, format_number
 
 
 @dataclass(frozen=True, slots=True)

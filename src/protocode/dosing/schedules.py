@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from protocode import ir
-from protocode.check.checker import CheckedProtocol, check_expression
-from protocode.compile.closures import Env, compile_expression
-from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
-from protocode.exact import decimal, too_long
-from protocode.model import BodyMeasure, Name, Phase, RuleText, Schedule
+from protocode.backends.python.closures import Env, compile_expression
+from protocode.core.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.core.exact import decimal, too_long
+from protocode.core.source import Span
+from protocode.document.model import BodyMeasure, Name, Phase, RuleText, Schedule
+from protocode.language import ir
+from protocode.language.check.checker import CheckedProtocol, check_expression
+from protocode.language.types import DATE
+from protocode.language.units import Unit, UnitError, conversion_factor, is_time, parse_unit
 from protocode.records import Record
-from protocode.screen import Protocol
-from protocode.source import Span
-from protocode.types import DATE
-from protocode.units import Unit, UnitError, conversion_factor, is_time, parse_unit
+from protocode.screening import Protocol
 
 ROUTES: tuple[str, ...] = ("intravenous", "subcutaneous", "oral", "intramuscular", "intrathecal")
 """Routes a schedule (and an administration) may name."""

@@ -9,14 +9,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from protocode import ir
-from protocode.check.checker import CheckedProtocol, check_expression
-from protocode.compile.closures import Env, compile_expression
-from protocode.compile.runtime import shift_date
-from protocode.endpoints.grading import CheckedTable, check_tables
-from protocode.errors import CheckError, Diagnostic, did_you_mean, unique
-from protocode.exact import too_long
-from protocode.model import (
+from protocode.backends.python.closures import Env, compile_expression
+from protocode.backends.python.runtime import shift_date
+from protocode.core.errors import CheckError, Diagnostic, did_you_mean, unique
+from protocode.core.exact import too_long
+from protocode.document.model import (
     DataItem,
     DerivedClause,
     DerivedEvent,
@@ -25,9 +22,12 @@ from protocode.model import (
     ProportionEndpoint,
     RuleText,
 )
+from protocode.endpoints.grading import CheckedTable, check_tables
+from protocode.language import ir
+from protocode.language.check.checker import CheckedProtocol, check_expression
+from protocode.language.types import BOOL, DATE
 from protocode.records import Observation, Record
-from protocode.screen import Protocol
-from protocode.types import BOOL, DATE
+from protocode.screening import Protocol
 
 _HORIZON = re.compile(r"([0-9]+) +(day|days|week|weeks|month|months|year|years)")
 _DAYS_PER = {"day": 1, "week": 7}

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from protocode.core.errors import Diagnostic, RecordError
 from protocode.endpoints.definitions import (
     AnyEndpoint,
     CheckedClause,
@@ -24,9 +25,8 @@ from protocode.endpoints.definitions import (
     CheckedProportion,
     endpoints,
 )
-from protocode.errors import Diagnostic, RecordError
 from protocode.records import Observation, Record
-from protocode.screen import Protocol
+from protocode.screening import Protocol
 
 Status = Literal["event", "competing", "censored", "responder", "non_responder", "not_evaluable"]
 

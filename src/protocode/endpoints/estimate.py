@@ -54,7 +54,7 @@ from scipy.stats import binomtest
 
 from protocode.endpoints.definitions import AnyEndpoint, CheckedProportion, endpoints
 from protocode.endpoints.derive import EndpointRow
-from protocode.screen import Protocol
+from protocode.screening import Protocol
 
 Method = Literal["kaplan-meier", "aalen-johansen", "proportion"]
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TextIO
 
+from protocode.core.jsontext import json_line
 from protocode.endpoints.derive import EndpointRow
-from protocode.jsontext import json_line
 
 RowFormat = Literal["csv", "json", "jsonl"]
 

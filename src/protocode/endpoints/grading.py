@@ -23,11 +23,11 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
 
-from protocode.errors import Diagnostic, RuleSyntaxError, did_you_mean
-from protocode.model import Aggregate, DataItem, GradingTable, Name, RuleText, TableInput
-from protocode.source import Span
-from protocode.syntax import ast
-from protocode.syntax.parser import parse_rule
+from protocode.core.errors import Diagnostic, RuleSyntaxError, did_you_mean
+from protocode.core.source import Span
+from protocode.document.model import Aggregate, DataItem, GradingTable, Name, RuleText, TableInput
+from protocode.language.syntax import ast
+from protocode.language.syntax.parser import parse_rule
 
 Value = Fraction | str | bool
 """A value an input can take: integers as exact fractions, codes as text, booleans."""

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from protocode.errors import ProtocodeError, render
+from protocode.core.errors import ProtocodeError, render
+from protocode.document.history import LOCK_NAME
 from protocode.fmt.files import Formatted, format_file, protocol_files, released_files, write
-from protocode.history import LOCK_NAME
 
 
 def run(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:

@@ -42,20 +42,20 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from protocode.errors import Diagnostic, LoadError, ProtocodeError, UsageError
-from protocode.fmt.printer import WIDTH, has_comment, rule_printer, shape
-from protocode.history import LOCK_NAME, VERSION_FILE, HistoryError, load_history
-from protocode.loader import load_protocol_text
-from protocode.model import Endpoint, ProtocolDoc, RuleText
-from protocode.source import Source, Span
-from protocode.syntax import parse_rule
-from protocode.yamlsource import (
+from protocode.core.errors import Diagnostic, LoadError, ProtocodeError, UsageError
+from protocode.core.source import Source, Span
+from protocode.document.history import LOCK_NAME, VERSION_FILE, HistoryError, load_history
+from protocode.document.loader import load_protocol_text
+from protocode.document.model import Endpoint, ProtocolDoc, RuleText
+from protocode.document.yamlsource import (
     LINE_BREAKS,
     decode_source,
     read_bytes,
     read_source,
     scalar_start,
 )
+from protocode.fmt.printer import WIDTH, has_comment, rule_printer, shape
+from protocode.language.syntax import parse_rule
 
 _PROTOCOL_KEY = re.compile(r"^protocode:", re.MULTILINE)
 _TRAILING_COMMENT = re.compile(r"[ \t]+#[^\n\r]*")

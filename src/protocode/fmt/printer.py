@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from protocode.model import RuleText
-from protocode.syntax import ast, parse_rule
+from protocode.document.model import RuleText
+from protocode.language.syntax import ast, parse_rule
 
 WIDTH = 88
 """The line width a formatted rule keeps to, counted from the start of the YAML line."""

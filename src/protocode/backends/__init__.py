@@ -1,0 +1,4 @@
+"""Backends that run or reason about the checked IR.
+
+Python closures and generated code, SMT, SQL and the JSON export.
+"""
