@@ -9,7 +9,7 @@ costs nothing unless asked for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal, cast
@@ -212,6 +212,9 @@ class Protocol:
         program = compile_fast(checked)
         self._verdicts, self._status = program.verdicts_fn, program.status_fn
         self._traced: Evaluator | None = None
+        # Plans a backend built for this protocol (e.g. SQL statements by input column types),
+        # kept here so that they live and die with the protocol.
+        self.plans: dict[Hashable, Any] = {}
         self._kinds = tuple(c.kind for c in checked.criteria)
         # Results are immutable: one shared object per criterion and verdict.
         self._results = tuple(
