@@ -11,7 +11,7 @@ Steps, all in one run:
    with labs around the enrollment window, treatment histories, a few percent missing
    values, and boundary patients (Cockcroft-Gault exactly 60 mL/min, AST at 3 x ULN, LVEF
    at 50 %, chemotherapy ending exactly 14 days before enrollment).
-2. **protocode**: `protocode.backends.sql.run.Connection` stages the Parquet files, validates every
+2. **protocode**: `protocode.tables.run.Connection` stages the Parquet files, validates every
    cell, and runs the compiled query into a results table; the query alone is timed too.
 3. **Hand-written**: one DuckDB query for the same 21 criteria written by hand (below),
    timed on the same views in the same process.
@@ -43,7 +43,7 @@ import duckdb
 
 import protocode
 from protocode.backends.sql.layout import layout
-from protocode.backends.sql.run import Connection
+from protocode.tables.run import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "protocol" / "NCT06125106"

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, SEED
-from protocode.backends.sql.convert import RowWriter, TableRows
-from protocode.backends.sql.run import Connection
 from protocode.core.errors import RecordError
+from protocode.tables.convert import RowWriter, TableRows
+from protocode.tables.run import Connection
 from protocode.testing import BASE_DATE, records
 
 # (status, verdict…) per record id, in the criteria's order.

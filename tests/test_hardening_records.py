@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from helpers import SEED, run
-from protocode.backends.sql.convert import RowWriter
 from protocode.core.errors import RecordError
 from protocode.core.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
@@ -31,6 +30,7 @@ from protocode.records.fhir import (
     records_from_resources,
 )
 from protocode.screening import Screening
+from protocode.tables.convert import RowWriter
 
 FHIR = SEED / "examples" / "fhir"
 BUNDLE = FHIR / "patients.bundle.json"

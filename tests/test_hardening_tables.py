@@ -17,10 +17,10 @@ import pytest
 
 import protocode
 from helpers import SEED, run
-from protocode.backends.sql.convert import write_tables
-from protocode.backends.sql.run import Connection, read_tables
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import read_records
+from protocode.tables.convert import write_tables
+from protocode.tables.run import Connection, read_tables
 
 SEED_PROTOCOL = protocode.load(SEED)
 PATIENTS = SEED / "examples" / "patients.jsonl"

@@ -20,11 +20,11 @@ import protocode
 import sql_engines as se
 from helpers import MINI, SEED
 from protocode.backends.sql import to_sql
-from protocode.backends.sql.convert import write_tables
-from protocode.backends.sql.run import Connection, read_tables
 from protocode.cli import main
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import read_records
+from protocode.tables.convert import write_tables
+from protocode.tables.run import Connection, read_tables
 
 SEED_PROTOCOL = protocode.load(SEED)
 PATIENTS = SEED / "examples" / "patients.jsonl"

@@ -31,8 +31,8 @@ import protocode
 import sql_engines as se
 from helpers import RULES
 from protocode.backends.sql import layout, to_sql
-from protocode.backends.sql.convert import TableRows
 from protocode.core.errors import UsageError
+from protocode.tables.convert import TableRows
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark not installed")
 

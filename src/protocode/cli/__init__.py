@@ -29,7 +29,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from protocode.backends.sql import command as sql_command
 from protocode.cases import coverage, find_case_files, load_cases, run_cases
 from protocode.core.errors import (
     CheckError,
@@ -59,6 +58,7 @@ from protocode.records import Record, RecordReader, read_jsonl_lines, read_recor
 from protocode.records.fhir import FhirMapping, is_fhir_input, load_map, read_fhir
 from protocode.registry import draft_yaml, read_record, schema_reference
 from protocode.screening import Protocol, Screening
+from protocode.tables import command as sql_command
 
 _EXIT_STATUS = """\
 exit status:

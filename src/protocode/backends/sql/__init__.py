@@ -1,8 +1,8 @@
-"""The SQL backend: eligibility compiled to one set-based query, run in DuckDB at scale.
+"""The SQL backend: eligibility compiled to one set-based query over the table layout.
 
-One module per stage: `layout` (the tables of large inputs, from the data dictionary),
-`convert` (records ⇄ tables), `compile` (checked IR → sqlglot query) and `run` (DuckDB:
-stage and validate inputs, run the query, stream results). See ``docs/sql.md``.
+`layout` gives the tables of large inputs (from the data dictionary) and `compile` turns
+the checked IR into one sqlglot query in any dialect. Running it is `protocode.tables`.
+See ``docs/sql.md``.
 """
 
 from __future__ import annotations

@@ -42,7 +42,13 @@ import duckdb
 from sqlglot import exp
 
 from protocode.backends.sql.compile import compile_query
-from protocode.backends.sql.convert import (
+from protocode.backends.sql.layout import Fmt, Layout, is_numeric, layout, number_format
+from protocode.core.errors import Diagnostic, RecordError, UsageError, did_you_mean
+from protocode.core.jsontext import escape_line_breaks
+from protocode.document.model import DataItem
+from protocode.records import Record, iter_records
+from protocode.screening import Protocol, Screening
+from protocode.tables.convert import (
     EVENT_COLUMNS,
     EVENTS,
     OBSERVATION_COLUMNS,
@@ -53,12 +59,6 @@ from protocode.backends.sql.convert import (
     record_dict,
     write_csv,
 )
-from protocode.backends.sql.layout import Fmt, Layout, is_numeric, layout, number_format
-from protocode.core.errors import Diagnostic, RecordError, UsageError, did_you_mean
-from protocode.core.jsontext import escape_line_breaks
-from protocode.document.model import DataItem
-from protocode.records import Record, iter_records
-from protocode.screening import Protocol, Screening
 
 OutputFormat = Literal["csv", "parquet", "jsonl", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("csv", "parquet", "jsonl", "json")
@@ -764,7 +764,7 @@ class Connection:
         return {str(r[0]): str(r[1]) for r in self._run(query).fetchall()}
 
     def load_records(self, records: Iterable[Record | RecordError | Mapping[str, Any]]) -> None:
-        """Stage records (dicts or `Record`s), converted as `protocode.backends.sql.convert` does.
+        """Stage records (dicts or `Record`s), converted as `protocode.tables.convert` does.
 
         A bad record becomes an error of the run. A record whose numbers the layout cannot
         hold exactly (a value given in another unit whose conversion does not terminate, such
@@ -1291,7 +1291,7 @@ class Connection:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The valid records as dicts in the JSON record form, ordered by id (see
-        `protocode.backends.sql.convert.record_dict`); validation errors are in `errors`."""
+        `protocode.tables.convert.record_dict`); validation errors are in `errors`."""
         if self._stage not in ("validated", "screened"):
             raise UsageError.at("usage", "validate the tables before reading them back", None)
 

@@ -19,8 +19,11 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from protocode.backends.sql.convert import dumps, write_tables
-from protocode.backends.sql.run import (
+from protocode.core.errors import RecordError, UsageError
+from protocode.records import Record
+from protocode.screening import Protocol
+from protocode.tables.convert import dumps, write_tables
+from protocode.tables.run import (
     OUTPUT_FORMATS,
     Connection,
     OutputFormat,
@@ -29,9 +32,6 @@ from protocode.backends.sql.run import (
     find_tables,
     is_tables,
 )
-from protocode.core.errors import RecordError, UsageError
-from protocode.records import Record
-from protocode.screening import Protocol
 
 ENGINES = ("auto", "row", "duckdb")
 

@@ -8,7 +8,7 @@ layout cannot hold exactly (more than `SCALE` decimal places, or more integer di
 the item's format): nothing is rounded.
 
 Tables → records: the rows of one id become one record dict in the documented JSON form;
-``protocode.backends.sql.run`` validates the tables first.
+``protocode.tables.run`` validates the tables first.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def write_tables(
     """
     if table_format == "csv":
         return write_csv(protocol, records, directory)
-    from protocode.backends.sql.run import Connection  # noqa: PLC0415 - run imports this module
+    from protocode.tables.run import Connection  # noqa: PLC0415 - run imports this module
 
     with tempfile.TemporaryDirectory(prefix="protocode-") as tmp:
         written = write_csv(protocol, records, Path(tmp))
