@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,25 @@ def check(text: str) -> Expr:
     return check_rule(RuleText.detached(text), doc.data, doc.definitions)
 
 
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``, as CI services and ``.ci/run`` callers set)."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
 def assert_golden(actual: str, golden: Path) -> None:
-    """Compare with a golden file; PROTOCODE_UPDATE_GOLDEN=1 rewrites it instead."""
-    if os.environ.get("PROTOCODE_UPDATE_GOLDEN") == "1" or not golden.exists():
-        if os.environ.get("CI"):
-            raise AssertionError(f"golden file {golden} is missing")
+    """Compare with a golden file; PROTOCODE_UPDATE_GOLDEN=1 rewrites it instead.
+
+    Outside CI a missing golden file is written (with a warning saying so). In CI it fails,
+    as does a rewrite: a golden file written by the run it checks would compare with itself.
+    """
+    update = os.environ.get("PROTOCODE_UPDATE_GOLDEN") == "1"
+    if in_ci() and (update or not golden.exists()):
+        why = "PROTOCODE_UPDATE_GOLDEN=1" if update else "missing"
+        pytest.fail(f"golden file {golden}: {why} in CI; write it outside CI and commit it")
+    if update or not golden.exists():
         golden.write_text(actual, encoding="utf-8")
+        warnings.warn(f"wrote golden file {golden}; check and commit it", stacklevel=2)
+        return
     assert actual == golden.read_text(encoding="utf-8"), f"differs from {golden}"
 
 
