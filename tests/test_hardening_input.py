@@ -20,13 +20,8 @@ from protocode.core.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.core.exact import MAX_DIGITS
 from protocode.core.source import Source
 from protocode.document.history import VERSION_FILE, load_history
-from protocode.document.loader import (
-    SchemaValidator,
-    ecma_regex,
-    load_protocol,
-    load_protocol_text,
-    protocol_schema,
-)
+from protocode.document.loader import load_protocol, load_protocol_text, protocol_schema
+from protocode.document.schema import SchemaValidator, ecma_regex
 from protocode.document.yamlsource import (
     MAX_ALIAS_VALUES,
     MAX_DEPTH,
@@ -36,7 +31,7 @@ from protocode.document.yamlsource import (
 )
 from protocode.fmt.files import format_file, protocol_files
 from protocode.language.units import UnitError, parse_unit
-from protocode.records.fhir.mapping import load_map
+from protocode.records.fhir.mapfile import load_map
 
 
 def _lock_problems(path: Path) -> tuple[Diagnostic, ...]:

@@ -13,13 +13,9 @@ from hypothesis import strategies as st
 
 from helpers import MINIMAL, undocumented
 from protocode.core.errors import Diagnostic, LoadError
-from protocode.document.loader import (
-    RESERVED_WORDS,
-    load_protocol,
-    load_protocol_text,
-    protocol_schema,
-)
+from protocode.document.loader import load_protocol, load_protocol_text, protocol_schema
 from protocode.document.model import Criterion, DataItem, Definition, Quantity, RuleText
+from protocode.document.names import RESERVED_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Relative to ROOT, so that rendered errors show the path as the golden files expect.

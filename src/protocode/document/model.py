@@ -21,6 +21,19 @@ BodyMeasure = Literal["weight", "bsa"]
 HitPolicy = Literal["first", "unique", "any"]
 Aggregate = Literal["max", "min", "count"]
 
+CRITERION_KINDS: tuple[CriterionKind, ...] = ("inclusion", "exclusion")
+"""The kinds of criterion, in the order a protocol file lists them."""
+
+
+def change_target(target: str) -> tuple[ChangeTargetKind, str]:
+    """What a change's target names: ``definition crcl``, ``data ast``, else a criterion id."""
+    kind, _, name = target.partition(" ")
+    if kind == "definition" and name:
+        return "definition", name
+    if kind == "data" and name:
+        return "data", name
+    return "criterion", target
+
 
 @dataclass(frozen=True, slots=True)
 class RuleText:
