@@ -21,7 +21,7 @@ from helpers import SEED, run
 from protocode.core.errors import RecordError
 from protocode.core.jsontext import MAX_DEPTH, TooDeep, loads, too_deep
 from protocode.pipeline import load
-from protocode.records import Record, _date_text, read_records
+from protocode.records import Record, read_records
 from protocode.records.fhir import (
     FhirMapping,
     is_fhir_input,
@@ -29,6 +29,7 @@ from protocode.records.fhir import (
     read_fhir,
     records_from_resources,
 )
+from protocode.records.values import date_text as _date_text
 from protocode.screening import Screening
 from protocode.tables.convert import RowWriter
 
