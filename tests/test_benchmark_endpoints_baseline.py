@@ -23,7 +23,7 @@ import pytest
 
 import protocode
 from protocode.endpoints import derive, endpoints
-from protocode.endpoints.grading import CheckedTable
+from protocode.language.check.tables import CheckedTable
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"

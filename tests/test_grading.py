@@ -14,7 +14,7 @@ import pytest
 import protocode
 from protocode.core.errors import ProtocodeError, RecordError
 from protocode.endpoints import derive
-from protocode.endpoints.grading import CheckedTable, check_tables
+from protocode.language.check.grading import CheckedTable, check_tables
 
 FIXTURE = Path(__file__).parent / "fixtures" / "endpoints" / "gvhd.yaml"
 TEXT = FIXTURE.read_text(encoding="utf-8")
@@ -32,11 +32,8 @@ def tables(text: str = TEXT) -> dict[str, CheckedTable]:
 
 def problems(text: str) -> list[str]:
     """The rendered diagnostics of `protocode check` on a variant of the fixture."""
-    protocol = protocode.load_text(text, "gvhd.yaml")
-    from protocode.endpoints import check_endpoints
-
     with pytest.raises(ProtocodeError) as info:
-        check_endpoints(protocol.checked)
+        protocode.load_text(text, "gvhd.yaml")
     return [d.render().splitlines()[0] for d in info.value.diagnostics]
 
 

@@ -13,12 +13,13 @@ import pytest
 import protocode
 from fuzz_inputs import compiled_seed
 from fuzz_mutate import deep_expression, dumps
-from protocode.backends.export import compiled_schema, load_json, validate_json
+from protocode.backends.export import compiled_schema, validate_json
 from protocode.backends.export.validate import MAX_DEPTH, pointer
 from protocode.cli import main
 from protocode.core.errors import LoadError
 from protocode.language import ir
-from protocode.language.check.checker import MAX_NESTING
+from protocode.language.check import MAX_NESTING
+from protocode.pipeline import load_json
 
 CHAIN = 100  # definitions d1..d100, each one level above the last: the rule nests 200 deep
 

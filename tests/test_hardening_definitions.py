@@ -19,13 +19,12 @@ from hypothesis import given, settings
 
 import protocode
 from helpers import FIXTURES, MINI, run
-from protocode.backends.export.decode import load_json
 from protocode.backends.python import Env, compile_protocol
 from protocode.backends.python.pycode import compile_fast
 from protocode.core.errors import CheckError, LoadError, UsageError
 from protocode.document.loader import load_protocol_text
-from protocode.language.check import check_protocol
-from protocode.language.check.checker import MAX_NESTING
+from protocode.language.check import MAX_NESTING, check_protocol
+from protocode.pipeline import load_json
 from sql_engines import cohort_of, duckdb_results, row_results
 
 HEADER = """\

@@ -9,16 +9,19 @@ it once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from protocode.backends.export.decode import checked_from_json
 from protocode.core.errors import UsageError
 from protocode.document.history import VERSION_FILE, verify_release, version_in_force
 from protocode.document.loader import load_protocol_text
 from protocode.document.yamlsource import read_bytes, text_source
 from protocode.language.check import check_protocol
-from protocode.screening import Protocol
+from protocode.screening import Backend, Protocol
 
-_CACHE: dict[tuple[str, str], Protocol] = {}
+_CACHE: dict[tuple[str, str, str], Protocol] = {}
 
 
 def protocol_file(path: str | Path) -> Path:
@@ -45,8 +48,12 @@ def protocol_file(path: str | Path) -> Path:
     return p
 
 
-def load(path: str | Path) -> Protocol:
+def load(path: str | Path, backend: Backend = "fast") -> Protocol:
     """Load, check and compile a protocol file (or a folder's version in force).
+
+    Every section is checked (criteria, definitions, grading tables, derived events,
+    endpoints, dosing): a `CheckError` carries every problem of the file. The returned
+    `Protocol` screens with `backend` (see `protocode.screening.Backend`).
 
     Raises `HistoryError` (a `ProtocodeError`) at the lock's entry when the file is a
     released version that was edited since its release, before anything else is read.
@@ -56,13 +63,28 @@ def load(path: str | Path) -> Protocol:
     # read): the bytes verified against the lock are the bytes loaded.
     data = read_bytes(file)
     verify_release(file, data)
-    return load_text(text_source(str(file), data).text, str(file))
+    return load_text(text_source(str(file), data).text, str(file), backend)
 
 
-def load_text(text: str, path: str = "<protocol>") -> Protocol:
-    """Load, check and compile protocol YAML given as text."""
-    key = (path, hashlib.sha256(text.encode()).hexdigest())
+def load_text(text: str, path: str = "<protocol>", backend: Backend = "fast") -> Protocol:
+    """Load, check and compile protocol YAML given as text, to screen with `backend`."""
+    key = (path, hashlib.sha256(text.encode()).hexdigest(), backend)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = _CACHE[key] = Protocol(check_protocol(load_protocol_text(text, path)))
+        checked = check_protocol(load_protocol_text(text, path))
+        cached = _CACHE[key] = Protocol(checked, backend)
     return cached
+
+
+def load_json(
+    data: Mapping[str, Any], *, source: str | None = None, validate: bool = True
+) -> Protocol:
+    """A `Protocol` from a compiled JSON document (as `json.load` returns it).
+
+    `source` is the text of the exported file, if at hand (see
+    `protocode.backends.export.decode`). Raises `LoadError` for a document of another format
+    or a newer version, one that does not follow the schema (skip that check with
+    `validate=False` only for documents just written by `export_json`), or one whose names do
+    not resolve.
+    """
+    return Protocol(checked_from_json(data, source=source, validate=validate))

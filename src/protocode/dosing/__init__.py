@@ -5,9 +5,10 @@ A protocol's ``dosing`` section (see ``docs/dosing.md``) lists schedules: a drug
 doses, a start date written in the rule language, ordering constraints on anchors and
 tolerances. This module
 
-1. checks the schedules against the data dictionary (`check_dosing`): dose units, the start
-   expression's type, anchors, and schedules that cannot fit before their ``ends_before``
-   anchor; errors point at the file, line and column;
+1. gives the schedules `load` checked against the data dictionary (`schedules`; the pass is
+   `protocode.language.check.dosing`, also run alone by `check_dosing`): dose units, the
+   start expression's type, anchors, and schedules that cannot fit before their
+   ``ends_before`` anchor; errors point at the file, line and column;
 2. plans a patient's calendar (`plan`): every dose with its date and allowed time window;
 3. compares what was given with the plan (`compliance`, `check_many`): each deviation with
    a kind and a severity.
@@ -17,18 +18,12 @@ decided exactly to 0.01 m² (see `mosteller_bsa`). Times of administration are w
 times as written; a UTC offset is checked for form but not applied, as dates in records are.
 """
 
-from protocode.dosing.compliance import (
-    KINDS,
-    Administration,
-    ComplianceReader,
-    ComplianceResult,
-    Deviation,
-    DosedRecord,
-    check_many,
-    compliance,
-)
+from protocode.dosing.administrations import Administration, ComplianceReader, DosedRecord
+from protocode.dosing.compliance import KINDS, ComplianceResult, Deviation, check_many, compliance
 from protocode.dosing.plan import DosingReader, PlannedDose, mosteller_bsa, plan
-from protocode.dosing.schedules import ROUTES, CheckedSchedule, check_dosing, schedules
+from protocode.dosing.schedules import schedules
+from protocode.language.check import CheckedSchedule
+from protocode.language.check.dosing import ROUTES, check_dosing
 
 __all__ = [
     "KINDS",

@@ -9,14 +9,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from protocode.backends.python.closures import Env
+from protocode.backends.python import SectionFunctions
 from protocode.core.errors import Diagnostic, RecordError
 from protocode.core.exact import is_rational, to_fraction
 from protocode.document.model import DataItem
-from protocode.dosing.schedules import _CM, _DAY, _KG, Boundary, CheckedSchedule, schedules
+from protocode.dosing.schedules import schedules
+from protocode.language.check import Boundary, CheckedSchedule
 from protocode.language.units import Unit, conversion_factor, parse_unit
 from protocode.records import Record, RecordReader
 from protocode.screening import Protocol, format_number
+
+DAY = dt.timedelta(days=1)
+"""One day: the period of a once-daily dose, and the step of calendar boundaries."""
+_KG, _CM = parse_unit("kg"), parse_unit("cm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,7 @@ def plan(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[PlannedDo
     problems: list[Diagnostic] = []
     for s in schedules(protocol):
         try:
-            out.extend(_plan(s, record, protocol.checked.items))
+            out.extend(_plan(s, record, protocol.checked.items, protocol.sections))
         except _Unplannable as exc:
             problems.append(Diagnostic("dosing", exc.message, record_id=record.id, field=exc.field))
     if problems:
@@ -116,8 +121,10 @@ def plan(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[PlannedDo
     return sorted(out, key=lambda d: (d.earliest, d.schedule, d.number))
 
 
-def _boundary_date(record: Record, s: CheckedSchedule, boundary: Boundary) -> dt.date:
-    value = boundary.date(record)
+def _boundary_date(
+    record: Record, s: CheckedSchedule, boundary: Boundary, sections: SectionFunctions
+) -> dt.date:
+    value = sections.date(boundary.date, record)
     if value is None:
         missing = [a for a in boundary.anchors if record.values.get(a) is None]
         missing = missing or list(boundary.anchors) or [boundary.name]
@@ -159,8 +166,13 @@ def _resolved_dose(
     return s.amount * bsa, basis
 
 
-def _plan(s: CheckedSchedule, record: Record, items: Mapping[str, DataItem]) -> list[PlannedDose]:
-    start = s.start_fn(Env(record))
+def _plan(
+    s: CheckedSchedule,
+    record: Record,
+    items: Mapping[str, DataItem],
+    sections: SectionFunctions,
+) -> list[PlannedDose]:
+    start = sections.value(s.start, record)
     if not isinstance(start, dt.date):
         missing = [a for a in s.anchors if record.values.get(a) is None] or list(s.anchors)
         names = ", ".join(f"'{a}'" for a in missing)
@@ -173,13 +185,13 @@ def _plan(s: CheckedSchedule, record: Record, items: Mapping[str, DataItem]) -> 
         raise _Unplannable(missing[0] if missing else "start", message)
     latest_allowed = earliest_allowed = None
     if s.before is not None:
-        day = _boundary_date(record, s, s.before)
+        day = _boundary_date(record, s, s.before, sections)
         latest_allowed = dt.datetime.combine(day, dt.time())
     if s.after is not None:
-        day = _boundary_date(record, s, s.after)
-        earliest_allowed = dt.datetime.combine(day + _DAY, dt.time())
+        day = _boundary_date(record, s, s.after, sections)
+        earliest_allowed = dt.datetime.combine(day + DAY, dt.time())
     dose, basis = _resolved_dose(s, record, items)
-    interval = s.interval or _DAY
+    interval = s.interval or DAY
     base = dt.datetime.combine(start, dt.time())
     out = []
     for k in range(s.count):

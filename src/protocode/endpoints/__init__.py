@@ -6,21 +6,16 @@ events (a composite event is the first of them), competing events and a horizon.
 ``derived_events`` section defines events from observations (relapse from blast counts): each
 occurs on the first date one of its alternatives holds. This package
 
-1. checks the definitions against the data dictionary (`check_endpoints`, `endpoints`);
-   errors point at the file, line and column;
+1. gives the definitions `load` checked against the data dictionary (`endpoints`; the
+   passes are in `protocode.language.check`, run alone by `check_endpoints`); errors point
+   at the file, line and column;
 2. derives each patient's row of each endpoint (`derive`, `derive_many`): time from origin in
    days, status (event, competing event or censored), what happened and which item said so.
 """
 
-from protocode.endpoints.definitions import (
-    CheckedClause,
-    CheckedDerivedEvent,
-    CheckedEndpoint,
-    Horizon,
-    check_endpoints,
-    endpoints,
-)
+from protocode.endpoints.definitions import check_endpoints, endpoints
 from protocode.endpoints.derive import EndpointRow, Status, derive, derive_many
+from protocode.language.check import CheckedClause, CheckedDerivedEvent, CheckedEndpoint, Horizon
 
 __all__ = [
     "CheckedClause",

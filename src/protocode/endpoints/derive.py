@@ -17,13 +17,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from protocode.backends.python import SectionFunctions
 from protocode.core.errors import Diagnostic, RecordError
-from protocode.endpoints.definitions import (
+from protocode.endpoints.definitions import endpoints
+from protocode.language.check import (
     AnyEndpoint,
     CheckedClause,
     CheckedDerivedEvent,
     CheckedProportion,
-    endpoints,
 )
 from protocode.records import Observation, Record
 from protocode.screening import Protocol
@@ -95,7 +96,7 @@ def derive(protocol: Protocol, data: Record | Mapping[str, Any]) -> list[Endpoin
     problems: dict[tuple[str, str], list[str]] = {}
     for e in endpoints(protocol):
         try:
-            rows.append(derive_endpoint(e, record, firsts))
+            rows.append(derive_endpoint(protocol.sections, e, record, firsts))
         except _Underivable as exc:
             problems.setdefault((exc.field, exc.message), []).append(e.id)
     if problems:
@@ -129,13 +130,19 @@ Firsts = dict[tuple[str, dt.date], dt.date | None]
 
 
 def _dates(
-    e: AnyEndpoint, record: Record, item: str, origin: dt.date, firsts: Firsts
+    sections: SectionFunctions,
+    e: AnyEndpoint,
+    record: Record,
+    item: str,
+    *,
+    origin: dt.date,
+    firsts: Firsts,
 ) -> list[dt.date]:
     derived = e.derived.get(item)
     if derived is not None:
         key = (item, origin)
         if key not in firsts:
-            firsts[key] = _first(e, derived, record, origin)
+            firsts[key] = _first(sections, e, derived, record, origin)
         first = firsts[key]
         return [] if first is None else [first]
     occurrences = record.events.get(item)
@@ -154,7 +161,11 @@ def _dates(
 
 
 def _first(
-    e: AnyEndpoint, d: CheckedDerivedEvent, record: Record, origin: dt.date
+    sections: SectionFunctions,
+    e: AnyEndpoint,
+    d: CheckedDerivedEvent,
+    record: Record,
+    origin: dt.date,
 ) -> dt.date | None:
     """The first date on or after the origin on which the derived event holds (None: never).
 
@@ -177,7 +188,7 @@ def _first(
                     break
             continue
         item = clause.item
-        if clause.test is None:
+        if clause.condition_rule is None:
             occurrences = record.events.get(item)
             if occurrences is None:
                 message = (
@@ -196,7 +207,7 @@ def _first(
         for obs in observations:
             if obs.date is not None and obs.date < origin:
                 continue
-            holds = clause.test(obs)
+            holds = sections.holds(clause.condition_rule, item, obs)
             if holds is None:
                 when = "undated" if obs.date is None else f"on {obs.date}"
                 doubts.append((obs.date, f"'{clause.condition}' is unknown for '{item}' {when}"))
@@ -266,21 +277,26 @@ def _graded(
         yield date, None, why
 
 
-def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None) -> EndpointRow:
+def derive_endpoint(
+    sections: SectionFunctions, e: AnyEndpoint, record: Record, firsts: Firsts | None = None
+) -> EndpointRow:
     """One patient's row of one endpoint; `_Underivable` when the timeline does not allow it.
 
-    `firsts` caches derived events' dates across the endpoints of one record.
+    `sections` evaluates the protocol's dates and conditions; `firsts` caches derived events'
+    dates across the endpoints of one record.
     """
     firsts = {} if firsts is None else firsts
     if isinstance(e, CheckedProportion):
-        return derive_proportion(e, record, firsts)
-    origin = e.origin(record)
+        return derive_proportion(sections, e, record, firsts)
+    origin = sections.date(e.origin, record)
     if origin is None:
         raise _Underivable(
             e.endpoint.origin.text, f"the origin ({e.endpoint.origin.text}) is unknown"
         )
     items = dict.fromkeys((*e.events, *e.competing, *((e.death,) if e.death else ())))
-    dates = {item: _dates(e, record, item, origin, firsts) for item in items}
+    dates = {
+        item: _dates(sections, e, record, item, origin=origin, firsts=firsts) for item in items
+    }
     for item, ds in dates.items():
         for d in ds:
             if d < origin:
@@ -298,7 +314,7 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
                 if late:
                     message = f"{item} on {late[0]} is after {e.death} on {deaths[0]}"
                     raise _Underivable(item, message)
-    censor = e.censor(record)
+    censor = sections.date(e.censor, record)
     censor_text = e.endpoint.censor.text
     if censor is not None and censor < origin:
         message = f"the censoring date {censor} ({censor_text}) is before the origin {origin}"
@@ -352,7 +368,10 @@ def derive_endpoint(e: AnyEndpoint, record: Record, firsts: Firsts | None = None
 
 
 def derive_proportion(
-    e: CheckedProportion, record: Record, firsts: Firsts | None = None
+    sections: SectionFunctions,
+    e: CheckedProportion,
+    record: Record,
+    firsts: Firsts | None = None,
 ) -> EndpointRow:
     """One patient's row of a proportion endpoint (responder, non-responder, not evaluable).
 
@@ -360,7 +379,7 @@ def derive_proportion(
     assessments say; otherwise the latest assessment in the window decides, and none (or one
     whose response is unknown) leaves the patient not evaluable.
     """
-    origin = e.origin(record)
+    origin = sections.date(e.origin, record)
     if origin is None:
         raise _Underivable(
             e.endpoint.origin.text, f"the origin ({e.endpoint.origin.text}) is unknown"
@@ -377,7 +396,9 @@ def derive_proportion(
 
     failures: list[tuple[dt.date, str]] = []
     for item in e.failure:
-        for date in _dates(e, record, item, origin, {} if firsts is None else firsts):
+        for date in _dates(
+            sections, e, record, item, origin=origin, firsts={} if firsts is None else firsts
+        ):
             if date < origin:
                 origin_text = e.endpoint.origin.text
                 message = f"{item} on {date} is before the origin {origin} ({origin_text})"
@@ -401,9 +422,10 @@ def derive_proportion(
         description = f"no assessment of '{item}' between {start} and {end}"
         return row(horizon, "not_evaluable", description, None)
     last = max(o.date for o in within if o.date is not None)
-    assert e.response.test is not None
+    condition_rule = e.response.condition_rule
+    assert condition_rule is not None
     latest = [o for o in within if o.date == last]
-    answers = {e.response.test(o) for o in latest}
+    answers = {sections.holds(condition_rule, item, o) for o in latest}
     shown = " and ".join(sorted({_value_text(o.value) for o in latest}))
     condition = e.response.condition
     if answers == {True}:

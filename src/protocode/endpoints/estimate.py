@@ -52,8 +52,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
 
-from protocode.endpoints.definitions import AnyEndpoint, CheckedProportion, endpoints
+from protocode.endpoints.definitions import endpoints
 from protocode.endpoints.derive import EndpointRow
+from protocode.language.check import AnyEndpoint, CheckedProportion
 from protocode.screening import Protocol
 
 Method = Literal["kaplan-meier", "aalen-johansen", "proportion"]

@@ -9,14 +9,15 @@ costs nothing unless asked for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal, cast
+from functools import cached_property
+from typing import Any, Literal, TypeVar, cast, get_args
 
-from protocode.backends.python import Env, Evaluator, compile_protocol
+from protocode.backends.python import Env, Evaluator, SectionFunctions, compile_protocol
 from protocode.backends.python.pycode import compile_fast
-from protocode.core.errors import Diagnostic, RecordError
+from protocode.core.errors import Diagnostic, RecordError, UsageError
 from protocode.core.exact import (
     approximate,
     decimal_places,
@@ -31,6 +32,15 @@ from protocode.records import Record, RecordReader, iter_records
 
 Verdict = Literal["met", "not met", "unknown"]
 Status = Literal["eligible", "ineligible", "indeterminate"]
+Backend = Literal["fast", "reference"]
+"""How a `Protocol` screens: "fast" runs the generated Python function of every criterion
+(`backends.python.pycode`), "reference" the closures that also trace explanations
+(`backends.python.closures`). Both give the same verdicts."""
+
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+"""Every backend a `Protocol` can screen with, the default first."""
+
+_T = TypeVar("_T")
 
 _VERDICT: dict[bool | None, Verdict] = {True: "met", False: "not met", None: "unknown"}
 
@@ -206,21 +216,79 @@ class Trace:
 class Protocol:
     """A checked and compiled protocol version: screen records, explain, read record files."""
 
-    def __init__(self, checked: CheckedProtocol) -> None:
+    def __init__(self, checked: CheckedProtocol, backend: Backend = "fast") -> None:
+        if backend not in BACKENDS:
+            choices = ", ".join(BACKENDS)
+            raise UsageError.at("usage", f"unknown backend {backend!r}; one of {choices}", None)
         self.checked = checked
+        self.backend: Backend = backend
         self.reader = RecordReader(checked.doc.data, checked.attestations)
-        program = compile_fast(checked)
-        self._verdicts, self._status = program.verdicts_fn, program.status_fn
-        self._traced: Evaluator | None = None
+        self._kinds = tuple(c.kind for c in checked.criteria)
+        self._verdicts, self._status = self._screeners(backend)
         # Plans a backend built for this protocol (e.g. SQL statements by input column types),
         # kept here so that they live and die with the protocol.
         self.plans: dict[Hashable, Any] = {}
-        self._kinds = tuple(c.kind for c in checked.criteria)
+        self._built: dict[Callable[[Protocol], Any], Any] = {}
         # Results are immutable: one shared object per criterion and verdict.
         self._results = tuple(
             {v: CriterionResult(c.id, c.kind, text) for v, text in _VERDICT.items()}
             for c in checked.criteria
         )
+
+    def _screeners(
+        self, backend: Backend
+    ) -> tuple[Callable[[Record], tuple[bool | None, ...]], Callable[[Record], Status]]:
+        """The verdicts and status functions of `backend`, each taking a record."""
+        if backend == "reference":
+            criteria, kinds = self.closures.criteria, self._kinds
+
+            def reference_verdicts(record: Record) -> tuple[bool | None, ...]:
+                env = Env(record)
+                return tuple(fn(env) for fn in criteria)
+
+            def reference_status(record: Record) -> Status:
+                return overall(zip(kinds, reference_verdicts(record), strict=True))
+
+            return reference_verdicts, reference_status
+        program = compile_fast(self.checked)
+        verdicts_fn, status_fn = program.verdicts_fn, program.status_fn
+
+        def fast_verdicts(record: Record) -> tuple[bool | None, ...]:
+            return verdicts_fn(record.values, record.series, record.events, record.attestations)
+
+        def fast_status(record: Record) -> Status:
+            return cast(
+                Status,
+                status_fn(record.values, record.series, record.events, record.attestations),
+            )
+
+        return fast_verdicts, fast_status
+
+    @cached_property
+    def closures(self) -> Evaluator:
+        """The reference closures without tracing (the "reference" backend's screening)."""
+        return compile_protocol(self.checked)
+
+    @cached_property
+    def traced(self) -> Evaluator:
+        """The reference closures with tracing, for explanations and coverage (built once)."""
+        return compile_protocol(self.checked, trace=True)
+
+    @cached_property
+    def sections(self) -> SectionFunctions:
+        """The optional sections' expressions (dosing and endpoint dates, conditions),
+        compiled once."""
+        return SectionFunctions(self.checked)
+
+    def built(self, factory: Callable[[Protocol], _T]) -> _T:
+        """What `factory` builds for this protocol, built on first use and kept with it.
+
+        For objects a later stage makes from a protocol (the dosing compliance reader): they
+        live and die with the protocol, instead of in a table keyed by it.
+        """
+        if factory not in self._built:
+            self._built[factory] = factory(self)
+        return cast(_T, self._built[factory])
 
     @property
     def registry_id(self) -> str:
@@ -255,13 +323,11 @@ class Protocol:
 
     def verdicts(self, record: Record) -> tuple[bool | None, ...]:
         """Raw three-valued verdicts per criterion (True = the criterion holds)."""
-        return self._verdicts(record.values, record.series, record.events, record.attestations)
+        return self._verdicts(record)
 
     def status(self, record: Record) -> Status:
         """Only the overall status: the fastest path, for bulk screening."""
-        return cast(
-            Status, self._status(record.values, record.series, record.events, record.attestations)
-        )
+        return self._status(record)
 
     def screen(self, data: Record | Mapping[str, Any]) -> Screening:
         """Screen one record: overall status and every criterion's verdict."""
@@ -293,11 +359,10 @@ class Protocol:
     def trace(self, data: Record | Mapping[str, Any]) -> Trace:
         """Evaluate one record recording the value of every IR node (for coverage tools)."""
         record = self.record(data)
-        if self._traced is None:
-            self._traced = compile_protocol(self.checked, trace=True)
+        traced = self.traced
         env = Env(record, trace=True)
-        verdicts = tuple(fn(env) for fn in self._traced.criteria)
-        return Trace(record, verdicts, self._traced, env)
+        verdicts = tuple(fn(env) for fn in traced.criteria)
+        return Trace(record, verdicts, traced, env)
 
     def explain(self, data: Record | Mapping[str, Any]) -> Explanation:
         """Screen one record with tracing, and explain every criterion."""

@@ -66,9 +66,11 @@ def compile_protocol(checked: CheckedProtocol, trace: bool = False) -> Evaluator
     return Evaluator(checked, tuple(fns), compiler.node_ids, trace)
 
 
-def compile_expression(checked: CheckedProtocol, node: ir.Expr) -> Fn:
-    """One IR expression of a protocol as a closure over `Env` (untraced)."""
-    return _Compiler(checked, False).root(node)
+def compile_expressions(checked: CheckedProtocol, nodes: tuple[ir.Expr, ...]) -> tuple[Fn, ...]:
+    """Several IR expressions of a protocol as closures (untraced), sharing the definitions
+    they use: each definition is compiled once for all of them."""
+    compiler = _Compiler(checked, False)
+    return tuple(compiler.root(node) for node in nodes)
 
 
 def _attestation(name: str) -> Fn:

@@ -1,4 +1,4 @@
-"""Grading tables: decision tables that grade one assessment (MAGIC acute GVHD, NIH chronic GVHD).
+"""The grading tables pass: decision tables grading one assessment (MAGIC aGVHD, NIH cGVHD).
 
 A table's input columns read observation items with finitely many values (integers between a
 minimum and a maximum, codes, booleans), directly or through an aggregate (the `max` or `min`
@@ -18,19 +18,19 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from fractions import Fraction
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from protocode.core.errors import Diagnostic, RuleSyntaxError, did_you_mean
 from protocode.core.source import Span
-from protocode.document.model import Aggregate, DataItem, GradingTable, Name, RuleText, TableInput
+from protocode.document.model import DataItem, GradingTable, Name, RuleText, TableInput
+from protocode.language.check.expressions import article
+from protocode.language.check.results import CheckedProtocol
+from protocode.language.check.sections import Rejected
+from protocode.language.check.tables import CheckedInput, CheckedTable, Value
 from protocode.language.syntax import ast
 from protocode.language.syntax.parser import parse_rule
-
-Value = Fraction | str | bool
-"""A value an input can take: integers as exact fractions, codes as text, booleans."""
 
 MAX_COMBINATIONS = 1_000_000
 """The most item-value combinations a table may have; beyond, the check would take minutes."""
@@ -46,106 +46,12 @@ _COMPARE: dict[str, Callable[[Fraction, Fraction], bool]] = {
 _CONDITION_STARTS = ("<", ">", "=", "!", "≤", "≥", "≠", "between ", "in ", "in{", "not ")
 
 
-class _Rejected(Exception):  # noqa: N818 - a signal: the diagnostic is already recorded
-    """This part of a table has an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedInput:
-    """An input column: the items it reads and how their values make the column's value."""
-
-    column: str
-    items: tuple[str, ...]
-    aggregate: Aggregate | None
-    counts: Callable[[Value], bool] | None
-    """For `count`: whether one item's value is counted."""
-
-    def value(self, values: Mapping[str, Any]) -> Any:
-        """The column's value from its items' values (numbers may be int, mpq or Fraction)."""
-        if self.aggregate is None:
-            return values[self.items[0]]
-        if self.aggregate == "count":
-            assert self.counts is not None
-            return Fraction(sum(1 for item in self.items if self.counts(values[item])))
-        numbers = [values[item] for item in self.items]
-        return max(numbers) if self.aggregate == "max" else min(numbers)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CheckedTable:
-    """A checked grading table: complete, unambiguous under its hit policy, every row used.
-
-    `grade` gives the possible grades of an assessment whose item values are partly unknown,
-    so a grade is only decided when every way of filling the gaps agrees.
-    """
-
-    table: GradingTable
-    grades: tuple[str, ...]
-    """The grades, lowest first."""
-    inputs: tuple[CheckedInput, ...]
-    items: tuple[str, ...]
-    """The observation items the table reads, in order, without repeats."""
-    domains: Mapping[str, tuple[Value, ...]]
-    """Each item's possible values."""
-    winners: Mapping[tuple[Value, ...], str] = field(repr=False)
-    """The grade of each possible tuple of column values."""
-
-    @property
-    def id(self) -> str:
-        return self.table.id
-
-    def rank(self, grade: str) -> int:
-        """The position of a grade, lowest first."""
-        return self.grades.index(grade)
-
-    def grade(self, values: Mapping[str, object]) -> frozenset[str]:
-        """The grades the assessment can have; items absent or None are unknown.
-
-        One grade when the known values decide it; several when the unknown ones matter.
-        Raises ValueError for a value outside an item's domain.
-        """
-        known = tuple(values.get(item) for item in self.items)
-        try:
-            return _possible(self, known)
-        except (KeyError, TypeError):
-            for item, value in zip(self.items, known, strict=True):
-                if value is not None and value not in self.domains[item]:
-                    raise ValueError(f"{value!r} is not a possible value of '{item}'") from None
-            raise
-
-    def column_values(self, values: Mapping[str, Any]) -> tuple[Value, ...]:
-        """The input columns' values for complete item values."""
-        return tuple(i.value(values) for i in self.inputs)
-
-
-# Records hold integers as int or gmpy2 mpq, which hash and compare equal to the tables'
-# Fractions, so raw record values key the cache and the winners directly.
-@lru_cache(maxsize=4096)
-def _possible(table: CheckedTable, known: tuple[object, ...]) -> frozenset[str]:
-    choices = [
-        table.domains[item] if value is None else (value,)
-        for item, value in zip(table.items, known, strict=True)
-    ]
-    grades: set[str] = set()
-    for combination in itertools.product(*choices):
-        grades.add(
-            table.winners[table.column_values(dict(zip(table.items, combination, strict=True)))]
-        )
-        if len(grades) == len(table.grades):
-            break
-    return frozenset(grades)
-
-
 def _show(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Fraction):
         return str(value.numerator) if value.denominator == 1 else str(value)
     return value
-
-
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 Cell = frozenset[Value]
@@ -158,9 +64,9 @@ class _TableChecker:
         self.items = items
         self.diagnostics: list[Diagnostic] = []
 
-    def fail(self, code: str, message: str, span: Span) -> _Rejected:
+    def fail(self, code: str, message: str, span: Span) -> Rejected:
         self.diagnostics.append(Diagnostic(code, message, span))
-        return _Rejected()
+        return Rejected()
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -174,7 +80,7 @@ class _TableChecker:
         if item.kind != "observation":
             message = (
                 f"a grading table reads observation items, but '{name.text}' is "
-                f"{_article(item.kind)}"
+                f"{article(item.kind)}"
             )
             raise self.fail("kind", message, name.span)
         if item.type == "boolean":
@@ -199,10 +105,10 @@ class _TableChecker:
         for name in spec.items:
             try:
                 domains[name.text] = self.domain(name)
-            except _Rejected:
+            except Rejected:
                 failed = True
         if failed:
-            raise _Rejected()
+            raise Rejected()
         column = spec.column.text
         if spec.aggregate is None:
             only = next(iter(domains.values()))
@@ -213,7 +119,7 @@ class _TableChecker:
             counted = frozenset().union(*wheres)
             column_domain = frozenset(Fraction(n) for n in range(len(domains) + 1))
             return (
-                CheckedInput(column, tuple(domains), "count", counted.__contains__),
+                CheckedInput(column, tuple(domains), "count", counted),
                 domains,
                 column_domain,
             )
@@ -252,7 +158,7 @@ class _TableChecker:
             return parse_rule(rule)
         except RuleSyntaxError as exc:
             self.diagnostics.extend(exc.diagnostics)
-            raise _Rejected() from None
+            raise Rejected() from None
 
     def holds(self, node: ast.Expr, value: Value, kind: str, domain: Cell, text: RuleText) -> bool:
         if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name):
@@ -310,7 +216,7 @@ class _TableChecker:
         for spec in table.inputs:
             try:
                 checked, item_domains, column_domain = self.input(spec)
-            except _Rejected:
+            except Rejected:
                 continue
             inputs.append(checked)
             domains.update(item_domains)
@@ -357,7 +263,7 @@ class _TableChecker:
                 continue
             try:
                 cells[name.text] = self.cell(name.text, text, domain)
-            except _Rejected:
+            except Rejected:
                 failed = True
         return None if failed else (cells, grade)
 
@@ -532,3 +438,9 @@ def check_tables(
         if result is not None:
             checked[table.id] = result
     return checked, diagnostics
+
+
+def check_grading(checked: CheckedProtocol) -> tuple[CheckedProtocol, list[Diagnostic]]:
+    """The grading tables pass: the protocol with its checked tables, and every problem."""
+    tables, diagnostics = check_tables(checked.doc.grading, checked.items)
+    return replace(checked, tables=tables), diagnostics
