@@ -37,10 +37,10 @@ from fuzz_reference import (
     record_count,
     table_count,
 )
-from protocode.backends.export.decode import load_json
 from protocode.cases import load_cases, run_cases
 from protocode.cli import main
 from protocode.core.errors import Diagnostic, ProtocodeError
+from protocode.pipeline import load_json
 from protocode.records import read_records
 from protocode.records.fhir import FhirMapping, load_map, read_fhir
 

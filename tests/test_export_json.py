@@ -26,7 +26,6 @@ from protocode.backends.export import (
     VERSION,
     compiled_schema,
     export_json,
-    load_json,
     validate_json,
     write_json,
 )
@@ -35,6 +34,7 @@ from protocode.backends.export.decode import stand_in_text
 from protocode.cli import main
 from protocode.core.errors import LoadError, ProtocodeError, RecordError
 from protocode.language import ir
+from protocode.pipeline import load_json
 from protocode.testing import records
 
 VERSIONS = {v: protocode.load(SEED / f"v{v}.yaml") for v in (1, 2, 3, 4)}

@@ -1,11 +1,12 @@
-"""JSON document → `Protocol`: the compiled IR read back, ready to screen and explain.
+"""JSON document → `CheckedProtocol`: the compiled IR read back, ready to compile and screen.
 
-`load_json` validates a document against the compiled schema, rebuilds the typed IR
-(`protocode.language.ir` nodes with spans into the original file) and the data dictionary, and
-compiles them with the same backends as `protocode.load`, so the result screens every
-record exactly as the exported protocol did. Rules are not re-parsed or re-checked: the IR
-is trusted as protocode wrote it, but names, node kinds and definition cycles are checked,
-so a hand-edited document fails with a `LoadError`, not a crash.
+`checked_from_json` validates a document against the compiled schema and rebuilds the typed
+IR (`protocode.language.ir` nodes with spans into the original file) and the data
+dictionary; `protocode.pipeline.load_json` compiles them with the same backends as
+`protocode.load`, so the result screens every record exactly as the exported protocol did.
+Rules are not re-parsed or re-checked: the IR is trusted as protocode wrote it, but names,
+node kinds and definition cycles are checked, so a hand-edited document fails with a
+`LoadError`, not a crash.
 
 Spans need the original text to show their lines. Given `source` (the text of the file the
 document was exported from; its SHA-256 must match), spans point into it. Without it, the
@@ -41,26 +42,20 @@ from protocode.language.check import MAX_NESTING, CheckedCriterion, CheckedProto
 from protocode.language.library import FUNCTIONS
 from protocode.language.types import BOOL, DATE, TEXT, BoolType, CodeType, DateType, NumType, Type
 from protocode.language.units import BASE_DIMENSIONS, Unit
-from protocode.screening import Protocol
 
 JSON = Mapping[str, Any]
 
 
-def load_json(data: JSON, *, source: str | None = None, validate: bool = True) -> Protocol:
-    """A `Protocol` from a compiled JSON document (as `json.load` returns it).
+def checked_from_json(
+    data: JSON, *, source: str | None = None, validate: bool = True
+) -> CheckedProtocol:
+    """The `CheckedProtocol` a compiled JSON document describes.
 
     `source` is the text of the exported file, if at hand (see the module docstring).
     Raises `LoadError` for a document of another format or a newer version, one that does
     not follow the schema (skip that check with `validate=False` only for documents just
     written by `export_json`), or one whose names do not resolve.
     """
-    return Protocol(checked_from_json(data, source=source, validate=validate))
-
-
-def checked_from_json(
-    data: JSON, *, source: str | None = None, validate: bool = True
-) -> CheckedProtocol:
-    """The `CheckedProtocol` a compiled JSON document describes (see `load_json`)."""
     _check_header(data)
     # Every walk below is iterative, but the IR they build is not: the depth comes first.
     check_depth(data)

@@ -13,7 +13,7 @@ import hashlib
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from protocode.backends.export.common import FORMAT, VERSION, exact_number
 from protocode.core.source import Source, Span
@@ -22,14 +22,25 @@ from protocode.language import ir
 from protocode.language.check import CheckedCriterion, CheckedProtocol
 from protocode.language.types import BoolType, CodeType, DateType, NumType, TextType, Type
 from protocode.language.units import BASE_DIMENSIONS, Unit, conversion_factor, parse_unit
-from protocode.screening import Protocol
 
 JSON = dict[str, Any]
 
 
-def export_json(protocol: Protocol | CheckedProtocol) -> JSON:
-    """The compiled protocol as a JSON-ready dict (format ``protocode-compiled``, version 1)."""
-    checked = protocol.checked if isinstance(protocol, Protocol) else protocol
+class HasChecked(Protocol):
+    """Anything that holds a checked protocol, such as a compiled `protocode.Protocol`."""
+
+    @property
+    def checked(self) -> CheckedProtocol:
+        """The checked protocol."""
+        ...
+
+
+def export_json(protocol: HasChecked | CheckedProtocol) -> JSON:
+    """The compiled protocol as a JSON-ready dict (format ``protocode-compiled``, version 1).
+
+    `protocol` is a checked protocol or anything holding one as ``.checked`` (a `Protocol`).
+    """
+    checked = protocol if isinstance(protocol, CheckedProtocol) else protocol.checked
     doc = checked.doc
     roots = [*checked.definitions.values(), *(c.rule for c in checked.criteria if c.rule)]
     text = doc.source.text
@@ -54,7 +65,7 @@ def export_json(protocol: Protocol | CheckedProtocol) -> JSON:
 
 
 def write_json(
-    protocol: Protocol | CheckedProtocol, out: TextIO | str | Path, *, indent: int | None = 2
+    protocol: HasChecked | CheckedProtocol, out: TextIO | str | Path, *, indent: int | None = 2
 ) -> None:
     """Write `export_json(protocol)` to a text stream or a file (UTF-8, newline-terminated)."""
     text = json.dumps(export_json(protocol), indent=indent, ensure_ascii=False) + "\n"
