@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, ROOT, SEED, assert_golden, run
+from protocode.amendments.folder import release
 from protocode.core.errors import ProtocodeError
-from protocode.document.history import LOCK_NAME, release
 from protocode.document.loader import load_protocol
+from protocode.document.lock import LOCK_NAME
 from protocode.document.model import RuleText
 from protocode.fmt import WIDTH, format_rule
 from protocode.fmt.files import format_source, protocol_files, read_file, rule_fields

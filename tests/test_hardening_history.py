@@ -13,9 +13,11 @@ import pytest
 
 import protocode
 from helpers import ROOT, SEED, run
+from protocode.amendments.folder import check_folder, release
 from protocode.core.errors import CheckError, LoadError
-from protocode.document.history import LOCK_NAME, HistoryError, check_folder, release
+from protocode.document.history import HistoryError
 from protocode.document.loader import load_protocol_text
+from protocode.document.lock import LOCK_NAME
 from protocode.language.check import check_protocol
 from test_history import V1, amend, at, edit, folder
 

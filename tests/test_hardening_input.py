@@ -19,8 +19,9 @@ from protocode.cases import load_cases
 from protocode.core.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.core.exact import MAX_DIGITS
 from protocode.core.source import Source
-from protocode.document.history import VERSION_FILE, load_history
+from protocode.document.history import load_history
 from protocode.document.loader import load_protocol, load_protocol_text, protocol_schema
+from protocode.document.lock import VERSION_FILE
 from protocode.document.schema import SchemaValidator, ecma_regex
 from protocode.document.yamlsource import (
     MAX_ALIAS_VALUES,

@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES, ROOT, SEED, assert_golden, run
+from protocode.amendments.folder import check_folder, release
 from protocode.core.errors import CheckError, Diagnostic, LoadError, UsageError, render
 from protocode.document.history import (
-    LOCK_NAME,
     HistoryError,
-    check_folder,
     check_history,
     load_history,
-    release,
     version_in_force,
 )
 from protocode.document.loader import load_protocol_text
+from protocode.document.lock import LOCK_NAME
 from protocode.document.model import Criterion
 
 AMENDMENTS = FIXTURES / "amendments"

@@ -26,8 +26,7 @@ from protocode.document.build import build_protocol
 from protocode.document.consistency import NAMED_SECTIONS, check_consistency
 from protocode.document.model import ProtocolDoc
 from protocode.document.names import name_problem
-from protocode.document.plain import Path as ValuePath
-from protocode.document.plain import PlainTree
+from protocode.document.plain import PlainTree, ValuePath
 from protocode.document.schema import (
     SchemaError,
     SchemaValidator,

@@ -37,7 +37,7 @@ _SCALAR_TAGS = _TEXT_TAGS | {_INT, _FLOAT, _BOOL, _NULL}
 _STANDARD_TAGS = "!!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
 _CONSTRUCTOR = SafeConstructor()
 
-Path = tuple[str | int, ...]
+ValuePath = tuple[str | int, ...]
 """A path into plain values: mapping keys and list indexes, from the root."""
 
 

@@ -31,7 +31,7 @@ from yaml.nodes import Node
 
 from protocode.core.errors import Diagnostic, did_you_mean
 from protocode.core.source import Span
-from protocode.document.plain import Path, PlainTree
+from protocode.document.plain import PlainTree, ValuePath
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -100,7 +100,7 @@ class SchemaError:
     """
 
     tree: PlainTree
-    path: Path
+    path: ValuePath
     node: Node
     keyword: str
     expected: Any
@@ -135,7 +135,7 @@ class Wording:
         worded: Worded = method(error)
         return worded
 
-    def describe(self, path: Path) -> str:
+    def describe(self, path: ValuePath) -> str:
         """The value at `path` in a message: ``'unit'``, ``item 2 of 'grades'``."""
         if not path:
             return "the file"
@@ -230,7 +230,7 @@ def validate(
     """
     validator = SchemaValidator(schema) if isinstance(schema, Mapping) else schema
     words = wording or Wording()
-    required_done: set[tuple[Path, int]] = set()
+    required_done: set[tuple[ValuePath, int]] = set()
     for error in validator.iter_errors(tree.value):
         placed = _place(tree, error)
         if placed is None:
