@@ -19,9 +19,9 @@ from protocode.document.history import VERSION_FILE, verify_release, version_in_
 from protocode.document.loader import load_protocol_text
 from protocode.document.yamlsource import read_bytes, text_source
 from protocode.language.check import check_protocol
-from protocode.screening import Protocol
+from protocode.screening import Backend, Protocol
 
-_CACHE: dict[tuple[str, str], Protocol] = {}
+_CACHE: dict[tuple[str, str, str], Protocol] = {}
 
 
 def protocol_file(path: str | Path) -> Path:
@@ -48,8 +48,12 @@ def protocol_file(path: str | Path) -> Path:
     return p
 
 
-def load(path: str | Path) -> Protocol:
+def load(path: str | Path, backend: Backend = "fast") -> Protocol:
     """Load, check and compile a protocol file (or a folder's version in force).
+
+    Every section is checked (criteria, definitions, grading tables, derived events,
+    endpoints, dosing): a `CheckError` carries every problem of the file. The returned
+    `Protocol` screens with `backend` (see `protocode.screening.Backend`).
 
     Raises `HistoryError` (a `ProtocodeError`) at the lock's entry when the file is a
     released version that was edited since its release, before anything else is read.
@@ -59,15 +63,16 @@ def load(path: str | Path) -> Protocol:
     # read): the bytes verified against the lock are the bytes loaded.
     data = read_bytes(file)
     verify_release(file, data)
-    return load_text(text_source(str(file), data).text, str(file))
+    return load_text(text_source(str(file), data).text, str(file), backend)
 
 
-def load_text(text: str, path: str = "<protocol>") -> Protocol:
-    """Load, check and compile protocol YAML given as text."""
-    key = (path, hashlib.sha256(text.encode()).hexdigest())
+def load_text(text: str, path: str = "<protocol>", backend: Backend = "fast") -> Protocol:
+    """Load, check and compile protocol YAML given as text, to screen with `backend`."""
+    key = (path, hashlib.sha256(text.encode()).hexdigest(), backend)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = _CACHE[key] = Protocol(check_protocol(load_protocol_text(text, path)))
+        checked = check_protocol(load_protocol_text(text, path))
+        cached = _CACHE[key] = Protocol(checked, backend)
     return cached
 
 
