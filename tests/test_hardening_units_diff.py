@@ -16,8 +16,8 @@ import pytest
 
 import protocode
 from protocode.amendments import check_claims, diff
-from protocode.backends.smt import Comparison, compare_criterion, compare_eligibility
-from protocode.backends.smt.decide import restrict
+from protocode.amendments.compare import compare_criterion, compare_eligibility, restrict
+from protocode.backends.smt import Comparison
 from protocode.cli import main
 from protocode.document.history import HistoryError
 

@@ -23,9 +23,9 @@ import pytest
 import protocode
 from helpers import FIXTURES, ROOT, SEED, assert_golden
 from protocode.amendments import DiffReport, diff
+from protocode.amendments.compare import restrict
 from protocode.amendments.report import render_html, render_json, render_markdown, render_text
 from protocode.backends.smt import Comparison, Witness
-from protocode.backends.smt.decide import restrict
 from protocode.pipeline import load_text
 from protocode.records import read_records
 from protocode.screening import Protocol

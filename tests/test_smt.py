@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, RULES, SEED
-from protocode.backends.smt import compare_criterion, compare_eligibility
-from protocode.backends.smt.encode import Encoder, Patient, Strings
+from protocode.amendments.compare import compare_criterion, compare_eligibility
+from protocode.backends.smt.encode import Encoder
+from protocode.backends.smt.patient import Patient, Strings
 from protocode.language.library import completed_years
 from protocode.testing import records
 

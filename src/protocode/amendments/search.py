@@ -1,4 +1,4 @@
-"""The fallback when a rule is outside the SMT encoding: a hypothesis search for witnesses.
+"""The fallback where z3 does not decide: a hypothesis search for witness patients.
 
 Its verdicts are weaker than proofs and say so: "no counterexample found in N examples".
 """
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
 from protocode.backends.smt.verdict import Comparison, Direction, Witness, relation
+from protocode.records.strategies import shared_records
 from protocode.screening import Protocol
-from protocode.testing import shared_records
 
 EXAMPLES = 400
 
@@ -32,7 +32,8 @@ def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparis
     # One patient both versions read alike: items of both drawn once, within both ranges
     # and in one unit (merging a record per version let one version's value, or its whole
     # attestations, replace the other's).
-    strategy = shared_records(old, new)
+    attestations = dict.fromkeys([*old.checked.attestations, *new.checked.attestations])
+    strategy = shared_records(old.checked.doc.data, new.checked.doc.data, old.version, attestations)
     witnesses = []
     found = {}
     directions: tuple[Direction, ...] = ("broader", "narrower")

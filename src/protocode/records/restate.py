@@ -1,4 +1,4 @@
-"""One patient read by two versions: quantities whose unit changes between them.
+"""One patient record read by two protocol versions: quantities whose unit changes.
 
 A data item may keep its name while its unit changes (creatinine in mg/dL, then in umol/L).
 A patient record states a quantity with its unit, and each version's reader converts it

@@ -1,19 +1,10 @@
-"""Hypothesis strategies that generate valid patient records for a protocol.
-
-For users' own property tests and for protocode's::
-
-    from hypothesis import given
-    from protocode.testing import records
-
-    trial = protocode.load("protocol/NCT06125106")
-
-    @given(records(trial))
-    def test_never_crashes(record):
-        trial.screen(record)
+"""Hypothesis strategies of valid patient records for a data dictionary.
 
 Records are dicts in the documented record format (see docs/records.md). Every item may
 be missing (`missing=True`); dates cluster around the anchors so windows are exercised
 from both sides; numbers are exact decimals within each item's plausible range.
+`protocode.testing` offers these for a loaded protocol; the amendment search draws
+`shared_records` for two versions at once.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from protocode.document.model import DataItem
-from protocode.screening import Protocol
+from protocode.records.restate import restated
 
 BASE_DATE = dt.date(2024, 3, 1)
 
@@ -126,31 +117,35 @@ def _occurrence(draw: Draw, enrollment: dt.date) -> dict[str, Any]:
 
 
 @st.composite
-def records(draw: Draw, protocol: Protocol, *, missing: bool = True) -> dict[str, Any]:
-    """A valid record for `protocol`; with `missing`, any item may be absent."""
-    fields = [_field(item, [_range(item)]) for item in protocol.checked.doc.data]
-    return _patient(
-        draw, [f for f in fields if f is not None], protocol.checked.attestations, missing
-    )
+def records(
+    draw: Draw, data: Sequence[DataItem], attestations: Iterable[str], *, missing: bool = True
+) -> dict[str, Any]:
+    """A valid record for the data items `data`; with `missing`, any item may be absent."""
+    fields = [_field(item, [_range(item)]) for item in data]
+    return _patient(draw, [f for f in fields if f is not None], attestations, missing)
 
 
 @st.composite
 def shared_records(
-    draw: Draw, old: Protocol, new: Protocol, *, missing: bool = True
+    draw: Draw,
+    old: Sequence[DataItem],
+    new: Sequence[DataItem],
+    old_version: str,
+    attestations: Iterable[str],
+    *,
+    missing: bool = True,
 ) -> dict[str, Any]:
-    """A record both versions read as the same patient (`old` amended by `new`).
+    """A record two versions read as the same patient (data items `old` amended by `new`).
 
-    It has the items and attestations of either version. An item of both is drawn within
+    It has the items of either version and `attestations`. An item of both is drawn within
     both plausible ranges, from the code values of either; a quantity whose unit changed
-    is stated with the unit `protocode.backends.smt` compares it in, which each reader converts.
+    is stated in the unit both compare it in (`restate.restated`), which each reader converts.
     """
-    # Imported here: protocode.backends.smt needs z3 (and its search imports this module).
-    from protocode.backends.smt.shared import restated  # noqa: PLC0415
-
-    shifts = restated(old.checked.items, new.checked.items, old.version)
-    others = new.checked.items
+    mine = {item.name: item for item in old}
+    others = {item.name: item for item in new}
+    shifts = restated(mine, others, old_version)
     fields = []
-    for item in old.checked.doc.data:
+    for item in old:
         other = others.get(item.name)
         if other is None:
             fields.append(_field(item, [_range(item)]))
@@ -162,10 +157,9 @@ def shared_records(
         else:
             ranges, unit = [_range(item, shift.old), _range(other, shift.new)], shift.unit
         fields.append(_field(dataclasses.replace(item, values=values), ranges, unit))
-    for item in new.checked.doc.data:
-        if item.name not in old.checked.items:
+    for item in new:
+        if item.name not in mine:
             fields.append(_field(item, [_range(item)]))
-    attestations = dict.fromkeys([*old.checked.attestations, *new.checked.attestations])
     return _patient(draw, [f for f in fields if f is not None], attestations, missing)
 
 

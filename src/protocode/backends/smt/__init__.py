@@ -1,7 +1,18 @@
-"""SMT backend (z3): semantic comparison of protocol versions, with witness patients."""
+"""SMT backend (z3): proves how two checked protocol versions relate, with witness patients.
 
-from protocode.backends.smt.decide import compare_criterion, compare_eligibility
-from protocode.backends.smt.encode import Unsupported
+`prove_criterion` and `prove_eligibility` answer over checked IR; confirming a witness by
+screening it, and searching where z3 does not decide, belong to `protocode.amendments`.
+"""
+
+from protocode.backends.smt.decide import Undecided, prove_criterion, prove_eligibility
+from protocode.backends.smt.patient import Unsupported
 from protocode.backends.smt.verdict import Comparison, Witness
 
-__all__ = ["Comparison", "Unsupported", "Witness", "compare_criterion", "compare_eligibility"]
+__all__ = [
+    "Comparison",
+    "Undecided",
+    "Unsupported",
+    "Witness",
+    "prove_criterion",
+    "prove_eligibility",
+]

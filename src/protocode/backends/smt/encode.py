@@ -1,8 +1,7 @@
-"""SMT encoding: checked IR over a symbolic patient, as z3 terms.
+"""SMT encoding: checked IR over a symbolic patient (`patient`), as z3 terms.
 
-A symbolic patient has, for every data item a rule reads, variables for whether it is
-known and what it is; three-valued logic is a pair (known, value) of z3 booleans, so
-"missing" is just another input the solver may choose. Encodings are exact:
+Three-valued logic is a pair (known, value) of z3 booleans, so "missing" is just another
+input the solver may choose. Encodings are exact:
 
 - numbers are z3 reals (exact rationals; integer items carry an `IsInt` constraint), unit
   conversions are rational constants, Cockcroft-Gault is nonlinear real arithmetic;
@@ -10,7 +9,8 @@ known and what it is; three-valued logic is a pair (known, value) of z3 booleans
   the proleptic Gregorian formula, so day windows, calendar months and completed years are
   all exact;
 - a quantity whose unit changes between the versions compared is held in one canonical
-  unit and each version's encoder scales it exactly into its own (`Reading`, `shared`);
+  unit and each version's encoder scales it exactly into its own (`Reading`, and
+  `protocode.records.restate`);
 - observation and event histories are bounded: each item has at most `slots` entries
   (default 2), sorted by date as records are. Verdicts proved under this bound say so.
 
@@ -19,378 +19,26 @@ A construct outside the encoding raises `Unsupported`; callers then fall back to
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import z3
 
-from protocode.core.exact import to_fraction
-from protocode.document.model import DataItem
+from protocode.backends.smt.patient import (
+    FALSE,
+    TRUE,
+    ObsSlot,
+    OccSlot,
+    Patient,
+    SymDate,
+    Unsupported,
+    Val,
+    add_months,
+    real,
+    same,
+)
 from protocode.language import ir
-from protocode.language.types import BoolType, CodeType, DateType, NumType, TextType, Type
-from protocode.records import Observation, Occurrence, Record
-
-# Within 1901-2099 a year is leap exactly when divisible by 4, which keeps the
-# arithmetic simple; protocol dates (births, visits) fall well inside.
-YEAR_MIN, YEAR_MAX = 1901, 2099
-_EPOCH = dt.date(1970, 1, 1)
-
-
-class Unsupported(Exception):  # noqa: N818 - a verdict about the encoding, not a failure
-    """The rule uses a construct the SMT encoding does not cover."""
-
-
-@dataclass(frozen=True)
-class SymDate:
-    """A symbolic date: its day number (days since 1970-01-01) and, when known, y/m/d.
-
-    Most dates are only compared, so they are just a day number; calendar fields are
-    linked in (`Patient.calendar`) only for dates that calendar arithmetic needs, since
-    each link costs the solver several integer divisions.
-    """
-
-    day: z3.ArithRef
-    ymd: tuple[z3.ArithRef, z3.ArithRef, z3.ArithRef] | None = None
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class Val:
-    """A three-valued symbolic value: `value` means something only where `known` holds."""
-
-    known: z3.BoolRef
-    value: Any
-
-
-TRUE = z3.BoolVal(True)
-FALSE = z3.BoolVal(False)
-
-
-def _leap(y: z3.ArithRef) -> z3.BoolRef:
-    return y % 4 == 0
-
-
-def days_in_month(y: z3.ArithRef, m: z3.ArithRef) -> z3.ArithRef:
-    """The length of month `m` of year `y`, as a term."""
-    short = z3.Or(m == 4, m == 6, m == 9, m == 11)
-    return z3.If(m == 2, z3.If(_leap(y), 29, 28), z3.If(short, 30, 31))
-
-
-def day_number(y: z3.ArithRef, m: z3.ArithRef, d: z3.ArithRef) -> z3.ArithRef:
-    """Days since 1970-01-01 of a y/m/d triple (H. Hinnant's days_from_civil)."""
-    y2 = z3.If(m <= 2, y - 1, y)
-    era = y2 / 400
-    yoe = y2 - era * 400
-    mp = z3.If(m > 2, m - 3, m + 9)
-    doy = (153 * mp + 2) / 5 + d - 1
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def const_date(value: dt.date) -> SymDate:
-    """A literal date."""
-    ymd = (z3.IntVal(value.year), z3.IntVal(value.month), z3.IntVal(value.day))
-    return SymDate(z3.IntVal((value - _EPOCH).days), ymd)
-
-
-def add_months(date: SymDate, months: int, patient: Patient) -> SymDate:
-    """Calendar month arithmetic, the day clamped to the end of a shorter month."""
-    y, m, d = patient.calendar(date)
-    index = y * 12 + (m - 1) + months
-    y2, m2 = index / 12, index % 12 + 1
-    last = days_in_month(y2, m2)
-    d2 = z3.If(d > last, last, d)
-    return SymDate(day_number(y2, m2, d2), (y2, m2, d2))
-
-
-class Strings:
-    """Codes and text as integers: one number per distinct string, shared by both versions."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-
-    def id(self, text: str) -> int:
-        """The number standing for `text`."""
-        return self._ids.setdefault(text, len(self._ids))
-
-    def text(self, number: int) -> str:
-        """The string a number stands for."""
-        for text, n in self._ids.items():
-            if n == number:
-                return text
-        raise KeyError(number)
-
-
-@dataclass
-class ObsSlot:
-    """One possible observation of a series."""
-
-    exists: z3.BoolRef
-    dated: z3.BoolRef
-    date: SymDate
-    value: Any
-    low_known: z3.BoolRef
-    low: z3.ArithRef
-    high_known: z3.BoolRef
-    high: z3.ArithRef
-
-
-@dataclass
-class OccSlot:
-    """One possible occurrence of an event."""
-
-    exists: z3.BoolRef
-    dated: z3.BoolRef
-    date: SymDate
-    has_end: z3.BoolRef
-    end: SymDate
-
-
-@dataclass
-class History:
-    """A bounded series of observations or occurrences; `present` false means absent."""
-
-    present: z3.BoolRef
-    slots: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """How one version reads the symbolic patient: its dictionary and unit factors.
-
-    `scales` maps a quantity item whose unit changed between the versions compared to the
-    exact factor from the patient's canonical unit into this version's unit.
-    """
-
-    items: Mapping[str, DataItem]
-    scales: Mapping[str, Fraction] = field(default_factory=dict)
-
-
-class Patient:
-    """The symbolic patient: variables are created on first use, with their constraints.
-
-    `readings` are the versions that read it: a number must lie in each one's plausible
-    range, in its unit, for a witness to be a record each reads. By default the patient is
-    read by `items` alone, in their units (as `pin` assumes).
-    """
-
-    def __init__(
-        self,
-        items: Mapping[str, DataItem],
-        types: Mapping[str, Type],
-        strings: Strings,
-        slots: int = 2,
-        readings: Sequence[Reading] = (),
-    ) -> None:
-        self.items = items
-        self.types = types
-        self.strings = strings
-        self.slots = slots
-        self.readings = tuple(readings) or (Reading(items),)
-        self.constraints: list[z3.BoolRef] = []
-        self.facts: dict[str, Val] = {}
-        self.series: dict[str, History] = {}
-        self.events: dict[str, History] = {}
-        self.attestations: dict[str, Val] = {}
-        self._calendars: dict[str, tuple[z3.ArithRef, z3.ArithRef, z3.ArithRef]] = {}
-
-    def pin(self, record: Record) -> list[z3.BoolRef] | None:
-        """Constraints making this symbolic patient equal to a concrete record.
-
-        None when the record does not fit the bound (more entries than slots). Used to
-        check the encoding against the reference backend, record by record.
-        """
-        out: list[z3.BoolRef] = []
-        for name, val in self.facts.items():
-            value = record.values.get(name)
-            out.append(val.known == (value is not None))
-            if value is not None:
-                out.append(_same(val.value, self.literal(value)))
-        for name, h in [*self.series.items(), *self.events.items()]:
-            entries = record.series.get(name) if name in self.series else record.events.get(name)
-            out.append(h.present == (entries is not None))
-            entries = entries or ()
-            if len(entries) > len(h.slots):
-                return None
-            for i, slot in enumerate(h.slots):
-                out.append(slot.exists == (i < len(entries)))
-                if i >= len(entries):
-                    continue
-                entry = entries[i]
-                out.append(slot.dated == (entry.date is not None))
-                if entry.date is not None:
-                    out.append(slot.date.day == (entry.date - _EPOCH).days)
-                if isinstance(slot, ObsSlot):
-                    assert isinstance(entry, Observation)
-                    out.append(_same(slot.value, self.literal(entry.value)))
-                    out.append(slot.low_known == (entry.low is not None))
-                    out.append(slot.high_known == (entry.high is not None))
-                    if entry.low is not None:
-                        out.append(slot.low == _real(to_fraction(entry.low)))
-                    if entry.high is not None:
-                        out.append(slot.high == _real(to_fraction(entry.high)))
-                else:
-                    assert isinstance(entry, Occurrence)
-                    out.append(slot.has_end == (entry.end is not None))
-                    if entry.end is not None:
-                        out.append(slot.end.day == (entry.end - _EPOCH).days)
-        for name, val in self.attestations.items():
-            attested = record.attestations.get(name)
-            out.append(val.known == (attested is not None))
-            if attested is not None:
-                out.append(val.value == attested)
-        return out
-
-    def literal(self, value: object) -> Any:
-        """A concrete value (record or IR constant) as a z3 term."""
-        if isinstance(value, bool):
-            return z3.BoolVal(value)
-        if isinstance(value, dt.date):
-            return const_date(value)
-        if isinstance(value, str):
-            return z3.IntVal(self.strings.id(value))
-        return _real(to_fraction(value) if not isinstance(value, int) else value)
-
-    def realism(self) -> list[z3.BoolRef]:
-        """Preferences for witnesses people can read: recent visits, no special ranges."""
-        recent = ((dt.date(2015, 1, 1) - _EPOCH).days, (dt.date(2030, 12, 31) - _EPOCH).days)
-        born = ((dt.date(1930, 1, 1) - _EPOCH).days, recent[1])
-        out: list[z3.BoolRef] = []
-        for name, val in self.facts.items():
-            if isinstance(val.value, SymDate):
-                low, high = recent if self.items[name].kind == "anchor" else born
-                out += [val.value.day >= low, val.value.day <= high]
-        for h in [*self.series.values(), *self.events.values()]:
-            for s in h.slots:
-                out += [s.date.day >= recent[0], s.date.day <= recent[1]]
-                if isinstance(s, ObsSlot):
-                    out += [z3.Not(s.low_known), z3.Not(s.high_known)]
-        return out
-
-    # ---- variables
-
-    def _date(self, name: str) -> SymDate:
-        day = z3.Int(name)
-        low, high = dt.date(YEAR_MIN, 1, 1), dt.date(YEAR_MAX, 12, 31)
-        self.constraints += [day >= (low - _EPOCH).days, day <= (high - _EPOCH).days]
-        return SymDate(day, None, name)
-
-    def calendar(self, date: SymDate) -> tuple[z3.ArithRef, z3.ArithRef, z3.ArithRef]:
-        """Year, month and day of a date, linked to its day number on first use."""
-        if date.ymd is not None:
-            return date.ymd
-        if date.name is None:
-            raise Unsupported("calendar arithmetic on a date computed in days")
-        if date.name not in self._calendars:
-            y, m, d = z3.Ints(f"{date.name}.y {date.name}.m {date.name}.d")
-            self.constraints += [y >= YEAR_MIN, y <= YEAR_MAX, m >= 1, m <= 12, d >= 1]
-            self.constraints.append(d <= days_in_month(y, m))
-            self.constraints.append(day_number(y, m, d) == date.day)
-            self._calendars[date.name] = (y, m, d)
-        return self._calendars[date.name]
-
-    def _scalar(self, name: str, item: DataItem, type_: Type) -> Any:
-        match type_:
-            case BoolType():
-                return z3.Bool(name)
-            case DateType():
-                return self._date(name)
-            case CodeType(values=values):
-                v = z3.Int(name)
-                self.constraints.append(z3.Or([v == self.strings.id(c) for c in values]))
-                return v
-            case TextType():
-                return z3.Int(name)
-            case NumType():
-                v = z3.Real(name)
-                if item.type == "integer":
-                    self.constraints.append(z3.IsInt(v))
-                self.constraints += self._plausible(item.name, v)
-                return v
-        raise Unsupported(f"values of type {type_}")
-
-    def _plausible(self, name: str, v: z3.ArithRef) -> list[z3.BoolRef]:
-        """`v` within every reading version's plausible range for the item, in its unit."""
-        out = []
-        for reading in self.readings:
-            own = reading.items.get(name)
-            if own is None:
-                continue
-            scaled = v * _real(reading.scales.get(name, Fraction(1)))
-            if own.minimum is not None:
-                out.append(scaled >= _real(Fraction(own.minimum)))
-            if own.maximum is not None:
-                out.append(scaled <= _real(Fraction(own.maximum)))
-        return out
-
-    def fact(self, name: str) -> Val:
-        """A scalar item (anchor or fact)."""
-        if name not in self.facts:
-            value = self._scalar(name, self.items[name], self.types[name])
-            self.facts[name] = Val(z3.Bool(f"{name}?"), value)
-        return self.facts[name]
-
-    def attestation(self, name: str) -> Val:
-        """A recorded attestation (true, false, or not recorded)."""
-        if name not in self.attestations:
-            self.attestations[name] = Val(z3.Bool(f"@{name}?"), z3.Bool(f"@{name}"))
-        return self.attestations[name]
-
-    def history(self, name: str) -> History:
-        """The observations (or occurrences) of an item, bounded to `slots` entries."""
-        item = self.items[name]
-        table = self.series if item.kind == "observation" else self.events
-        if name in table:
-            return table[name]
-        h = History(z3.Bool(f"{name}[]?"))
-        for i in range(self.slots):
-            prefix = f"{name}[{i}]"
-            exists, dated = z3.Bool(f"{prefix}.exists"), z3.Bool(f"{prefix}.dated")
-            date = self._date(f"{prefix}.date")
-            if item.kind == "observation":
-                value = self._scalar(f"{prefix}.value", item, self.types[name])
-                low, high = z3.Real(f"{prefix}.low"), z3.Real(f"{prefix}.high")
-                slot: Any = ObsSlot(
-                    exists,
-                    dated,
-                    date,
-                    value,
-                    z3.Bool(f"{prefix}.low?"),
-                    low,
-                    z3.Bool(f"{prefix}.high?"),
-                    high,
-                )
-                # A reference limit is a positive amount (what records carry in practice).
-                self.constraints.append(z3.Implies(slot.high_known, high > 0))
-            else:
-                end = self._date(f"{prefix}.end")
-                slot = OccSlot(exists, dated, date, z3.Bool(f"{prefix}.end?"), end)
-                # An end date needs a start date and is not before it.
-                self.constraints.append(
-                    z3.Implies(slot.has_end, z3.And(dated, end.day >= date.day))
-                )
-            self.constraints.append(z3.Implies(exists, h.present))
-            if h.slots:
-                prev = h.slots[-1]
-                # Entries are sorted as records store them: dated by date, undated last.
-                self.constraints.append(z3.Implies(exists, prev.exists))
-                self.constraints.append(
-                    z3.Implies(
-                        z3.And(exists, dated),
-                        z3.And(prev.dated, prev.date.day <= date.day),
-                    )
-                )
-            h.slots.append(slot)
-        table[name] = h
-        return h
-
-
-def _real(x: Fraction | int) -> z3.ArithRef:
-    f = Fraction(x)
-    return z3.Q(f.numerator, f.denominator) if f.denominator != 1 else z3.RealVal(f.numerator)
 
 
 def _kleene_and(a: Val, b: Val) -> Val:
@@ -404,14 +52,8 @@ def _kleene_not(a: Val) -> Val:
     return Val(a.known, z3.Not(a.value))
 
 
-def _same(a: Any, b: Any) -> z3.BoolRef:
-    if isinstance(a, SymDate):
-        return a.day == b.day
-    return a == b
-
-
 def _differ(a: Any, b: Any) -> z3.BoolRef:
-    return z3.Not(_same(a, b))
+    return z3.Not(same(a, b))
 
 
 def _ite(c: z3.BoolRef, a: Any, b: Any) -> Any:
@@ -468,7 +110,7 @@ class Encoder(ir.Visitor[Val]):
     def _own(self, item: str, value: Any) -> Any:
         """A quantity of the shared patient in this version's unit for `item`."""
         scale = self.scales.get(item)
-        return value if scale is None else value * _real(scale)
+        return value if scale is None else value * real(scale)
 
     def def_ref(self, node: ir.DefRef) -> Val:
         if node.name not in self._defs:
@@ -549,7 +191,7 @@ class Encoder(ir.Visitor[Val]):
         value = choices[-1][1].value
         limit_known: Any = FALSE
         limit: Any = z3.RealVal(0)
-        default = _real(node.default) if node.default is not None else None
+        default = real(node.default) if node.default is not None else None
         for cond, slot in reversed(choices):
             own_known = slot.high_known if upper else slot.low_known
             # A record's reference range is stated in its value's unit.
@@ -560,7 +202,7 @@ class Encoder(ir.Visitor[Val]):
             limit_known = z3.If(cond, slot_known, limit_known)
             limit = z3.If(cond, slot_limit, limit)
         value = self._own(node.select.item, value)
-        test = _COMPARE[node.op](value, _real(node.factor) * limit)
+        test = _COMPARE[node.op](value, real(node.factor) * limit)
         return Val(z3.And(known, limit_known), test)
 
     def events(self, node: ir.Events) -> Val:
@@ -612,7 +254,7 @@ class Encoder(ir.Visitor[Val]):
 
     def scale(self, node: ir.Scale) -> Val:
         a = self.visit(node.operand)
-        return Val(a.known, a.value * _real(node.factor))
+        return Val(a.known, a.value * real(node.factor))
 
     def date_shift(self, node: ir.DateShift) -> Val:
         a = self.visit(node.operand)
@@ -659,7 +301,7 @@ class Encoder(ir.Visitor[Val]):
         if digits is not None and not isinstance(digits, ir.Const):
             raise Unsupported("round() with computed digits")
         places = int(str(digits.value)) if isinstance(digits, ir.Const) else 0
-        scale = _real(Fraction(10) ** places)
+        scale = real(Fraction(10) ** places)
         x = values[0] * scale
         half = z3.Q(1, 2)
         up = z3.ToReal(z3.ToInt(x + half))
@@ -677,7 +319,7 @@ class Encoder(ir.Visitor[Val]):
 
     def member(self, node: ir.Member) -> Val:
         a = self.visit(node.operand)
-        options = [_same(a.value, self._literal(v)) for v in node.items]
+        options = [same(a.value, self._literal(v)) for v in node.items]
         inside = z3.Or(options) if options else FALSE
         return Val(a.known, z3.Not(inside) if node.negated else inside)
 
@@ -698,16 +340,7 @@ class Encoder(ir.Visitor[Val]):
     def if_(self, node: ir.If) -> Val:
         c, t, e = self.visit(node.cond), self.visit(node.then), self.visit(node.orelse)
         taken_known = z3.If(c.value, t.known, e.known)
-        agree = z3.And(t.known, e.known, _same(t.value, e.value))
+        agree = z3.And(t.known, e.known, same(t.value, e.value))
         known = z3.Or(z3.And(c.known, taken_known), z3.And(z3.Not(c.known), agree))
         value = _ite(z3.And(c.known, z3.Not(c.value)), e.value, t.value)
         return Val(known, value)
-
-
-def decoded_number(value: Any) -> Fraction:
-    """A z3 numeral (model value) as an exact fraction."""
-    if z3.is_int_value(value):
-        return Fraction(value.as_long())
-    if z3.is_rational_value(value):
-        return Fraction(value.numerator_as_long(), value.denominator_as_long())
-    raise Unsupported(f"non-rational model value {value}")
