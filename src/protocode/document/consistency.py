@@ -88,6 +88,7 @@ class _Checks:
         return out
 
     def phases(self, doc: dict[str, Any]) -> None:
+        """Unique phase ids, none named as a data item or a definition."""
         names: dict[str, tuple[str, int]] = {}
         for section, noun in NAMED_SECTIONS.items():
             if isinstance(doc.get(section), dict):
@@ -102,6 +103,7 @@ class _Checks:
                 self.error("duplicate-name", message, span)
 
     def dosing(self, schedules: list[Any]) -> None:
+        """Unique schedule ids; each schedule gives a dose count or a duration, not both."""
         self.unique_ids("dosing", schedules, "schedule")
         for index, schedule in enumerate(schedules):
             if not isinstance(schedule, dict):
@@ -121,6 +123,7 @@ class _Checks:
                 self.error("schedule", f"{label} needs 'doses' or 'duration'", at)
 
     def names(self, doc: dict[str, Any]) -> None:
+        """Names that are identifiers, not reserved words, and not both item and definition."""
         item_lines: dict[str, int] = {}
         for section, noun in NAMED_SECTIONS.items():
             if not isinstance(doc.get(section), dict):
@@ -139,6 +142,7 @@ class _Checks:
                     self.error("duplicate-name", message, span)
 
     def criteria(self, criteria: Any) -> None:
+        """Criterion ids unique across both kinds, each with a rule or an attestation."""
         if not isinstance(criteria, dict):
             return
         first_lines: dict[str, int] = {}
@@ -167,6 +171,7 @@ class _Checks:
     def rule_or_attestation(
         self, path: tuple[str | int, ...], criterion: dict[str, Any], label: str
     ) -> None:
+        """Exactly one of 'rule' and 'attestation', except that a draft may have neither."""
         if "rule" in criterion and "attestation" in criterion:
             later = max(
                 self.tree.key_span((*path, "rule")),
@@ -189,6 +194,7 @@ class _Checks:
             self.error("criterion-rule", f"{label} needs a 'rule' or an 'attestation'", at)
 
     def changes(self, meta: dict[str, Any]) -> None:
+        """Declared changes only in an amendment, each target once, set intents on criteria."""
         changes = meta.get("changes")
         if not isinstance(changes, list):
             return
@@ -221,6 +227,7 @@ class _Checks:
                 self.error("change-intent", message, self.tree.value_span((*path, "intent")))
 
     def item(self, path: tuple[str, str], item: dict[str, Any]) -> None:
+        """A data item's quantity strings, and bounds written as plain decimals."""
         for field in _QUANTITY_FIELDS:
             text = item.get(field)
             if not isinstance(text, str):
