@@ -7,7 +7,7 @@ carrying a `Diagnostic` per field, and the file readers report a bad record and 
 
 Modules, by job: `model` (Record, Observation, Occurrence), `rules` (the table of field
 rules both the reader and the SQL staging apply), `numbers` (exact numbers and how they are
-shown), `values` (one value: numbers, dates, booleans, codes), `numeric` (units and
+shown), `values` (one value: numbers, dates, booleans, codes), `quantities` (units and
 plausible ranges), `fields` (one field: facts, observations, events), `reader`
 (RecordReader), `schema` (the record JSON Schema), `jsonfile`, `csvfile` and `files`
 (reading files), `problems` (how problems are stated), `fhir` (FHIR bundles).

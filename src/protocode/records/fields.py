@@ -14,7 +14,6 @@ from typing import Any, Final, TypeAlias
 from protocode.document.model import DataItem
 from protocode.records.model import Magnitude, Observation, Occurrence
 from protocode.records.numbers import format_number, normal
-from protocode.records.numeric import Numeric
 from protocode.records.problems import (
     INVALID,
     FieldError,
@@ -24,6 +23,7 @@ from protocode.records.problems import (
     show_value,
     unknown_field,
 )
+from protocode.records.quantities import Numeric
 from protocode.records.rules import NUMERIC_TYPES, RULES
 from protocode.records.values import held, number, parse_date, scalar_parser
 
