@@ -30,16 +30,14 @@ from protocode.document.lock import LOCK_NAME, VERSION_FILE, Lock, Release, read
 from protocode.document.model import ProtocolDoc
 from protocode.document.yamlsource import read_bytes
 
-# LOCK_NAME, VERSION_FILE, Lock, Release (`document.lock`) and item_changes
-# (`document.changes`) are re-exported while importers elsewhere name them from here.
+# LOCK_NAME and VERSION_FILE (`document.lock`) and item_changes (`document.changes`) are
+# re-exported while cases.files, fmt.files, pipeline and amendments.diff import them from here.
 __all__ = [
     "LOCK_NAME",
     "VERSION_FILE",
     "FolderLock",
     "History",
     "HistoryError",
-    "Lock",
-    "Release",
     "Version",
     "check_history",
     "item_changes",
@@ -51,16 +49,6 @@ __all__ = [
 ]
 
 _SHORT_HASH = 12
-
-
-def __getattr__(name: str) -> object:
-    # Temporary, until `protocode.cli` imports these from `protocode.amendments.folder`,
-    # where they moved: checking claims needs screening, which is above this package.
-    if name in ("check_folder", "release"):
-        from protocode.amendments import folder  # noqa: PLC0415
-
-        return getattr(folder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class HistoryError(ProtocodeError):
