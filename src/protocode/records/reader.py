@@ -32,6 +32,7 @@ __all__ = ["RecordReader", "iter_records"]
 _RESERVED: Final = ("id", "attestations")
 _VALUES, _SERIES, _EVENTS = range(3)
 _ID: Final = RULES.id
+_ID_BITS: Final = _ID.max_int_bits
 
 
 class RecordReader:
@@ -116,11 +117,7 @@ class RecordReader:
     def _id(self, raw: object, problems: list[Problem]) -> str | None:
         if isinstance(raw, str) and raw.strip():
             return raw
-        if (
-            isinstance(raw, int)
-            and not isinstance(raw, bool)
-            and raw.bit_length() < _ID.max_int_bits
-        ):
+        if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() < _ID_BITS:
             return str(raw)
         if raw is None:
             missing = _ID.missing.record
@@ -159,11 +156,6 @@ class RecordReader:
         convertibility and calendar validity of dates are left to `parse`.
         """
         return record_schema(self.items.values(), self.attestations)
-
-
-def _short(number: int) -> bool:
-    """Whether an integer id has few enough bits (`RULES.id.max_int_bits`)."""
-    return number.bit_length() < _ID.max_int_bits
 
 
 def iter_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Record | RecordError]:

@@ -93,10 +93,6 @@ class DateRule:
     form: Wording
     range: Wording
 
-    def holds(self, date: dt.date) -> bool:
-        """Whether `date` is within the supported range."""
-        return self.earliest <= date <= self.latest
-
 
 @dataclass(frozen=True, slots=True)
 class BooleanRule:

@@ -37,6 +37,10 @@ Scalar: TypeAlias = Callable[[object], object]
 _DATE: Final = RULES.date
 _NUMBER: Final = RULES.number
 _DIGITS_BOUND: Final = 10**_NUMBER.max_digits
+# Read per date field: module constants, not attribute look-ups.
+_DATE_TEXT_MAX: Final = _DATE.max_text
+_EARLIEST: Final = _DATE.earliest
+_LATEST: Final = _DATE.latest
 # A calendar date, optionally followed by an ISO 8601 time of day and UTC offset (FHIR
 # dateTime/instant). Only the date as written is kept.
 DATE_RE: Final = re.compile(f"(?P<date>{_DATE.pattern}){_DATE.time_pattern}")
@@ -97,12 +101,12 @@ def parse_date(raw: object) -> dt.date:
         date = raw.date()
     elif isinstance(raw, dt.date):
         date = raw
-    elif isinstance(raw, str) and len(raw) <= _DATE.max_text:
+    elif isinstance(raw, str) and len(raw) <= _DATE_TEXT_MAX:
         date = date_text(raw)
     if date is None:
         rule = _DATE.form.record
         raise FieldError(rule.render(shown=show_value(raw)), rule.code)
-    if not _DATE.holds(date):
+    if not _EARLIEST <= date <= _LATEST:
         rule = _DATE.range.record
         message = rule.render(date=date.isoformat(), earliest=_DATE.earliest, latest=_DATE.latest)
         raise FieldError(message, rule.code)
