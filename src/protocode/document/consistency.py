@@ -87,6 +87,10 @@ class _Checks:
                 out[index] = span
         return out
 
+    def entry_span(self, path: tuple[str | int, ...], entry: dict[str, Any]) -> Span:
+        """Where a problem of a whole list entry points: its id, else its first key."""
+        return self.tree.value_span((*path, "id")) if "id" in entry else self.tree.start_span(path)
+
     def phases(self, doc: dict[str, Any]) -> None:
         """Unique phase ids, none named as a data item or a definition."""
         names: dict[str, tuple[str, int]] = {}
@@ -115,11 +119,7 @@ class _Checks:
                 message = f"{label} has both 'doses' and 'duration'; give exactly one"
                 self.error("schedule", message, self.tree.key_span((*path, "duration")))
             elif "doses" not in schedule and "duration" not in schedule:
-                at = (
-                    self.tree.value_span((*path, "id"))
-                    if "id" in schedule
-                    else self.tree.start_span(path)
-                )
+                at = self.entry_span(path, schedule)
                 self.error("schedule", f"{label} needs 'doses' or 'duration'", at)
 
     def names(self, doc: dict[str, Any]) -> None:
@@ -186,11 +186,7 @@ class _Checks:
             and criterion.get("draft") is not True
         ):
             # A draft may have neither yet; the checker reports every draft.
-            at = (
-                self.tree.value_span((*path, "id"))
-                if "id" in criterion
-                else self.tree.start_span(path)
-            )
+            at = self.entry_span(path, criterion)
             self.error("criterion-rule", f"{label} needs a 'rule' or an 'attestation'", at)
 
     def changes(self, meta: dict[str, Any]) -> None:
