@@ -11,6 +11,7 @@ cohort) is the real report's.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import replace
@@ -22,7 +23,7 @@ import pytest
 
 import protocode
 from helpers import FIXTURES, ROOT, SEED, assert_golden
-from protocode.amendments import DiffReport, diff
+from protocode.amendments import CohortDiff, DiffReport, diff
 from protocode.amendments.compare import restrict
 from protocode.amendments.report import render_html, render_json, render_markdown, render_text
 from protocode.backends.smt import Comparison, Witness
@@ -253,6 +254,98 @@ def test_protocol_text_is_escaped() -> None:
     assert not re.search(r"(?<!\\)<(script|b|i)\b", markdown)
     assert r"\<b\>16\</b\>" in markdown and r"\| \*really\*" in markdown
     assert "<b>16</b>" in render_text(report)
+
+
+HOSTILE = "<script>alert(\"x&y\")</script> & 'q' <img src=x onerror=alert(1)>"
+
+# Every element the page's template writes; any other one came from a value.
+PAGE_TAGS = {
+    *("html", "head", "meta", "title", "style", "body", "main", "header", "footer", "h1"),
+    *("h2", "h3", "p", "section", "article", "table", "thead", "tbody", "tr", "th", "td"),
+    *("a", "em", "strong", "span", "code", "pre", "del", "ins", "dl", "dt", "dd", "ul", "li"),
+    *("details", "summary"),
+}
+PAGE_ATTRIBUTES = {"lang", "charset", "name", "content", "class", "id", "href", "title", "open"}
+
+
+def hostile_report() -> DiffReport:
+    """A report whose every free text holds HOSTILE: registry id, title, criterion text and
+    rationale from the files; then, past the schema, a criterion id (which also lands in an
+    attribute), witness records and the cohort's record ids and statuses."""
+    quoted = json.dumps(HOSTILE)
+    v1 = f"""\
+protocode: 1
+protocol:
+  registry_id: {quoted}
+  title: {quoted}
+  version: "1"
+data:
+  age: {{type: integer}}
+criteria:
+  inclusion:
+    - {{id: I1, text: {quoted}, rule: age >= 18}}
+"""
+    change = f"    - {{target: I1, intent: tightened, rationale: {quoted}}}\n"
+    v2 = (
+        v1.replace('version: "1"', f'version: "2"\n  amends: "1"\n  changes:\n{change}')
+        .replace(f"title: {quoted}", f"title: {json.dumps(HOSTILE + '!')}")
+        .replace(f"text: {quoted}", f"text: {json.dumps(HOSTILE + ' v2')}")
+        .replace("age >= 18", "age >= 16")
+    )
+    report = diff(load_text(v1, "v1.yaml"), load_text(v2, "v2.yaml"))
+    record = {"id": HOSTILE, "age": 17, HOSTILE: [{"value": HOSTILE}]}
+
+    def hostile(c: Comparison) -> Comparison:
+        return replace(c, witnesses=tuple(replace(w, record=record) for w in c.witnesses))
+
+    (criterion,) = report.criteria
+    criterion = replace(criterion, id=HOSTILE, comparison=hostile(criterion.comparison))
+    assert criterion.problem is not None and criterion.comparison.witnesses
+    cohort = CohortDiff(2, 0, ((HOSTILE, HOSTILE, 1),), ((HOSTILE, HOSTILE, HOSTILE),))
+    return replace(
+        report, criteria=(criterion,), eligibility=hostile(report.eligibility), cohort=cohort
+    )
+
+
+class _Seen(HTMLParser):
+    """What a browser would make of a page: its elements, attributes and text."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: list[tuple[str, str]] = []
+        self.text = ""
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes += [(k, v or "") for k, v in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def markup_from_values(page: str) -> list[str]:
+    """Elements or attributes of `page` that no template wrote: a value taken as markup."""
+    seen = _Seen(page)
+    found = sorted(seen.tags - PAGE_TAGS)
+    found += [k for k, _ in seen.attributes if k not in PAGE_ATTRIBUTES]
+    return found
+
+
+def test_hostile_text_and_values_are_escaped_in_html() -> None:
+    page = render_html(hostile_report())
+    assert markup_from_values(page) == []
+    seen = _Seen(page)
+    # Each value reads as the text it is: title and h1, metadata (2), the criterion's word
+    # diff and rationale, the problem, witness records, the cohort's ids and statuses.
+    assert seen.text.count(HOSTILE) >= 12
+    # A value in an attribute stays whole (an unescaped quote would cut it short).
+    assert any(k == "title" and HOSTILE in v for k, v in seen.attributes)
+    assert "&quot;x&amp;y&quot;" in page and "&#x27;q&#x27;" in page
+    # The check fails on the same page with its values written unescaped.
+    assert {"script", "img", "onerror"} <= set(markup_from_values(html.unescape(page)))
 
 
 # --- JSON -------------------------------------------------------------------------------------
