@@ -403,6 +403,43 @@ def test_screen_progress_on_a_terminal(
     assert re.search(r"screening .* 2,\d{3} records", err)
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("records", [PATIENTS, WITH_ERRORS])
+def test_duckdb_engine_writes_what_the_row_engine_writes(
+    capsys: pytest.CaptureFixture[str], fmt: str, records: str
+) -> None:
+    """Both engines write one shape: the same keys or columns (`missing` included) and the
+    same values, record by record; DuckDB orders by id, the row engine by input order."""
+    outputs = {}
+    for engine in ("row", "duckdb"):
+        status, out, _ = run(capsys, "screen", SEED, records, "--engine", engine, "--format", fmt)
+        assert status == (0 if records == PATIENTS else 1)
+        outputs[engine] = out
+    if fmt == "csv":
+        row, duck = (list(csv.DictReader(io.StringIO(outputs[e]))) for e in ("row", "duckdb"))
+        header = outputs["row"].splitlines()[0]
+        assert outputs["duckdb"].splitlines()[0] == header
+        assert "missing" in header.split(",")
+    else:
+        row, duck = (
+            json.loads(outputs[e])
+            if fmt == "json"
+            else [json.loads(x) for x in outputs[e].splitlines()]
+            for e in ("row", "duckdb")
+        )
+        assert [list(r) for r in duck] == [list(r) for r in sorted(row, key=by_id)]
+    assert sorted(duck, key=by_id) == sorted(row, key=by_id)
+    assert any(r["missing"] for r in row if r["status"] == "indeterminate")
+    if fmt == "json":
+        # The layout too: one object per line of an indented array.
+        assert outputs["duckdb"].splitlines()[1].startswith('  {"id": ')
+
+
+def by_id(result: dict[str, Any]) -> tuple[str, str]:
+    """Results ordered as DuckDB writes them: by id, then status."""
+    return (str(result["id"]), str(result["status"]))
+
+
 # --- explain -------------------------------------------------------------------------------
 
 
@@ -434,9 +471,16 @@ def test_explain_the_only_record(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_explain_needs_an_id_for_several(capsys: pytest.CaptureFixture[str]) -> None:
+    """Which record to explain is the command line's to say: a usage error (exit 2) that
+    names the records the file holds."""
     status, out, err = run(capsys, "explain", SEED, PATIENTS)
-    assert (status, out) == (1, "")
-    assert "holds 14 records; choose one with --id" in err
+    assert (status, out) == (2, "")
+    assert err.startswith("usage: protocode explain ")
+    assert (
+        f"protocode explain: error: {PATIENTS} holds 14 records; choose one with --id "
+        "(records: ZJU-001, ZJU-002, ZJU-003, ZJU-004, ZJU-005, ZJU-006, ZJU-007, ZJU-008, "
+        "ZJU-009, ZJU-010, … (14 in all))\n"
+    ) in err
 
 
 def test_explain_unknown_id(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,14 +12,21 @@ reformatted; else 0.
 
 from __future__ import annotations
 
+import argparse
 import difflib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from protocode.core.errors import ProtocodeError, render
-from protocode.document.history import LOCK_NAME
+from protocode.document.lock import LOCK_NAME
 from protocode.fmt.files import Formatted, format_file, protocol_files, released_files, write
+
+
+def fmt(args: argparse.Namespace) -> int:
+    """Format protocol files in place, or with --check report those that would change."""
+    return run(args.paths, args.check, sys.stdout, sys.stderr)
 
 
 def run(paths: Sequence[str], check: bool, out: TextIO, err: TextIO) -> int:

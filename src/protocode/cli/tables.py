@@ -1,17 +1,16 @@
 """The command line's SQL side: ``screen`` in DuckDB, and ``tables to-tables|to-records``.
 
-`protocode.cli` owns argument parsing and the shared summary; this module decides when
-DuckDB screens (`use_duckdb`), runs it with a progress bar on stderr, and converts between
-records and tables (``docs/sql.md``).
+This module decides when DuckDB screens (`use_duckdb`), runs it with a progress bar on
+stderr, writes its results as the row engine does (`protocode.cli.results`; Parquet by
+DuckDB itself), and converts between records and tables (``docs/sql.md``).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,6 +18,10 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from protocode import cli
+from protocode.cli.inputs import records
+from protocode.cli.output import error, output_file, version
+from protocode.cli.results import ROW_OUTPUTS, Row, Summary, Verdicts, summary_label
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import Record
 from protocode.screening import Protocol
@@ -27,13 +30,10 @@ from protocode.tables.run import (
     OUTPUT_FORMATS,
     Connection,
     OutputFormat,
-    Summary,
     error_name,
     find_tables,
     is_tables,
 )
-
-ENGINES = ("auto", "row", "duckdb")
 
 _SUFFIXES: dict[str, OutputFormat] = {
     ".csv": "csv",
@@ -102,81 +102,134 @@ class _Bar:
             yield
 
 
-def screen(
-    args: argparse.Namespace,
-    protocol: Protocol,
-    records: Callable[[], Iterable[Record | RecordError | Mapping[str, Any]]],
-) -> Summary:
-    """Screen in DuckDB and write the results (--output, else stdout); return the counts.
+def screen(args: argparse.Namespace, protocol: Protocol) -> int:
+    """Screen in DuckDB and write the results (--output, else stdout), then the row
+    engine's summary on stderr; the exit status.
 
-    Table inputs are read by DuckDB itself; any other input comes through `records` (the
-    command line's record readers: JSON, JSONL, CSV records, FHIR) and is converted first.
+    Table inputs are read by DuckDB itself; any other input comes through the command
+    line's record readers (JSON, JSONL, CSV records, FHIR) and is converted first.
     """
     fmt = output_format(args)
     if fmt == "parquet" and args.output is None:
         raise UsageError.at("usage", "Parquet output needs --output FILE", None)
     bar = _Bar(sys.stderr.isatty())
+    tables = args.records != "-" and is_tables(Path(args.records), protocol)
+    # Stdin cannot be read twice: its records are kept for the `missing` of the output.
+    kept: dict[str, Record] | None = None if tables or args.records != "-" else {}
     with bar.shown(), Connection(protocol, progress=bar) as con:
-        if args.records != "-" and is_tables(Path(args.records), protocol):
+        if tables:
             con.load(find_tables(Path(args.records)))
         else:
-            con.load_records(records())
+            con.load_records(_kept(records(args, protocol.reader), kept))
         con.validate()
-        summary = con.screen()
-        if args.output is not None:
+        counts = con.screen()
+        if fmt == "parquet":
             con.write(args.output, fmt)
         else:
-            with tempfile.TemporaryDirectory(prefix="protocode-") as tmp:
-                path = Path(tmp) / f"results.{fmt}"
-                con.write(path, fmt)
-                _stream(path, sys.stdout)
-    return summary
+            missing = _missing(args, protocol, con, tables, kept)
+            with output_file(args.output) as out:
+                output = ROW_OUTPUTS[fmt](out, protocol)
+                try:
+                    for row in _rows(con, missing):
+                        output.write(row)
+                finally:
+                    output.close()
+    summary = Summary(counts.criteria, summary_label(protocol))
+    summary.statuses.update(counts.statuses)
+    summary.excluded.update(counts.excluded)
+    summary.undecided.update(counts.undecided)
+    error(summary.to_text())
+    return 1 if summary.statuses["error"] else 0
 
 
-def _stream(path: Path, out: TextIO) -> None:
-    """Copy a text file to `out` in chunks (DuckDB writes files, the CLI writes stdout)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        shutil.copyfileobj(f, out)
-    out.flush()
+def _kept(
+    items: Iterable[Record | RecordError], kept: dict[str, Record] | None
+) -> Iterator[Record | RecordError]:
+    """`items`, each `Record` also put in `kept` (unless None) by its id."""
+    for item in items:
+        if kept is not None and isinstance(item, Record):
+            kept.setdefault(item.id, item)
+        yield item
+
+
+def _rows(con: Connection, missing: Mapping[str, tuple[str, ...]]) -> Iterator[Row]:
+    """DuckDB's results and errors, ordered by id, as the writers' rows."""
+    errors: defaultdict[str, deque[RecordError]] = defaultdict(deque)
+    for bad in con.errors:
+        errors[error_name(bad)].append(bad)
+    criteria = con.criteria
+    for record_id, status, *rest in con.rows():
+        if status == "error":
+            yield errors[record_id].popleft()
+            continue
+        verdicts = dict(zip(criteria, rest[: len(criteria)], strict=True))
+        yield Verdicts(record_id, status, verdicts, missing.get(record_id, ()))
+
+
+def _missing(
+    args: argparse.Namespace,
+    protocol: Protocol,
+    con: Connection,
+    tables: bool,
+    kept: Mapping[str, Record] | None,
+) -> dict[str, tuple[str, ...]]:
+    """The data items that would decide each indeterminate record, as the row engine
+    lists them: SQL gives verdicts, not the traced explanation, so the row engine explains
+    those records (read back from the tables, the input read again, or stdin's kept)."""
+    wanted = {row[0] for row in con.rows() if row[1] == "indeterminate"}
+    if not wanted:
+        return {}
+    found: Iterable[Record | Mapping[str, Any]]
+    if tables:
+        found = (r for r in con.records() if r.get("id") in wanted)
+    elif kept is not None:
+        found = (kept[i] for i in wanted if i in kept)
+    else:
+        found = (
+            r for r in records(args, protocol.reader) if isinstance(r, Record) and r.id in wanted
+        )
+    missing: dict[str, tuple[str, ...]] = {}
+    for record in found:
+        result = protocol.screen(record)
+        missing[result.record_id] = result.missing
+    return missing
 
 
 # --- tables to-tables | to-records --------------------------------------------------------------
 
 
-def to_tables(
-    protocol: Protocol,
-    records: Iterable[Record | RecordError | Mapping[str, Any]],
-    directory: Path,
-    table_format: str,
-    err: TextIO,
-    *,
-    used: str,
-) -> int:
-    """Write records as the three tables; report bad records on `err`. Exit status.
-
-    `used` names the protocol version (``ID version N``) in the closing line.
-    """
+def to_tables(args: argparse.Namespace) -> int:
+    """Write records as the SQL layout's three tables; report bad records on stderr with a
+    closing line naming the protocol version. Exit status."""
+    protocol = cli.load(args.protocol)
     written = write_tables(
         protocol,
-        records,
-        directory,
-        "csv" if table_format == "csv" else "parquet",
+        records(args, protocol.reader),
+        args.outdir,
+        "csv" if args.format == "csv" else "parquet",
     )
-    for error in written.errors:
-        err.write(error.render() + "\n")
+    for bad in written.errors:
+        error(bad.render())
     files = ", ".join(str(p) for p in written.paths.values())
     total = written.records + len(written.errors)
-    err.write(
-        f"wrote {written.records} of {total} records to {files} ({used}); "
-        f"{len(written.errors)} with errors, not written\n"
+    error(
+        f"wrote {written.records} of {total} records to {files} ({version(protocol)}); "
+        f"{len(written.errors)} with errors, not written"
     )
     return 1 if written.errors else 0
 
 
-def to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO, *, used: str) -> int:
-    """Write the records held in tables as JSONL (ordered by id); bad records go to `err`
-    with their id and field, and a closing line naming the protocol version `used`. Exit
-    status."""
+def to_records(args: argparse.Namespace) -> int:
+    """Write the records held in tables as JSONL (ordered by id, to --output or stdout); bad
+    records go to stderr with their id and field, and a closing line naming the protocol
+    version. Exit status."""
+    protocol = cli.load(args.protocol)
+    with output_file(args.output) as out:
+        return _to_records(protocol, args.tables, out, sys.stderr, used=version(protocol))
+
+
+def _to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO, *, used: str) -> int:
+    """Write the valid records of the tables at `source` to `out`, the rest to `err`."""
     count = 0
     errors: list[RecordError] = []
     with Connection(protocol) as con:
@@ -192,19 +245,8 @@ def to_records(protocol: Protocol, source: Path, out: TextIO, err: TextIO, *, us
             out.write(dumps(record) + "\n")
             count += 1
     out.flush()
-    for error in errors:
-        err.write(error.render() + "\n")
+    for problem in errors:
+        err.write(problem.render() + "\n")
     total = count + len(errors)
     err.write(f"{total} records ({used}): {count} written, {len(errors)} with errors\n")
     return 1 if errors else 0
-
-
-__all__ = [
-    "ENGINES",
-    "error_name",
-    "output_format",
-    "screen",
-    "to_records",
-    "to_tables",
-    "use_duckdb",
-]
