@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from protocode.amendments.diff import (
+from protocode.amendments.semantic_diff import (
     CriterionDiff,
     DefinitionChange,
     DiffReport,

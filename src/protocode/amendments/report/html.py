@@ -14,8 +14,8 @@ from functools import cache
 import jinja2
 from markupsafe import Markup
 
-from protocode.amendments.diff import DiffReport
 from protocode.amendments.report.model import view
+from protocode.amendments.semantic_diff import DiffReport
 
 
 def _escaped(value: object) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from protocode.amendments.diff import DiffReport
+from protocode.amendments.semantic_diff import DiffReport
 
 
 def render_json(report: DiffReport) -> str:

@@ -10,8 +10,8 @@ import html
 import re
 from collections.abc import Iterable
 
-from protocode.amendments.diff import DiffReport
 from protocode.amendments.report.model import WitnessView, Words, one_line, view
+from protocode.amendments.semantic_diff import DiffReport
 
 # Punctuation that can start markup anywhere in a line on GitHub; the rest only matters at
 # the start of a line, and every line here starts with the renderer's own text.

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from protocode.amendments.claims import claim_problems, contradiction
-from protocode.amendments.diff import CriterionDiff, DiffReport, rule_text
+from protocode.amendments.semantic_diff import CriterionDiff, DiffReport, rule_text
 from protocode.amendments.words import unified
 from protocode.backends.smt import Comparison, Witness
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from protocode.amendments.diff import DiffReport
 from protocode.amendments.report.model import WitnessView, view
+from protocode.amendments.semantic_diff import DiffReport
 
 _WIDTH = 100
 

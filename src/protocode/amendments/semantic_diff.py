@@ -17,7 +17,8 @@ from protocode.amendments.cohort import CohortDiff, cohort_diff
 from protocode.amendments.compare import compare_criterion, compare_eligibility
 from protocode.backends.smt import Comparison
 from protocode.core.errors import Diagnostic, RecordError
-from protocode.document.history import HistoryError, item_changes
+from protocode.document.changes import item_changes
+from protocode.document.history import HistoryError
 from protocode.document.model import Change
 from protocode.language.check import CheckedCriterion
 from protocode.records import Record
