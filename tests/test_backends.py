@@ -1,4 +1,5 @@
-"""The closure backend (reference) and the generated-code backend agree on everything."""
+"""Every backend screens as the reference closures do, each loaded through one door:
+`protocode.load(..., backend=b)`."""
 
 from __future__ import annotations
 
@@ -12,31 +13,44 @@ from hypothesis import strategies as st
 
 import protocode
 from helpers import MINI, RULES, SEED
-from protocode.backends.python import Env, compile_protocol
 from protocode.backends.python.pycode import compile_fast
-from protocode.screening import overall
+from protocode.core.errors import UsageError
+from protocode.screening import BACKENDS, Backend, overall
 from protocode.testing import records
 
 SEED_PROTOCOL = protocode.load(SEED)
-MINI_PROTOCOL = protocode.load_text(MINI, "mini.yaml")
 
 
-def reference(protocol: protocode.Protocol, record: protocode.Record) -> tuple[Any, ...]:
-    env = Env(record)
-    return tuple(fn(env) for fn in compile_protocol(protocol.checked).criteria)
+def loaded(name: str, backend: Backend) -> protocode.Protocol:
+    """The seed or the mini protocol, screening with `backend`."""
+    if name == "seed":
+        return protocode.load(SEED, backend=backend)
+    return protocode.load_text(MINI, "mini.yaml", backend=backend)
 
 
-@pytest.mark.parametrize("protocol", [SEED_PROTOCOL, MINI_PROTOCOL], ids=["seed", "mini"])
+def test_fast_is_the_default_and_every_backend_is_its_own_protocol() -> None:
+    assert BACKENDS[0] == "fast" and "reference" in BACKENDS
+    assert protocode.load(SEED).backend == "fast"
+    assert protocode.load(SEED, backend="reference").backend == "reference"
+    assert protocode.load(SEED, backend="reference") is not protocode.load(SEED)
+    with pytest.raises(UsageError, match="unknown backend 'sql'; one of fast, reference"):
+        protocode.load(SEED, backend="sql")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["seed", "mini"])
 @given(data=records(SEED_PROTOCOL))
-def test_generated_code_agrees_with_closures(protocol: protocode.Protocol, data: Any) -> None:
-    if protocol is MINI_PROTOCOL:
+def test_every_backend_screens_as_the_reference(name: str, backend: Backend, data: Any) -> None:
+    reference, protocol = loaded(name, "reference"), loaded(name, backend)
+    if name == "mini":
         data = {k: v for k, v in data.items() if k in {i.name for i in protocol.checked.doc.data}}
         data["id"] = "x"
     record = protocol.record(data)
-    expected = reference(protocol, record)
+    expected = reference.verdicts(record)
     assert protocol.verdicts(record) == expected
     kinds = [c.kind for c in protocol.criteria]
     assert protocol.status(record) == overall(zip(kinds, expected, strict=True))
+    assert protocol.screen(record) == reference.screen(record)
 
 
 def test_generated_code_is_plain_python_without_protocol_identifiers() -> None:
@@ -52,12 +66,14 @@ def test_generated_code_is_plain_python_without_protocol_identifiers() -> None:
 # ---- random well-typed rules over the mini protocol, run by both backends
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @given(rule=RULES, data=st.data())
-def test_backends_agree_on_random_rules(rule: str, data: st.DataObject) -> None:
+def test_backends_agree_on_random_rules(backend: Backend, rule: str, data: st.DataObject) -> None:
     text = MINI.replace("rule: age >= 18 years}", f"rule: {json.dumps(rule)}}}")
-    protocol = protocode.load_text(text, "random.yaml")
+    reference = protocode.load_text(text, "random.yaml", backend="reference")
+    protocol = protocode.load_text(text, "random.yaml", backend=backend)
     record = protocol.record(data.draw(records(protocol)))
-    assert protocol.verdicts(record) == reference(protocol, record), rule
+    assert protocol.verdicts(record) == reference.verdicts(record), rule
 
 
 def test_every_ir_node_class_has_a_method_in_every_backend() -> None:

@@ -380,6 +380,24 @@ def test_cli_check_reports_dosing_errors(
     assert f"{bad}:" in err and "schedule: impossible schedule: 7 doses once daily" in err
 
 
+def test_load_rejects_a_broken_dosing_section_with_the_diagnostics_of_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "broken.yaml"
+    broken = schedule(dose="28 mg/m2", ends_before="transplnt")
+    bad.write_text(BASE + textwrap.dedent(broken), encoding="utf-8")
+    with pytest.raises(CheckError) as caught:
+        load(bad)
+    codes = [(d.code, d.span.line if d.span else 0) for d in caught.value.diagnostics]
+    assert codes == [
+        ("dose", base_line("dose: 28 ug")),
+        ("anchor", base_line("ends_before: conditioning_start")),
+    ]
+    assert main(["check", "--format", "json", str(bad)]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == [d.to_json() for d in caught.value.diagnostics]
+
+
 # --- stage 3: compliance ---------------------------------------------------------------------
 
 # Conditioning starts 2024-03-22, so the 7 doses are planned 2024-03-15 … 2024-03-21.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +364,20 @@ def test_cli_check_validates_endpoints(capsys: pytest.CaptureFixture[str], tmp_p
     err = capsys.readouterr().err
     assert f"{bad}:41:14: name: unknown event item 'relapes'" in err
     assert f"{bad}:43:14: horizon: a horizon is a whole number" in err
+
+
+def test_load_rejects_a_broken_endpoint_with_the_diagnostics_of_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PFS_OS + endpoint(events="[relapes]", horizon="soon"), encoding="utf-8")
+    with pytest.raises(CheckError) as caught:
+        load(bad)
+    located = [(d.code, d.span.line, d.span.col) for d in caught.value.diagnostics if d.span]
+    assert located == [("name", 41, 14), ("horizon", 43, 14)]
+    assert main(["check", "--format", "json", str(bad)]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == [d.to_json() for d in caught.value.diagnostics]
 
 
 # --- derived events ----------------------------------------------------------------------------

@@ -19,12 +19,12 @@ from hypothesis import given, settings
 
 import protocode
 from helpers import FIXTURES, MINI, run
-from protocode.backends.python import Env, compile_protocol
 from protocode.backends.python.pycode import compile_fast
 from protocode.core.errors import CheckError, LoadError, UsageError
 from protocode.document.loader import load_protocol_text
 from protocode.language.check import MAX_NESTING, check_protocol
 from protocode.pipeline import load_json
+from protocode.screening import BACKENDS, Backend
 from sql_engines import cohort_of, duckdb_results, row_results
 
 HEADER = """\
@@ -335,14 +335,13 @@ def test_sql_of_windowed_definitions_grows_linearly() -> None:
 # ---- nested `if` in one rule: each branch compiled once
 
 
-def nested_ifs(n: int) -> protocode.Protocol:
+def nested_ifs(n: int, backend: Backend = "fast") -> protocode.Protocol:
     """The mini protocol with a rule of `n` nested `if`s, each choosing the next or 1 kg."""
     rule = "weight"
     for _ in range(n):
         rule = f"(if flag then {rule} else 1 kg)"
-    return protocode.load_text(
-        MINI.replace("rule: age >= 18 years}", f"rule: '{rule} > 2 kg'}}"), f"ifs{n}.yaml"
-    )
+    text = MINI.replace("rule: age >= 18 years}", f"rule: '{rule} > 2 kg'}}")
+    return protocode.load_text(text, f"ifs{n}.yaml", backend)
 
 
 def fast_code(n: int) -> ast.Module:
@@ -356,13 +355,13 @@ def test_generated_code_of_nested_ifs_grows_linearly() -> None:
     # Counted in syntax nodes: the text's indentation grows with the nesting on its own.
     size = {n: sum(1 for _ in ast.walk(fast_code(n))) for n in (5, 10, 20)}
     assert size[20] - size[10] < 3 * (size[10] - size[5]), size
-    protocol = nested_ifs(20)
     cases = [{"weight": 70}, {"weight": 70, "flag": True}, {"weight": 70, "flag": False}, {}]
-    for values in cases:
-        record = protocol.record({"id": "P", "enrollment": "2024-01-01", **values})
-        fast = protocol.verdicts(record)
-        reference = tuple(fn(Env(record)) for fn in compile_protocol(protocol.checked).criteria)
-        assert fast == reference
+    reference = nested_ifs(20, "reference")
+    for backend in BACKENDS:
+        protocol = nested_ifs(20, backend)
+        for values in cases:
+            record = protocol.record({"id": "P", "enrollment": "2024-01-01", **values})
+            assert protocol.verdicts(record) == reference.verdicts(record), backend
 
 
 def test_sql_of_nested_ifs_grows_linearly_and_runs_as_the_row_engine() -> None:
