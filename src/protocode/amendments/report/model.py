@@ -16,13 +16,12 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from protocode.amendments.claims import claim_problems, contradiction
+from protocode.amendments.compare import STATUS_RANK
 from protocode.amendments.semantic_diff import CriterionDiff, DiffReport, rule_text
 from protocode.amendments.words import unified
 from protocode.backends.smt import Comparison, Witness
 
 Op = Literal["equal", "delete", "insert"]
-
-STATUS_RANK = {"ineligible": 0, "indeterminate": 1, "eligible": 2}
 
 
 @dataclass(frozen=True, slots=True)
