@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 from protocode.core.errors import did_you_mean
 from protocode.core.source import Span
-from protocode.document.model import DataItem, Definition, Quantity
+from protocode.document.model import DataItem, Quantity
 from protocode.language import ir
 from protocode.language.check.expressions import (
     ExpressionChecker,
@@ -21,28 +23,22 @@ from protocode.language.check.expressions import (
     scale,
 )
 from protocode.language.syntax import ast
-from protocode.language.types import BoolType, CodeType, DateType, NumType, TextType, Type
+from protocode.language.types import BoolType, CodeType, DateType, NumType, TextType
 from protocode.language.units import UnitError, conversion_factor, parse_unit, unit_mismatch
 
 
 class ComparisonChecker(ExpressionChecker):
     """An `ExpressionChecker` that also lowers comparisons, ranges and set membership."""
 
-    def __init__(
-        self,
-        items: dict[str, DataItem],
-        item_types: dict[str, Type],
-        definitions: dict[str, Definition],
-    ) -> None:
-        super().__init__(items, item_types, definitions)
-        self._dispatch.update(
-            {
-                ast.Compare: self._compare,
-                ast.RefCompare: self._ref_compare,
-                ast.Between: self._between,
-                ast.Member: self._member,
-            }
-        )
+    def _handlers(self) -> dict[type[Any], Callable[[Any], ir.Expr]]:
+        """The expression handlers, and the comparisons'."""
+        return {
+            **super()._handlers(),
+            ast.Compare: self._compare,
+            ast.RefCompare: self._ref_compare,
+            ast.Between: self._between,
+            ast.Member: self._member,
+        }
 
     def _comparable(
         self, left: ir.Expr, right: ir.Expr, op: str, span: Span, unit_span: Span | None = None

@@ -96,7 +96,11 @@ class ExpressionChecker:
         self.current: str | None = None
         self.cycles: set[frozenset[str]] = set()
         self.diagnostics: list[Diagnostic] = []
-        self._dispatch: dict[type[Any], Callable[[Any], ir.Expr]] = {
+        self._dispatch = self._handlers()
+
+    def _handlers(self) -> dict[type[Any], Callable[[Any], ir.Expr]]:
+        """The lowering of each syntax node class (subclasses add theirs)."""
+        return {
             ast.Number: self._number,
             ast.Quantity: self._quantity,
             ast.DateLit: lambda n: ir.Const(n.value, DATE, n.span),
@@ -114,8 +118,6 @@ class ExpressionChecker:
             ast.If: self._if,
             ast.Temporal: self._temporal,
         }
-
-    # ---- entry points
 
     # ---- expressions
 
