@@ -374,3 +374,37 @@ cases:
         "reached": ["met", "not met"],
         "gaps": ["unknown"],
     }
+
+
+def test_the_case_file_schema_is_a_valid_schema() -> None:
+    from protocode.document.schema import SchemaValidator, shipped_schema
+
+    SchemaValidator.check_schema(shipped_schema("cases"))
+
+
+def test_the_format_version_is_written_1(tmp_path: Path) -> None:
+    # JSON Schema reads 1.0 as 1; a case file writes its format version as the integer 1.
+    text = TINY.replace("protocode-cases: 1", "protocode-cases: 1.0")
+    assert problems(tmp_path, text) == [
+        ("1:18", "schema", "'protocode-cases' must be 1, the only format version")
+    ]
+
+
+def test_values_of_the_wrong_form(tmp_path: Path) -> None:
+    text = TINY + (
+        "  - name: [x]\n"  # 14
+        "    unset: {a: 1}\n"  # 15
+        "    expect: {missing: [null], notes: {I5: [' ']}}\n"  # 16
+        "  - 3\n"  # 17
+    )
+    assert problems(tmp_path, text) == [
+        ("14:11", "schema", "'name' must be a non-empty string, not a list"),
+        ("15:12", "schema", "each entry of 'unset' must be a non-empty string, not a mapping"),
+        ("16:24", "schema", "each entry of 'missing' must be a non-empty string, not empty"),
+        (
+            "16:44",
+            "schema",
+            "each entry of the notes of I5 must be a non-empty string, not ' '",
+        ),
+        ("17:5", "schema", "a case must be a mapping, not '3'"),
+    ]

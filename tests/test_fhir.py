@@ -576,3 +576,39 @@ def test_example_files_are_in_sync() -> None:
     )
     assert from_bundle == from_bulk
     assert (ROOT / "docs" / "fhir.md").exists()
+
+
+def test_the_mapping_file_schema_is_a_valid_schema() -> None:
+    from protocode.document.schema import SchemaValidator, shipped_schema
+
+    SchemaValidator.check_schema(shipped_schema("fhir-map"))
+
+
+def test_mapping_file_form_problems(tmp_path: Path) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "protocode-fhir-map: 1.0\n"
+        "patient: {gender: [sex], age: x}\n"
+        "items:\n"
+        "  ecog: {codes: [{loinc: '1', snomed: '2'}], value: 1}\n"
+        "  sex: 5\n"
+        "attestations:\n"
+        "  consent: [{system: s, code: c, value: v}, [x]]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LoadError) as caught:
+        load_map(path)
+    shape = (
+        "a code is one of {loinc: X}, {snomed: X}, {rxnorm: X}, {atc: X} or {system: URI, code: X}"
+    )
+    assert [(d.span.line if d.span else 0, d.message) for d in caught.value.diagnostics] == [
+        (1, "unknown format version (expected 1)"),
+        (2, "'gender' must be a single value"),
+        (2, "unknown key 'age' (expected birthDate, gender, deceased)"),
+        (4, shape),
+        (4, "unknown key 'value' (did you mean 'values'?)"),
+        (5, "item 'sex' must be a list of codes"),
+        (7, "an attestation's code takes no 'value'"),
+        (7, "a code must be a mapping"),
+        (7, shape),
+    ]

@@ -604,3 +604,28 @@ def test_bad_records_give_one_clear_error(
 def test_missing_record_file(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "import", "no/such.json")
     assert (status, err) == (1, "io: cannot read no/such.json: no such file\n")
+
+
+def test_the_record_schema_is_a_valid_schema() -> None:
+    from protocode.document.schema import SchemaValidator, shipped_schema
+
+    SchemaValidator.check_schema(shipped_schema("registry-record"))
+
+
+def test_null_fields_are_absent_and_kinds_are_kept() -> None:
+    section: dict[str, Any] = {
+        "identificationModule": {"nctId": "NCT1", "officialTitle": None, "briefTitle": "T"},
+        "statusModule": None,
+        "designModule": {"enrollmentInfo": {"count": 5.0}, "phases": ["PHASE2", None]},
+        "eligibilityModule": {"eligibilityCriteria": "* A", "sex": None},
+    }
+    with pytest.raises(LoadError) as caught:
+        draft_from_record({"protocolSection": section}, "r.json")
+    assert [d.message for d in caught.value.diagnostics] == [
+        "r.json: protocolSection.designModule.phases[1] must be a string, not null",
+        "r.json: protocolSection.designModule.enrollmentInfo.count must be an integer,"
+        " not a number",
+    ]
+    section["designModule"] = {"enrollmentInfo": {"count": 5}, "phases": ["PHASE2"]}
+    draft = draft_from_record({"protocolSection": section})
+    assert (draft.title, draft.status, draft.enrollment, draft.phase) == ("T", "", "5", "2")
