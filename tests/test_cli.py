@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import importlib.metadata
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -863,3 +866,59 @@ def test_closed_pipe_is_quiet(tmp_path: Path) -> None:
         err = process.stderr.read().decode()
         assert process.wait(timeout=120) == 1
     assert "Traceback" not in err
+
+
+# --- a command line that starts at once ----------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--version")
+    assert (status, err) == (0, "")
+    assert out == f"protocode {importlib.metadata.version('protocode')}\n"
+
+
+def test_every_command_has_a_handler() -> None:
+    """Each command names its handler as module:function; every one of them imports."""
+    from protocode.cli.main import handler
+    from protocode.cli.parser import parser
+
+    def handlers(node: argparse.ArgumentParser) -> Iterator[str]:
+        for action in node._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    if sub.get_default("handler") is not None:
+                        yield sub.get_default("handler")
+                    yield from handlers(sub)
+
+    names = list(handlers(parser()))
+    assert len(names) == 16
+    for name in names:
+        assert callable(handler(name)), name
+
+
+def test_the_lock_file_named_in_the_help_is_the_lock_file() -> None:
+    from protocode.cli.parser import LOCK_NAME
+    from protocode.document.lock import LOCK_NAME as LOCK_FILE
+
+    assert LOCK_NAME == LOCK_FILE
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`import protocode` and the parser load none of the libraries that take seconds; a
+    command loads them when it runs (the timings are benchmarks/bench_startup.py's)."""
+    code = (
+        "import sys, protocode, protocode.cli.parser as p; p.parser(); "
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'z3', 'duckdb', 'lifelines', 'hypothesis', 'scipy', 'pandas', 'numpy', "
+        "'matplotlib', 'sqlglot', 'jinja2', 'fhir', 'lark', 'jsonschema', 'rich', 'yaml'})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=entry_point_env(),
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == ""

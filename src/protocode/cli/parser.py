@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,9 @@ REPORTS = ("text", "markdown", "html", "json")
 
 def installed_version() -> str:
     """protocode's version as installed (its distribution metadata)."""
+    # Imported here: reading metadata is for --version only, and every start would pay.
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
     try:
         return version("protocode")
     except PackageNotFoundError:
