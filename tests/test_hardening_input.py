@@ -18,18 +18,13 @@ from protocode.backends.export.common import compiled_schema
 from protocode.cases import load_cases
 from protocode.core.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.core.exact import MAX_DIGITS
+from protocode.core.files import MAX_FILE_BYTES, read_bytes
 from protocode.core.source import Source
 from protocode.document.history import load_history
 from protocode.document.loader import load_protocol, load_protocol_text, protocol_schema
 from protocode.document.lock import VERSION_FILE
 from protocode.document.schema import SchemaValidator, ecma_regex
-from protocode.document.yamlsource import (
-    MAX_ALIAS_VALUES,
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
-    compose,
-    read_bytes,
-)
+from protocode.document.yamlsource import MAX_ALIAS_VALUES, MAX_DEPTH, compose
 from protocode.fmt.files import format_file, protocol_files
 from protocode.language.units import UnitError, parse_unit
 from protocode.records.fhir.mapfile import load_map

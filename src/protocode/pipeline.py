@@ -15,9 +15,9 @@ from typing import Any
 
 from protocode.backends.export.decode import checked_from_json
 from protocode.core.errors import UsageError
+from protocode.core.files import read_bytes, text_source
 from protocode.document.history import VERSION_FILE, verify_release, version_in_force
 from protocode.document.loader import load_protocol_text
-from protocode.document.yamlsource import read_bytes, text_source
 from protocode.language.check import check_protocol
 from protocode.screening import Backend, Protocol
 

@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from protocode.cases.suite import STATUSES, VERDICTS, Case, CaseSuite, Expectation
 from protocode.core.errors import LoadError, did_you_mean
+from protocode.core.files import read_source
 from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
@@ -29,7 +30,7 @@ from protocode.document.schema import (
     shipped_schema,
     validate,
 )
-from protocode.document.yamlsource import YAML_TAG, compose, read_source
+from protocode.document.yamlsource import YAML_TAG, compose
 from protocode.screening import Status, Verdict
 
 FORMAT_VERSION = 1

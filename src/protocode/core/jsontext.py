@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from protocode.core.errors import Diagnostic, LoadError, RecordError
+from protocode.core.files import decode_source
 from protocode.core.source import Source
-from protocode.document.yamlsource import decode_source
 
 __all__ = [
     "MAX_DEPTH",
@@ -245,7 +245,7 @@ def decode(path: str, data: bytes) -> str:
     """The UTF-8 text of the JSON file `path` holding `data`, a byte-order mark dropped.
 
     Raises `RecordError` (code ``unreadable``) at the line and column of the first byte that
-    is not UTF-8, located as the YAML readers locate it (`yamlsource.decode_source`).
+    is not UTF-8, located as the YAML readers locate it (`core.files.decode_source`).
     """
     # Editors show no column for the mark, so positions are counted without it.
     data = data.removeprefix(_BOM)

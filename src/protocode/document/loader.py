@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from protocode.core.errors import LoadError
+from protocode.core.files import read_source
 from protocode.core.source import Source
 from protocode.document.build import build_protocol
 from protocode.document.consistency import NAMED_SECTIONS, check_consistency
@@ -34,7 +35,7 @@ from protocode.document.schema import (
     shipped_schema,
     validate,
 )
-from protocode.document.yamlsource import compose, read_source
+from protocode.document.yamlsource import compose
 
 # `name_problem` and `SchemaValidator` live in `names` and `schema`; they are re-exported
 # while `backends.export` imports them from here.

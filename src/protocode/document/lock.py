@@ -37,6 +37,7 @@ from typing import Any
 from yaml.nodes import ScalarNode
 
 from protocode.core.errors import Diagnostic, LoadError, did_you_mean
+from protocode.core.files import read_source
 from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
@@ -47,7 +48,7 @@ from protocode.document.schema import (
     shipped_schema,
     validate,
 )
-from protocode.document.yamlsource import YAML_TAG, compose, read_source
+from protocode.document.yamlsource import YAML_TAG, compose
 
 LOCK_NAME = "protocode.lock"
 """The name of the lock file in a protocol folder."""

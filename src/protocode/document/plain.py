@@ -20,13 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from protocode.core.errors import Diagnostic
 from protocode.core.exact import too_long
 from protocode.core.source import Source, Span
-from protocode.document.yamlsource import (
-    MERGE_TAG,
-    YAML_TAG,
-    Entry,
-    mapping_entries,
-    node_span,
-)
+from protocode.document.yamlsource import MERGE_TAG, YAML_TAG, Entry, mapping_entries, node_span
 
 _STR, _INT, _FLOAT, _BOOL, _NULL = (YAML_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MAP, _SEQ = YAML_TAG + "map", YAML_TAG + "seq"

@@ -20,8 +20,8 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from protocode.core.errors import Diagnostic, LoadError
+from protocode.core.files import read_source
 from protocode.document.schema import SchemaValidator, shipped_schema
-from protocode.document.yamlsource import read_source
 from protocode.registry.draft import (
     Arm,
     DraftCriterion,

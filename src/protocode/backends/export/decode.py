@@ -25,6 +25,7 @@ from typing import Any, Literal, NoReturn, cast
 from protocode.backends.export.common import FORMAT, VERSION, read_magnitude, read_number
 from protocode.backends.export.validate import check_depth, expr_children, validate_json
 from protocode.core.errors import Diagnostic, LoadError
+from protocode.core.files import MAX_FILE_BYTES
 from protocode.core.source import Source, Span
 from protocode.document.loader import name_problem
 from protocode.document.model import (
@@ -36,7 +37,6 @@ from protocode.document.model import (
     Quantity,
     RuleText,
 )
-from protocode.document.yamlsource import MAX_FILE_BYTES
 from protocode.language import ir
 from protocode.language.check import MAX_NESTING, CheckedCriterion, CheckedProtocol
 from protocode.language.library import FUNCTIONS

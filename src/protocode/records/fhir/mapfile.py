@@ -38,6 +38,7 @@ from typing import Any, Final
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from protocode.core.errors import LoadError, did_you_mean
+from protocode.core.files import read_source
 from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
@@ -48,7 +49,7 @@ from protocode.document.schema import (
     shipped_schema,
     validate,
 )
-from protocode.document.yamlsource import YAML_TAG, compose, read_source
+from protocode.document.yamlsource import YAML_TAG, compose
 from protocode.records.fhir.codes import SYSTEMS, Code, system_key
 
 
