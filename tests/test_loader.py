@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +10,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from helpers import MINIMAL, undocumented
+from helpers import MINIMAL, assert_golden, undocumented
 from protocode.core.errors import Diagnostic, LoadError
 from protocode.document.loader import load_protocol, load_protocol_text, protocol_schema
 from protocode.document.model import Criterion, DataItem, Definition, Quantity, RuleText
@@ -553,20 +552,12 @@ def test_all_problems_are_reported_sorted_by_position() -> None:
 GOLDEN = ["duplicates", "several_errors", "unsafe_tag", "yaml_syntax"]
 
 
-def assert_golden(path: Path, actual: str) -> None:
-    """Compare with a golden file; PROTOCODE_UPDATE_GOLDEN=1 rewrites it instead."""
-    if os.environ.get("PROTOCODE_UPDATE_GOLDEN") == "1":
-        path.write_text(actual + "\n", encoding="utf-8")
-        return
-    assert actual + "\n" == path.read_text(encoding="utf-8")
-
-
 @pytest.mark.parametrize("name", GOLDEN)
 def test_golden_errors(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     with pytest.raises(LoadError) as info:
         load_protocol(FIXTURES / f"{name}.yaml")
-    assert_golden(FIXTURES / f"{name}.err", info.value.render())
+    assert_golden(info.value.render() + "\n", FIXTURES / f"{name}.err")
 
 
 # Rule text offsets: a token placed in each scalar style must map back to its place.
