@@ -7,9 +7,11 @@ generated cohorts is in test_sql_agreement.py.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -22,7 +24,10 @@ from helpers import MINI, SEED
 from protocode.backends.sql import to_sql
 from protocode.cli import main
 from protocode.core.errors import RecordError, UsageError
+from protocode.document.loader import load_protocol_text
+from protocode.language.check import check_protocol
 from protocode.records import read_records
+from protocode.screening import Protocol
 from protocode.tables.convert import write_tables
 from protocode.tables.run import Connection, read_tables
 
@@ -159,6 +164,44 @@ def test_parquet_tables_have_the_layout_types(tmp_path: Path) -> None:
     assert types["enrollment"] == "DATE"
     assert types["ecog"] == "BIGINT"
     assert types["cd19_positive"] == "BOOLEAN"
+
+
+# ---- plans live and die with their protocol
+
+
+def test_plans_are_kept_on_the_protocol_and_die_with_it() -> None:
+    # A protocol of its own (load() caches its protocols): nothing else holds it.
+    file = protocode.protocol_file(SEED)
+    protocol = Protocol(check_protocol(load_protocol_text(file.read_text("utf-8"), str(file))))
+    with Connection(protocol) as con:
+        con.load_records(read_records(PATIENTS, protocol.reader))
+        con.validate()
+        assert con.screen().total == 14
+    assert any(key[0] == "tables" for key in protocol.plans)
+    with Connection(protocol) as con:
+        # A second batch with the same column types reuses every statement.
+        before = dict(protocol.plans)
+        con.load_records(read_records(PATIENTS, protocol.reader))
+        con.validate()
+        con.screen()
+        assert protocol.plans.keys() == before.keys()
+    ref = weakref.ref(protocol)
+    del protocol, con
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_repeated_id_is_said_as_the_row_engine_says_it() -> None:
+    record = {"id": "A"}
+    bad_rows = list(SEED_PROTOCOL.screen_many([record, dict(record)]))
+    assert "record id 'A' already used by record 1" in str(bad_rows[1])
+    with Connection(SEED_PROTOCOL) as con:
+        con.load_records([record, dict(record)])
+        con.validate()
+        con.screen()
+        assert [e.diagnostics for e in con.errors] == [
+            e.diagnostics for e in bad_rows if isinstance(e, RecordError)
+        ]
 
 
 # ---- validation: a bad cell is an error of its record, the batch goes on

@@ -30,7 +30,8 @@ import protocode
 import sql_engines as se
 from helpers import RULES
 from protocode.backends.sql import layout, to_sql
-from protocode.tables.convert import EVENT_COLUMNS, OBSERVATION_COLUMNS, TableRows
+from protocode.tables.convert import TableRows
+from protocode.tables.files import EVENT_COLUMNS, OBSERVATION_COLUMNS
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) not installed")
 from psycopg import sql as pgsql  # noqa: E402 - only after the driver is known to exist

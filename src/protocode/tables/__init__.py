@@ -1,7 +1,8 @@
 """Records as tables, and screening them where they are.
 
-`convert` turns records into the documented table layout and back, `run` stages and
-validates tables in DuckDB (or PostgreSQL, Spark) and runs the compiled query, and `command`
-is what `protocode tables` and `screen --engine duckdb` call. The query itself comes from the
-SQL backend (`protocode.backends.sql`). See ``docs/sql.md``.
+`files` names the tables and finds their files; `convert` turns records into the documented
+table layout and back; `database` stages tables in DuckDB and validates every cell
+(`checks`, `cells`: the rules of `protocode.records.rules` as SQL); `run` screens the valid
+records with the compiled query and writes the results (`output`). The query itself comes
+from the SQL backend (`protocode.backends.sql`). See ``docs/sql.md``.
 """

@@ -8,7 +8,10 @@ layout cannot hold exactly (more than `SCALE` decimal places, or more integer di
 the item's format): nothing is rounded.
 
 Tables → records: the rows of one id become one record dict in the documented JSON form;
-``protocode.tables.run`` validates the tables first.
+``protocode.tables.database`` validates the tables first.
+
+`write_tables` writes the rows as CSV files, or as Parquet files typed by the layout through
+DuckDB (`protocode.tables.database`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from protocode.backends.sql.layout import Fmt, Layout, is_numeric, layout, number_format
 from protocode.core.errors import Diagnostic, RecordError
@@ -30,12 +33,15 @@ from protocode.core.jsontext import json_line
 from protocode.document.model import DataItem
 from protocode.records import Record, iter_records
 from protocode.screening import Protocol
-
-TableFormat = Literal["parquet", "csv"]
-
-PATIENTS, OBSERVATIONS, EVENTS = "patients", "observations", "events"
-OBSERVATION_COLUMNS = ("id", "item", "date", "value", "low", "high")
-EVENT_COLUMNS = ("id", "item", "date", "end")
+from protocode.tables.database import Database
+from protocode.tables.files import (
+    EVENT_COLUMNS,
+    EVENTS,
+    OBSERVATION_COLUMNS,
+    OBSERVATIONS,
+    PATIENTS,
+    TableFormat,
+)
 
 
 class _Unrepresentable(Exception):  # noqa: N818 - a signal turned into a Diagnostic
@@ -158,20 +164,31 @@ class RowWriter:
         self, records: Iterable[Record | RecordError | Mapping[str, Any]]
     ) -> Iterator[TableRows | RecordError]:
         """Rows per record; a bad record (or a repeated id) yields its `RecordError`."""
-        seen: set[str] = set()
-        for item in iter_records(records, self.protocol.reader):
+        for item in unique_records(records, self.protocol):
             if isinstance(item, RecordError):
                 yield item
                 continue
-            if item.id in seen:
-                message = f"record id {item.id!r} already used by another record"
-                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
-                continue
-            seen.add(item.id)
             try:
                 yield self.rows(item)
             except RecordError as bad:
                 yield bad
+
+
+def unique_records(
+    records: Iterable[Record | RecordError | Mapping[str, Any]], protocol: Protocol
+) -> Iterator[Record | RecordError]:
+    """Records validated by the row engine's reader; a repeated id is an error, said as
+    `Protocol.screen_many` says it (results are reported by id, so two patients under one
+    id would be indistinguishable)."""
+    seen: dict[str, int] = {}
+    for n, item in enumerate(iter_records(records, protocol.reader), 1):
+        if isinstance(item, Record):
+            if item.id in seen:
+                message = f"record id {item.id!r} already used by record {seen[item.id]}"
+                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
+                continue
+            seen[item.id] = n
+        yield item
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,17 +270,15 @@ def write_tables(
     """
     if table_format == "csv":
         return write_csv(protocol, records, directory)
-    from protocode.tables.run import Connection  # noqa: PLC0415 - run imports this module
-
     with tempfile.TemporaryDirectory(prefix="protocode-") as tmp:
         written = write_csv(protocol, records, Path(tmp))
         directory.mkdir(parents=True, exist_ok=True)
         paths = {name: directory / f"{name}.parquet" for name in written.paths}
-        with Connection(protocol) as con:
-            con.load(Path(tmp))
-            con.validate()
+        with Database(protocol) as db:
+            db.load(Path(tmp))
+            db.validate()
             for name, path in paths.items():
-                con.copy_table(name, path)
+                db.copy_table(name, path)
     return Written(paths, written.records, written.errors)
 
 
