@@ -27,7 +27,6 @@ from protocode.backends.export.validate import check_depth, expr_children, valid
 from protocode.core.errors import Diagnostic, LoadError
 from protocode.core.files import MAX_FILE_BYTES
 from protocode.core.source import Source, Span
-from protocode.document.loader import name_problem
 from protocode.document.model import (
     Criterion,
     DataItem,
@@ -37,6 +36,7 @@ from protocode.document.model import (
     Quantity,
     RuleText,
 )
+from protocode.document.names import name_problem
 from protocode.language import ir
 from protocode.language.check import MAX_NESTING, CheckedCriterion, CheckedProtocol
 from protocode.language.library import FUNCTIONS

@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from protocode.backends.export.common import compiled_schema
 from protocode.core.errors import Diagnostic, LoadError
 from protocode.core.jsontext import short_path
-from protocode.document.loader import SchemaValidator
+from protocode.document.schema import SchemaValidator
 from protocode.language.check import MAX_NESTING
 
 MAX_DEPTH: Final = 2 * MAX_NESTING + 16
