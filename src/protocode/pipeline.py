@@ -16,23 +16,25 @@ from typing import Any
 from protocode.backends.export.decode import checked_from_json
 from protocode.core.errors import UsageError
 from protocode.core.files import read_bytes, text_source
-from protocode.document.history import VERSION_FILE, verify_release, version_in_force
+from protocode.document.history import FolderLock
 from protocode.document.loader import load_protocol_text
+from protocode.document.lock import VERSION_FILE
 from protocode.language.check import check_protocol
 from protocode.screening import Backend, Protocol
 
 _CACHE: dict[tuple[str, str, str], Protocol] = {}
 
 
-def protocol_file(path: str | Path) -> Path:
+def protocol_file(path: str | Path, lock: FolderLock | None = None) -> Path:
     """The YAML file a path names: itself, or a protocol folder's version in force.
 
-    The version in force is the newest one released in the folder's lock file; a folder
-    without a lock has no release yet, and its newest `vN.yaml` is used.
+    The version in force is the newest one released in the folder's lock file (`lock`, when
+    the caller has read it already); a folder without a lock has no release yet, and its
+    newest `vN.yaml` is used.
     """
     p = Path(path)
     if p.is_dir():
-        in_force = version_in_force(p)
+        in_force = (lock or FolderLock.read(p)).version_in_force()
         if in_force is not None:
             return in_force
         versions = sorted(
@@ -58,11 +60,14 @@ def load(path: str | Path, backend: Backend = "fast") -> Protocol:
     Raises `HistoryError` (a `ProtocodeError`) at the lock's entry when the file is a
     released version that was edited since its release, before anything else is read.
     """
-    file = protocol_file(path)
+    p = Path(path)
+    # The folder's lock is read once: it names the version in force and verifies it.
+    lock = FolderLock.read(p if p.is_dir() else p.parent)
+    file = protocol_file(p, lock)
     # One guarded read (a named pipe or a device under a released name is refused, not
     # read): the bytes verified against the lock are the bytes loaded.
     data = read_bytes(file)
-    verify_release(file, data)
+    lock.verify(file, data)
     return load_text(text_source(str(file), data).text, str(file), backend)
 
 

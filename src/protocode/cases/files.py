@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protocode.core.errors import UsageError
-from protocode.document.history import VERSION_FILE
+from protocode.document.lock import VERSION_FILE
 
 
 def find_case_files(protocol_dir: str | Path) -> list[tuple[Path, Path]]:

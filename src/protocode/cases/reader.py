@@ -8,7 +8,6 @@ exists, that a field to unset is in the base and not also set, that case names a
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -24,10 +23,9 @@ from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
     SchemaError,
-    SchemaValidator,
     Worded,
     Wording,
-    shipped_schema,
+    shipped_validator,
     validate,
 )
 from protocode.document.yamlsource import YAML_TAG, compose
@@ -62,17 +60,12 @@ def load_cases(path: str | Path) -> CaseSuite:
     path = Path(path)
     source = read_source(path)
     tree = PlainTree(source, compose(source, "the case file"), _READING)
-    validate(tree, _validator(), CaseWording())
+    validate(tree, shipped_validator("cases"), CaseWording())
     builder = _SuiteBuilder(tree)
     cases = builder.cases()
     if tree.diagnostics:
         raise LoadError(tree.diagnostics)
     return CaseSuite(path, tuple(cases), builder.bases)
-
-
-@functools.cache
-def _validator() -> Any:
-    return SchemaValidator(shipped_schema("cases"))
 
 
 class CaseWording(Wording):

@@ -25,7 +25,7 @@ from pathlib import Path
 from protocode.core.errors import Diagnostic, LoadError, ProtocodeError
 from protocode.core.files import read_bytes
 from protocode.core.source import Source, Span
-from protocode.document.changes import check_ids, item_changes
+from protocode.document.changes import check_ids
 from protocode.document.loader import load_protocol_text
 from protocode.document.lock import LOCK_NAME, VERSION_FILE, Lock, Release, read_lock
 from protocode.document.model import ProtocolDoc
@@ -33,14 +33,11 @@ from protocode.document.model import ProtocolDoc
 # LOCK_NAME and VERSION_FILE (`document.lock`) and item_changes (`document.changes`) are
 # re-exported while cases.files, fmt.files, pipeline and amendments.diff import them from here.
 __all__ = [
-    "LOCK_NAME",
-    "VERSION_FILE",
     "FolderLock",
     "History",
     "HistoryError",
     "Version",
     "check_history",
-    "item_changes",
     "load_history",
     "missing_release",
     "release_problem",

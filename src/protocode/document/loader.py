@@ -16,7 +16,6 @@ Only when no pass found a problem is the `ProtocolDoc` built (`build`); otherwis
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +25,22 @@ from protocode.core.source import Source
 from protocode.document.build import build_protocol
 from protocode.document.consistency import NAMED_SECTIONS, check_consistency
 from protocode.document.model import ProtocolDoc
-from protocode.document.names import name_problem
 from protocode.document.plain import PlainTree, ValuePath
 from protocode.document.schema import (
     SchemaError,
-    SchemaValidator,
     Wording,
     shipped_schema,
+    shipped_validator,
     validate,
 )
 from protocode.document.yamlsource import compose
 
-# `name_problem` and `SchemaValidator` live in `names` and `schema`; they are re-exported
-# while `backends.export` imports them from here.
-__all__ = [
-    "ProtocolWording",
-    "SchemaValidator",
-    "load_protocol",
-    "load_protocol_text",
-    "name_problem",
-    "protocol_schema",
-]
+__all__ = ["ProtocolWording", "load_protocol", "load_protocol_text", "protocol_schema"]
 
 
 def protocol_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of protocol files, as shipped in ``protocode/schemas``."""
     return shipped_schema("protocol")
-
-
-@functools.cache
-def _validator() -> Any:
-    return SchemaValidator(protocol_schema())
 
 
 class ProtocolWording(Wording):
@@ -96,7 +80,7 @@ def load_protocol_text(text: str, path: str = "<protocol>") -> ProtocolDoc:
 
 def _load(source: Source) -> ProtocolDoc:
     tree = PlainTree(source, compose(source, "the protocol file"))
-    validate(tree, _validator(), _WORDING)
+    validate(tree, shipped_validator("protocol"), _WORDING)
     check_consistency(tree)
     if tree.diagnostics:
         raise LoadError(tree.diagnostics)

@@ -25,7 +25,6 @@ vN.yaml (a rule between an entry's position and its values), and 'format' is wri
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -42,10 +41,9 @@ from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
     SchemaError,
-    SchemaValidator,
     Worded,
     Wording,
-    shipped_schema,
+    shipped_validator,
     validate,
 )
 from protocode.document.yamlsource import YAML_TAG, compose
@@ -129,11 +127,6 @@ class LockWording(Wording):
         ]
 
 
-@functools.cache
-def _validator() -> Any:
-    return SchemaValidator(shipped_schema("lock"))
-
-
 def read_lock(path: Path) -> tuple[Lock | None, list[Diagnostic]]:
     """The lock file at `path` and its problems, each located in it (code ``lock``).
 
@@ -158,7 +151,7 @@ def read_lock(path: Path) -> tuple[Lock | None, list[Diagnostic]]:
             for d in exc.diagnostics
         ]
     tree = PlainTree(source, root, _READING)
-    validate(tree, _validator(), LockWording())
+    validate(tree, shipped_validator("lock"), LockWording())
     lock = _lock(path, tree)
     return lock, tree.diagnostics
 

@@ -90,6 +90,16 @@ SchemaValidator: Any = jsonschema.validators.extend(  # type: ignore[no-untyped-
 """Draft 2020-12 validation with ECMA-262 patterns (see `ecma_regex`), for shipped schemas."""
 
 
+@functools.cache
+def shipped_validator(name: str) -> Any:
+    """A `SchemaValidator` of the shipped schema `name`, built once per process.
+
+    Building one compiles the schema's references and patterns, which costs more than
+    validating a typical file.
+    """
+    return SchemaValidator(shipped_schema(name))
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaError:
     """One JSON Schema error, placed in the tree: what `Wording` words.

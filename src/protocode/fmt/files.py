@@ -45,8 +45,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from protocode.core.errors import Diagnostic, LoadError, ProtocodeError, UsageError
 from protocode.core.files import decode_source, read_bytes, read_source
 from protocode.core.source import Source, Span
-from protocode.document.history import LOCK_NAME, VERSION_FILE, HistoryError, load_history
+from protocode.document.history import HistoryError, load_history
 from protocode.document.loader import load_protocol_text
+from protocode.document.lock import LOCK_NAME, VERSION_FILE
 from protocode.document.model import Endpoint, ProtocolDoc, RuleText
 from protocode.document.yamlsource import LINE_BREAKS, scalar_start
 from protocode.fmt.printer import WIDTH, has_comment, rule_printer, shape

@@ -29,11 +29,10 @@ take) and reports every problem with its place in the file.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -43,10 +42,9 @@ from protocode.core.source import Span
 from protocode.document.plain import PlainTree, Reading, ValuePath
 from protocode.document.schema import (
     SchemaError,
-    SchemaValidator,
     Worded,
     Wording,
-    shipped_schema,
+    shipped_validator,
     validate,
 )
 from protocode.document.yamlsource import YAML_TAG, compose
@@ -97,7 +95,7 @@ def load_map(path: Path) -> MapFile:
     """Read a mapping file; raises `LoadError` with every problem of its form."""
     source = read_source(path)
     tree = PlainTree(source, compose(source, "the FHIR mapping file"), _READING)
-    validate(tree, _validator(), MapWording())
+    validate(tree, shipped_validator("fhir-map"), MapWording())
     top = tree.entries(tree.root) if isinstance(tree.root, MappingNode) else {}
     version = top.get("protocode-fhir-map")
     if version is not None and isinstance(version[1], ScalarNode) and version[1].value != "1":
@@ -107,11 +105,6 @@ def load_map(path: Path) -> MapFile:
     if tree.diagnostics:
         raise LoadError(tree.diagnostics)
     return found
-
-
-@functools.cache
-def _validator() -> Any:
-    return SchemaValidator(shipped_schema("fhir-map"))
 
 
 class MapWording(Wording):
