@@ -6,15 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import protocode
 from protocode.core.errors import ProtocodeError, RecordError
 from protocode.endpoints import derive
 from protocode.language.check.grading import CheckedTable, check_tables
+from protocode.language.check.tables import CheckedInput
 
 FIXTURE = Path(__file__).parent / "fixtures" / "endpoints" / "gvhd.yaml"
 TEXT = FIXTURE.read_text(encoding="utf-8")
@@ -306,3 +310,33 @@ def test_an_assessment_the_missing_stages_could_decide_is_an_error() -> None:
 def test_relapse_competes_with_acute_gvhd() -> None:
     row = agvhd(patient(assessment(40, 3, 0, 0, 0), relapse=[day(35)]))
     assert (row.status, row.time, row.source) == ("competing", 35, "relapse")
+
+
+# The grading pass reaches every column tuple item by item (`CheckedInput.step`) instead of
+# enumerating every combination of item values; the two agree when folding `step` over the
+# items and then `finish` gives `value` for every combination.
+_ITEMS = ("a", "b", "c")
+
+
+@st.composite
+def _inputs(draw: st.DrawFn) -> tuple[CheckedInput, dict[str, tuple[Fraction, ...]]]:
+    aggregate = draw(st.sampled_from([None, "count", "max", "min"]))
+    if aggregate is None:
+        items: tuple[str, ...] = (draw(st.sampled_from(_ITEMS)),)
+    else:
+        items = tuple(draw(st.lists(st.sampled_from(_ITEMS), min_size=1, max_size=4)))
+    values = st.integers(0, 4).map(Fraction)
+    domains = {i: tuple(draw(st.sets(values, min_size=1, max_size=3))) for i in _ITEMS}
+    counted = frozenset(draw(st.sets(values, max_size=3))) if aggregate == "count" else None
+    return CheckedInput("column", items, aggregate, counted), domains
+
+
+@given(_inputs())
+def test_stepwise_column_value_is_the_value(case: tuple[CheckedInput, Any]) -> None:
+    column, domains = case
+    for combination in itertools.product(*(domains[i] for i in _ITEMS)):
+        values = dict(zip(_ITEMS, combination, strict=True))
+        acc: Any = None
+        for item in _ITEMS:
+            acc = column.step(acc, item, values[item])
+        assert column.finish(acc) == column.value(values)

@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from protocode.core.errors import Diagnostic, RuleSyntaxError, did_you_mean
 from protocode.core.source import Span
@@ -400,21 +400,38 @@ def _size(
     return size
 
 
+def _group_values(
+    inputs: Sequence[CheckedInput],
+    group: Sequence[int],
+    domains: Mapping[str, tuple[Value, ...]],
+) -> set[tuple[Value, ...]]:
+    """Every tuple of a group's column values, item by item.
+
+    Enumerating every combination of item values costs the product of the domains (tens of
+    thousands for the seed's tables, on every load); a column's value depends on the items
+    read so far only through its running count, maximum or minimum, so the distinct partial
+    tuples stay few.
+    """
+    states: set[tuple[Any, ...]] = {tuple(None for _ in group)}
+    for item in _group_items(inputs, group):
+        states = {
+            tuple(inputs[k].step(acc, item, value) for k, acc in zip(group, state, strict=True))
+            for state in states
+            for value in domains[item]
+        }
+    return {
+        tuple(inputs[k].finish(acc) for k, acc in zip(group, state, strict=True))
+        for state in states
+    }
+
+
 def _column_tuples(
     inputs: Sequence[CheckedInput],
     groups: Sequence[Sequence[int]],
     domains: Mapping[str, tuple[Value, ...]],
 ) -> set[tuple[Value, ...]]:
     """Every tuple of column values some combination of item values produces."""
-    per_group: list[set[tuple[Value, ...]]] = []
-    for group in groups:
-        items = _group_items(inputs, group)
-        per_group.append(
-            {
-                tuple(inputs[k].value(dict(zip(items, combination, strict=True))) for k in group)
-                for combination in itertools.product(*(domains[i] for i in items))
-            }
-        )
+    per_group = [_group_values(inputs, group, domains) for group in groups]
     out: set[tuple[Value, ...]] = set()
     for parts in itertools.product(*per_group):
         values: list[Value] = [False] * len(inputs)

@@ -41,6 +41,26 @@ class CheckedInput:
         numbers = [values[item] for item in self.items]
         return max(numbers) if self.aggregate == "max" else min(numbers)
 
+    def step(self, acc: Any, item: str, value: Value) -> Any:
+        """The running state of `value` after `item` takes `value` (`None` before any item).
+
+        Folding `step` over every item and then `finish` gives `value`'s result.
+        """
+        if item not in self.items:
+            return acc
+        if self.aggregate is None:
+            return value
+        if self.aggregate == "count":
+            assert self.counted is not None
+            return (acc or 0) + (self.items.count(item) if value in self.counted else 0)
+        if acc is None:
+            return value
+        return max(acc, value) if self.aggregate == "max" else min(acc, value)
+
+    def finish(self, acc: Any) -> Any:
+        """The column's value from the state `step` left after the last item."""
+        return Fraction(acc or 0) if self.aggregate == "count" else acc
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CheckedTable:
