@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fhir.resources.R4B import get_fhir_model_class
-
 from protocode.core.jsontext import MAX_DEPTH, too_deep
 from protocode.records.fhir.files import Raw, Unreadable
 
@@ -89,6 +87,10 @@ def validate(raw: Raw) -> Resource | Bad:
     if deep is not None:
         message = f"nested deeper than {MAX_DEPTH} levels: not read"
         return Bad(raw.where, label, ((deep, message),), ref, own)
+    # fhir.resources (pydantic models of every resource type) takes about half a second to
+    # import: only FHIR input pays it, not every command that reads plain records.
+    from fhir.resources.R4B import get_fhir_model_class  # noqa: PLC0415
+
     try:
         cls = get_fhir_model_class(rtype)
     except (ValueError, KeyError):
