@@ -34,7 +34,7 @@ class Unsupported(Exception):  # noqa: N818 - a verdict about the encoding, not 
     """The rule uses a construct the SMT encoding does not cover."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SymDate:
     """A symbolic date: its day number (days since 1970-01-01) and, when known, y/m/d.
 
@@ -48,7 +48,7 @@ class SymDate:
     name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Val:
     """A three-valued symbolic value: `value` means something only where `known` holds."""
 
@@ -115,7 +115,7 @@ class Strings:
         raise KeyError(number)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ObsSlot:
     """One possible observation of a series."""
 
@@ -129,7 +129,7 @@ class ObsSlot:
     high: z3.ArithRef
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class OccSlot:
     """One possible occurrence of an event."""
 
@@ -140,7 +140,7 @@ class OccSlot:
     end: SymDate
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class History:
     """A bounded series of observations or occurrences; `present` false means absent."""
 
