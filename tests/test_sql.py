@@ -305,9 +305,9 @@ def test_cli_duckdb_engine_matches_the_row_engine(capsys: pytest.CaptureFixture[
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
     ids = [c.id for c in SEED_PROTOCOL.criteria]
-    assert rows[0] == ["id", "status", *ids, "errors", "protocol", "version"]
+    assert rows[0] == ["id", "status", *ids, "missing", "errors", "protocol", "version"]
     assert {tuple(r[-2:]) for r in rows[1:]} == {("NCT06125106", "3")}
-    got = {r[0]: tuple(r[1:-3]) for r in rows[1:]}
+    got = {r[0]: tuple(r[1:-4]) for r in rows[1:]}
     assert got == row_engine(PATIENTS)
     assert counts(err) == {
         "eligible": 4,

@@ -15,7 +15,8 @@ from protocode.cli.results import OUTPUTS, Summary, summary_label, with_progress
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import Record
 
-# The suffixes of table files (`protocode.tables.run.table_format`).
+# The suffixes of table files (`protocode.tables.files.table_format`, which this module does
+# not import: it would load sqlglot on every screen).
 _TABLE_SUFFIXES = (".csv", ".parquet")
 
 

@@ -26,14 +26,9 @@ from protocode.core.errors import RecordError, UsageError
 from protocode.records import Record
 from protocode.screening import Protocol
 from protocode.tables.convert import dumps, write_tables
-from protocode.tables.run import (
-    OUTPUT_FORMATS,
-    Connection,
-    OutputFormat,
-    error_name,
-    find_tables,
-    is_tables,
-)
+from protocode.tables.files import find_tables, is_tables
+from protocode.tables.output import OUTPUT_FORMATS, OutputFormat
+from protocode.tables.run import Connection, error_name
 
 _SUFFIXES: dict[str, OutputFormat] = {
     ".csv": "csv",

@@ -19,7 +19,7 @@ from protocode.records.files import read_records
 from protocode.records.jsonfile import read_jsonl_lines
 from protocode.records.model import Observation, Occurrence, Record
 from protocode.records.problems import FieldError, show_value
-from protocode.records.reader import RecordReader, iter_records
+from protocode.records.reader import RecordReader, iter_records, unique_records
 from protocode.records.values import record_number
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "read_records",
     "record_number",
     "show_value",
+    "unique_records",
 ]

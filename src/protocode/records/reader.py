@@ -173,3 +173,20 @@ def iter_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Recor
             yield reader.parse(obj, where=f"#{n}")
         except RecordError as exc:
             yield exc
+
+
+def unique_records(objs: Iterable[object], reader: RecordReader) -> Iterator[Record | RecordError]:
+    """`iter_records`, with a record whose id was already seen turned into an error.
+
+    Results are reported by id, so two patients under one id would be indistinguishable;
+    every engine (rows, tables) says so in the same words.
+    """
+    seen: dict[str, int] = {}
+    for n, item in enumerate(iter_records(objs, reader), 1):
+        if isinstance(item, Record):
+            if item.id in seen:
+                message = f"record id {item.id!r} already used by record {seen[item.id]}"
+                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
+                continue
+            seen[item.id] = n
+        yield item

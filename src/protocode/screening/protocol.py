@@ -8,9 +8,9 @@ from typing import Any, Literal, TypeVar, cast, get_args
 
 from protocode.backends.python import Env, Evaluator, SectionFunctions, compile_protocol
 from protocode.backends.python.pycode import compile_fast
-from protocode.core.errors import Diagnostic, RecordError, UsageError
+from protocode.core.errors import RecordError, UsageError
 from protocode.language.check import CheckedCriterion, CheckedProtocol
-from protocode.records import Record, RecordReader, iter_records
+from protocode.records import Record, RecordReader, unique_records
 from protocode.screening.explain import Trace, explain
 from protocode.screening.results import (
     VERDICTS,
@@ -164,16 +164,8 @@ class Protocol:
         A record whose id was already seen is an error too: results are reported by id, so
         two patients under one id would be indistinguishable.
         """
-        seen: dict[str, int] = {}
-        for n, item in enumerate(iter_records(records, self.reader), 1):
-            if isinstance(item, RecordError):
-                yield item
-            elif item.id in seen:
-                message = f"record id {item.id!r} already used by record {seen[item.id]}"
-                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
-            else:
-                seen[item.id] = n
-                yield self.screen(item)
+        for item in unique_records(records, self.reader):
+            yield item if isinstance(item, RecordError) else self.screen(item)
 
     def trace(self, data: Record | Mapping[str, Any]) -> Trace:
         """Evaluate one record recording the value of every IR node (for coverage tools)."""

@@ -31,7 +31,7 @@ from protocode.core.errors import Diagnostic, RecordError
 from protocode.core.exact import approximate
 from protocode.core.jsontext import json_line
 from protocode.document.model import DataItem
-from protocode.records import Record, iter_records
+from protocode.records import Record, unique_records
 from protocode.screening import Protocol
 from protocode.tables.database import Database
 from protocode.tables.files import (
@@ -164,7 +164,7 @@ class RowWriter:
         self, records: Iterable[Record | RecordError | Mapping[str, Any]]
     ) -> Iterator[TableRows | RecordError]:
         """Rows per record; a bad record (or a repeated id) yields its `RecordError`."""
-        for item in unique_records(records, self.protocol):
+        for item in unique_records(records, self.protocol.reader):
             if isinstance(item, RecordError):
                 yield item
                 continue
@@ -172,23 +172,6 @@ class RowWriter:
                 yield self.rows(item)
             except RecordError as bad:
                 yield bad
-
-
-def unique_records(
-    records: Iterable[Record | RecordError | Mapping[str, Any]], protocol: Protocol
-) -> Iterator[Record | RecordError]:
-    """Records validated by the row engine's reader; a repeated id is an error, said as
-    `Protocol.screen_many` says it (results are reported by id, so two patients under one
-    id would be indistinguishable)."""
-    seen: dict[str, int] = {}
-    for n, item in enumerate(iter_records(records, protocol.reader), 1):
-        if isinstance(item, Record):
-            if item.id in seen:
-                message = f"record id {item.id!r} already used by record {seen[item.id]}"
-                yield RecordError([Diagnostic("duplicate-id", message, record_id=item.id)])
-                continue
-            seen[item.id] = n
-        yield item
 
 
 @dataclass(frozen=True, slots=True)

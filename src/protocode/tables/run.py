@@ -26,9 +26,9 @@ from protocode.backends.sql.build import column, create_table, insert_rows, stri
 from protocode.backends.sql.compile import compile_query
 from protocode.core.errors import RecordError, UsageError
 from protocode.core.jsontext import escape_line_breaks
-from protocode.records import Record, iter_records
+from protocode.records import Record, iter_records, unique_records
 from protocode.screening import Protocol, Screening
-from protocode.tables.convert import RowWriter, record_dict, unique_records, write_csv
+from protocode.tables.convert import RowWriter, record_dict, write_csv
 from protocode.tables.database import FETCH, Database
 from protocode.tables.engine import Progress, copy_to, file_errors
 from protocode.tables.files import (
@@ -36,13 +36,10 @@ from protocode.tables.files import (
     OBSERVATIONS,
     PATIENTS,
     TableFiles,
-    find_tables,
-    is_tables,
 )
 from protocode.tables.output import (
     COPY_OPTIONS,
     ERRORS,
-    OUTPUT_FORMATS,
     RESULTS,
     OutputFormat,
     Summary,
@@ -51,13 +48,9 @@ from protocode.tables.output import (
 )
 
 __all__ = [
-    "OUTPUT_FORMATS",
     "Connection",
-    "OutputFormat",
     "Summary",
     "error_name",
-    "find_tables",
-    "is_tables",
     "read_tables",
 ]
 
@@ -93,7 +86,7 @@ class Connection(Database):
         held: list[Record] = []
 
         def representable() -> Iterator[Record | RecordError]:
-            for item in unique_records(records, self.protocol):
+            for item in unique_records(records, self.protocol.reader):
                 if isinstance(item, Record):
                     try:
                         writer.rows(item)
