@@ -31,6 +31,7 @@ STATUS_RANK = {"ineligible": 0, "indeterminate": 1, "eligible": 2}
 """Overall statuses from worst to best for a patient."""
 
 IDENTICAL = "identical: the same rule over the same definitions and data items"
+"""The note of a criterion found equivalent by its text alone, without a solver."""
 
 
 def restrict(protocol: Protocol, record: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def restrict(protocol: Protocol, record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Reading:
+class VersionReaders:
     """Reads one patient record for each version, as the shared symbolic patient means it.
 
     Each version reads with its own dictionary (its units), but also admits the code values
@@ -108,7 +109,7 @@ def compare_criterion(
     """The semantic relation of one criterion across versions (either side may be absent)."""
     if old_c is not None and new_c is not None and same_meaning_by_text(old, new, old_c, new_c):
         return Comparison("equivalent", "proved", (), IDENTICAL)
-    reading = Reading(old, new)
+    reading = VersionReaders(old, new)
 
     def confirm(record: dict[str, Any], direction: Direction) -> Witness | None:
         ov, nv = reading.verdicts(record, old_c, new_c)
@@ -124,7 +125,7 @@ def compare_criterion(
 
 def compare_eligibility(old: Protocol, new: Protocol) -> Comparison:
     """The semantic relation of overall eligibility across versions."""
-    reading = Reading(old, new)
+    reading = VersionReaders(old, new)
 
     def confirm(record: dict[str, Any], direction: Direction) -> Witness | None:
         sa, sb = reading.statuses(record)
@@ -196,7 +197,10 @@ def _item_key(protocol: Protocol, name: str) -> tuple[object, ...] | None:
 
 
 def _search_criterion(
-    reading: Reading, old_c: CheckedCriterion | None, new_c: CheckedCriterion | None, why: str
+    reading: VersionReaders,
+    old_c: CheckedCriterion | None,
+    new_c: CheckedCriterion | None,
+    why: str,
 ) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
         ov, nv = reading.verdicts(record, old_c, new_c)
@@ -205,7 +209,7 @@ def _search_criterion(
     return search(reading.old, reading.new, effects, why)
 
 
-def _search_status(reading: Reading, why: str) -> Comparison:
+def _search_status(reading: VersionReaders, why: str) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
         sa, sb = reading.statuses(record)
         return STATUS_RANK[sa], STATUS_RANK[sb], sa, sb
