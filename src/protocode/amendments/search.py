@@ -22,8 +22,10 @@ Effects = Callable[[dict[str, Any]], tuple[int, int, str, str]]
 
 def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparison:
     """Search generated records for patients who fare better, and worse, under `new`."""
+    # Derandomized: a reviewer who reruns a diff gets the same verdict and witnesses.
     config = settings(
         max_examples=EXAMPLES,
+        derandomize=True,
         database=None,
         deadline=None,
         phases=[Phase.generate],
