@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from protocode.amendments.search import search
 from protocode.backends.smt import (
     Comparison,
     Undecided,
@@ -21,7 +20,7 @@ from protocode.backends.smt import (
     prove_criterion,
     prove_eligibility,
 )
-from protocode.backends.smt.verdict import Direction
+from protocode.backends.smt.verdict import Direction, Effects
 from protocode.language import ir
 from protocode.language.check import CheckedCriterion
 from protocode.records import RecordReader
@@ -206,12 +205,20 @@ def _search_criterion(
         ov, nv = reading.verdicts(record, old_c, new_c)
         return effect_of(ov, old_c), effect_of(nv, new_c), ov, nv
 
-    return search(reading.old, reading.new, effects, why)
+    return _searched(reading, effects, why)
 
 
 def _search_status(reading: VersionReaders, why: str) -> Comparison:
     def effects(record: dict[str, Any]) -> tuple[int, int, str, str]:
         sa, sb = reading.statuses(record)
         return STATUS_RANK[sa], STATUS_RANK[sb], sa, sb
+
+    return _searched(reading, effects, why)
+
+
+def _searched(reading: VersionReaders, effects: Effects, why: str) -> Comparison:
+    # Imported here: hypothesis takes a quarter of a second to import, and most comparisons
+    # (every one of the seed's) are proved by z3 without a search.
+    from protocode.amendments.search import search  # noqa: PLC0415
 
     return search(reading.old, reading.new, effects, why)

@@ -9,6 +9,7 @@ this sits above screening and the SMT backend.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from protocode.core.errors import Diagnostic, ProtocodeError, UsageError
@@ -16,31 +17,37 @@ from protocode.document.history import History, HistoryError, check_history, loa
 from protocode.document.loader import load_protocol
 from protocode.document.lock import write_lock
 from protocode.language.check import check_protocol
+from protocode.screening import Protocol
 
 
-def check_folder(folder: Path) -> list[Diagnostic]:
+def check_folder(folder: Path, compiled: Mapping[Path, Protocol] | None = None) -> list[Diagnostic]:
     """Every problem of a protocol folder beyond each file's own, sorted by position.
 
     This is what ``protocode check`` adds for a folder and what `release` requires to be
     empty: the structural rules of `check_history`, then, once the history is sound, every
-    amendment's declared intents checked against what its changes really mean.
+    amendment's declared intents checked against what its changes really mean. `compiled`
+    holds versions the caller has compiled already (by resolved path), so that they are not
+    compiled twice.
     """
     history = load_history(folder)
     found = check_history(history)
     if not found:
-        found = _check_claims(history)
+        found = _check_claims(history, compiled or {})
     return sorted(found, key=Diagnostic.sort_key)
 
 
-def _check_claims(history: History) -> list[Diagnostic]:
+def _check_claims(history: History, known: Mapping[Path, Protocol]) -> list[Diagnostic]:
     # Imported here: proving claims loads z3, which a command merely naming this module
     # (the CLI's parser) should not pay for.
     from protocode.amendments.claims import check_claims  # noqa: PLC0415
-    from protocode.screening import Protocol  # noqa: PLC0415
 
     compiled: dict[int, Protocol] = {}
     for version in history.versions:
         if version.doc is None:
+            continue
+        given = known.get(version.path.resolve())
+        if given is not None and given.checked.doc is version.doc:
+            compiled[version.number] = given
             continue
         try:
             compiled[version.number] = Protocol(check_protocol(version.doc))

@@ -5,19 +5,16 @@ Its verdicts are weaker than proofs and say so: "no counterexample found in N ex
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
-from protocode.backends.smt.verdict import Comparison, Direction, Witness, relation
+from protocode.backends.smt.verdict import Comparison, Direction, Effects, Witness, relation
 from protocode.records.strategies import shared_records
 from protocode.screening import Protocol
 
 EXAMPLES = 400
-
-Effects = Callable[[dict[str, Any]], tuple[int, int, str, str]]
 
 
 def search(old: Protocol, new: Protocol, effects: Effects, why: str) -> Comparison:

@@ -9,23 +9,9 @@ from pathlib import Path
 from protocode import cli
 from protocode.amendments.folder import check_folder
 from protocode.cli.output import dumps, error
-from protocode.core.errors import CheckError, Diagnostic, ProtocodeError, render
+from protocode.core.errors import Diagnostic, ProtocodeError, render
 from protocode.document.lock import VERSION_FILE
-from protocode.dosing import schedules
-from protocode.endpoints import endpoints
 from protocode.screening import Protocol
-
-
-def _check_sections(protocol: Protocol) -> None:
-    """Check the optional sections (dosing, endpoints); raise every problem at once."""
-    found: list[Diagnostic] = []
-    for section in (schedules, endpoints):
-        try:
-            section(protocol)
-        except CheckError as exc:
-            found.extend(exc.diagnostics)
-    if found:
-        raise CheckError(found)
 
 
 def check(args: argparse.Namespace) -> int:
@@ -45,7 +31,6 @@ def check(args: argparse.Namespace) -> int:
         for file in _version_files(Path(path)):
             try:
                 protocol = cli.load(file)
-                _check_sections(protocol)
             except ProtocodeError as exc:
                 new = fresh(exc.diagnostics)
                 found.extend(new)
@@ -58,7 +43,8 @@ def check(args: argparse.Namespace) -> int:
                 continue
             good.append((file, protocol))
         if Path(path).is_dir():
-            problems = fresh(check_folder(Path(path)))
+            compiled = {file.resolve(): protocol for file, protocol in good}
+            problems = fresh(check_folder(Path(path), compiled))
             found.extend(problems)
             if problems and args.format == "text":
                 error(render(problems))
@@ -67,7 +53,7 @@ def check(args: argparse.Namespace) -> int:
             good = [(file, protocol) for file, protocol in good if file.resolve() not in blamed]
         if args.format == "text":
             for file, protocol in good:
-                count = len(endpoints(protocol))
+                count = len(protocol.checked.endpoints)
                 extra = f", {count} endpoint{'' if count == 1 else 's'}" if count else ""
                 print(
                     f"ok {file} ({protocol.registry_id}, version {protocol.version}, "

@@ -16,6 +16,7 @@ Only when no pass found a problem is the `ProtocolDoc` built (`build`); otherwis
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,13 @@ def load_protocol(path: Path) -> ProtocolDoc:
     return _load(read_source(path))
 
 
+@functools.lru_cache(maxsize=64)
 def load_protocol_text(text: str, path: str = "<protocol>") -> ProtocolDoc:
-    """Load and validate protocol YAML given as text; `path` names it in diagnostics."""
+    """Load and validate protocol YAML given as text; `path` names it in diagnostics.
+
+    The model is immutable, so a text loaded again (a folder check reads every version that
+    the command loaded already) is the same object; composing YAML is most of a load.
+    """
     return _load(Source(path, text))
 
 

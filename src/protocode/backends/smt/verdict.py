@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Relation = Literal["equivalent", "broader", "narrower", "incomparable"]
 Method = Literal["proved", "searched"]
 Direction = Literal["broader", "narrower"]
+
+Effects = Callable[[dict[str, Any]], tuple[int, int, str, str]]
+"""What two versions make of one generated record: each one's rank (to compare) and verdict
+(to show), old first; a search for witnesses looks for records where the ranks differ."""
 
 
 @dataclass(frozen=True, slots=True)
