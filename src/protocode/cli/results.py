@@ -12,8 +12,7 @@ import csv
 import itertools
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TextIO
 
@@ -28,9 +27,6 @@ from protocode.core.jsontext import json_line
 from protocode.screening import Protocol, Screening
 
 Result = Screening | RecordError
-
-STATUSES = ("eligible", "ineligible", "indeterminate", "error")
-"""Every status a screened record can have, in the order the summary lists them."""
 
 # Below this many records a run is over before a progress bar would help.
 _PROGRESS_AFTER = 2000
@@ -76,45 +72,6 @@ def summary_label(protocol: Protocol) -> str:
     """The protocol named in the summary: version and file (all a person reads of a json
     or csv run)."""
     return f"{version(protocol)}, {protocol.checked.doc.source.path}"
-
-
-class Summary:
-    """Counts per status and, per criterion, how many records it excluded or left undecided."""
-
-    def __init__(self, criteria: Sequence[str], label: str) -> None:
-        self.criteria = tuple(criteria)
-        self.label = label
-        self.statuses: Counter[str] = Counter()
-        self.excluded: Counter[str] = Counter()
-        self.undecided: Counter[str] = Counter()
-
-    def add(self, result: Result) -> None:
-        """Count one record's result."""
-        if isinstance(result, RecordError):
-            self.statuses["error"] += 1
-            return
-        self.statuses[result.status] += 1
-        for c in result.criteria:
-            if c.blocks:
-                self.excluded[c.id] += 1
-            elif c.verdict == "unknown":
-                self.undecided[c.id] += 1
-
-    def to_text(self) -> str:
-        """The counts per status with their total, then the attrition table."""
-        total = sum(self.statuses.values())
-        width = max(len(s) for s in (*STATUSES, "total"))
-        lines = [f"summary of {total} record{'' if total == 1 else 's'} ({self.label}):"]
-        lines += [f"  {s:<{width}}  {self.statuses[s]:>6}" for s in STATUSES]
-        lines.append(f"  {'total':<{width}}  {total:>6}")
-        id_width = max(len(c) for c in (*self.criteria, "criterion"))
-        lines.append("attrition (a record may be excluded by several criteria):")
-        lines.append(f"  {'criterion':<{id_width}}  excluded  undecided")
-        lines += [
-            f"  {c:<{id_width}}  {self.excluded[c]:>8}  {self.undecided[c]:>9}"
-            for c in self.criteria
-        ]
-        return "\n".join(lines)
 
 
 def with_progress(results: Iterator[Result]) -> Iterator[Result]:

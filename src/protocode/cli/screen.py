@@ -11,9 +11,10 @@ from protocode import cli
 from protocode.cli.inputs import records
 from protocode.cli.main import CommandLineError
 from protocode.cli.output import dumps, error, header, name, output_file, stamp
-from protocode.cli.results import OUTPUTS, Summary, summary_label, with_progress
+from protocode.cli.results import OUTPUTS, summary_label, with_progress
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import Record
+from protocode.screening.summary import Summary
 
 # The suffixes of table files (`protocode.tables.files.table_format`, which this module does
 # not import: it would load sqlglot on every screen).
@@ -36,7 +37,8 @@ def screen(args: argparse.Namespace) -> int:
     results = with_progress(protocol.screen_many(records(args, protocol.reader)))
     # A file that cannot be read at all fails on the first item: fail before any output.
     first = next(results, None)
-    summary = Summary([c.id for c in protocol.criteria], summary_label(protocol))
+    summary = Summary.of([c.id for c in protocol.criteria])
+    label = summary_label(protocol)
     output_class = OUTPUTS[args.format]
     with output_file(args.output) as out:
         output = output_class(out, protocol)
@@ -47,9 +49,9 @@ def screen(args: argparse.Namespace) -> int:
         finally:
             output.close()
         if output_class.summary_on_stdout:
-            out.write(summary.to_text() + "\n")
+            out.write(summary.to_text(label) + "\n")
     if not output_class.summary_on_stdout:
-        error(summary.to_text())
+        error(summary.to_text(label))
     return 1 if summary.statuses["error"] else 0
 
 

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from protocode import cli
 from protocode.cli.inputs import records
 from protocode.cli.output import error, output_file, version
-from protocode.cli.results import ROW_OUTPUTS, Row, Summary, Verdicts, summary_label
+from protocode.cli.results import ROW_OUTPUTS, Row, Verdicts, summary_label
 from protocode.core.errors import RecordError, UsageError
 from protocode.records import Record
 from protocode.screening import Protocol
@@ -129,12 +129,8 @@ def screen(args: argparse.Namespace, protocol: Protocol) -> int:
                         output.write(row)
                 finally:
                     output.close()
-    summary = Summary(counts.criteria, summary_label(protocol))
-    summary.statuses.update(counts.statuses)
-    summary.excluded.update(counts.excluded)
-    summary.undecided.update(counts.undecided)
-    error(summary.to_text())
-    return 1 if summary.statuses["error"] else 0
+    error(counts.to_text(summary_label(protocol)))
+    return 1 if counts.statuses["error"] else 0
 
 
 def _kept(

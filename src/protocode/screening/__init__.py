@@ -1,8 +1,8 @@
 """Screening: the compiled `Protocol`, a record's status and verdicts, and explanations.
 
 `protocol` holds everything compiled for a protocol version and screens with the chosen
-backend, `results` is what screening gives, and `explain` reads a traced evaluation back
-against the checked IR.
+backend, `results` is what screening gives, `explain` reads a traced evaluation back
+against the checked IR, and `summary` counts a run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from protocode.screening.results import (
     Verdict,
     overall,
 )
+from protocode.screening.summary import Summary
 
 __all__ = [
     "BACKENDS",
@@ -30,6 +31,7 @@ __all__ = [
     "Protocol",
     "Screening",
     "Status",
+    "Summary",
     "Trace",
     "Verdict",
     "format_number",

@@ -7,9 +7,7 @@ criterion are one aggregate over the results (`summary_queries`).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlglot import exp
@@ -33,22 +31,6 @@ COPY_OPTIONS: dict[OutputFormat, list[tuple[str, exp.Expr]]] = {
     "json": [("FORMAT", exp.var("json")), ("ARRAY", exp.true())],
 }
 """DuckDB's COPY options of each output format."""
-
-
-@dataclass(slots=True)
-class Summary:
-    """Counts of one run: records per status, and per criterion how many records it excluded
-    or left undecided (what the row engine's summary counts)."""
-
-    criteria: tuple[str, ...]
-    statuses: Counter[str] = field(default_factory=Counter)
-    excluded: Counter[str] = field(default_factory=Counter)
-    undecided: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total(self) -> int:
-        """Every record: screened or in error."""
-        return sum(self.statuses.values())
 
 
 def summary_queries(criteria: Sequence[CheckedCriterion]) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from protocode.core.errors import RecordError, UsageError
 from protocode.core.jsontext import escape_line_breaks
 from protocode.records import Record, iter_records, unique_records
 from protocode.screening import Protocol, Screening
+from protocode.screening.summary import Summary
 from protocode.tables.convert import RowWriter, record_dict, write_csv
 from protocode.tables.database import FETCH, Database
 from protocode.tables.engine import Progress, copy_to, file_errors
@@ -42,14 +43,12 @@ from protocode.tables.output import (
     ERRORS,
     RESULTS,
     OutputFormat,
-    Summary,
     output_query,
     summary_queries,
 )
 
 __all__ = [
     "Connection",
-    "Summary",
     "error_name",
     "read_tables",
 ]
@@ -142,7 +141,7 @@ class Connection(Database):
 
     def summary(self) -> Summary:
         """Counts per status (errors included) and the attrition per criterion."""
-        summary = Summary(self.criteria)
+        summary = Summary.of(self.criteria)
         by_status, attrition = self.plan("summary", lambda: summary_queries(self.protocol.criteria))
         with self.engine_errors("duckdb", "count the results"):
             statuses = self.engine.run(by_status).fetchall()
