@@ -20,7 +20,6 @@ from protocode.dosing import (
     DosingReader,
     PlannedDose,
     check_many,
-    schedules,
 )
 from protocode.dosing import plan as planned_doses
 
@@ -28,7 +27,6 @@ from protocode.dosing import plan as planned_doses
 def plan(args: argparse.Namespace) -> int:
     """Print the planned calendar of every record."""
     protocol = cli.load(args.protocol)
-    schedules(protocol)
     results: list[tuple[str, list[PlannedDose] | RecordError]] = []
     for item in read(args.records, DosingReader(protocol)):
         if isinstance(item, RecordError):
@@ -85,8 +83,7 @@ def _when(moment: Any) -> str:
 def check(args: argparse.Namespace) -> int:
     """Print every record's deviations from its planned calendar, and a summary."""
     protocol = cli.load(args.protocol)
-    schedules(protocol)
-    results = list(check_many(protocol, read(args.records, ComplianceReader(protocol))))
+    results = list(check_many(protocol, read(args.records, protocol.built(ComplianceReader))))
     counts = Counter(
         "errors"
         if isinstance(result, RecordError)
