@@ -1162,3 +1162,15 @@ def test_a_huge_dose_ratio_is_shown_briefly() -> None:
     # Ordinary ratios read as before.
     result = compliance(protocol, course(*ON_TIME[:2], dose_on(17, dose=100), *ON_TIME[3:]))
     assert result.deviations[0].message.endswith("(≈3.6× the dose)")
+
+
+def test_a_broken_endpoint_and_a_broken_schedule_are_reported_together() -> None:
+    # The section passes do not stop each other: a file's every problem comes at once.
+    text = (SEED / "v3.yaml").read_text(encoding="utf-8")
+    text = text.replace("    dose: 28 ug", "    dose: 28 furlongs", 1)
+    text = text.replace("    horizon: 1 year", "    horizon: soon", 1)
+    with pytest.raises(CheckError) as caught:
+        load_text(text, "both.yaml")
+    lines = text.splitlines()
+    at = {lines[d.span.line - 1].strip() for d in caught.value.diagnostics if d.span}
+    assert at == {"dose: 28 furlongs", "horizon: soon"}

@@ -33,7 +33,7 @@ _DRAFT_TEXT_WIDTH = 60
 class Pass:
     """One named step of the checker: the protocol so far -> (the protocol, its problems).
 
-    A `gated` pass runs only when no pass before it found a problem.
+    A `gated` pass runs only when no ungated pass (the dictionary, the rules) found a problem.
     """
 
     name: str
@@ -95,11 +95,16 @@ def check_protocol(doc: ProtocolDoc) -> CheckedProtocol:
     """Run every pass over a protocol; raise all problems at once as one `CheckError`."""
     checked = CheckedProtocol(doc, {}, {}, {}, ())
     diagnostics: list[Diagnostic] = []
+    # The sections read the dictionary and the definitions: after a problem there, they
+    # would only repeat it at each use. Their own problems do not stop each other, so a
+    # broken endpoint and a broken schedule are reported together.
+    ungated_problems = False
     for p in PASSES:
-        if p.gated and diagnostics:
+        if p.gated and ungated_problems:
             break
         checked, found = p.run(checked)
         diagnostics += found
+        ungated_problems = ungated_problems or (bool(found) and not p.gated)
     if diagnostics:
         raise CheckError(unique(diagnostics))
     return checked
