@@ -25,7 +25,7 @@ from protocode.records.problems import (
 from protocode.records.rules import RULES
 from protocode.records.values import held, number
 
-__all__ = ["QUANTITY_KEYS", "Bounds", "Converter", "Numeric"]
+__all__ = ["QUANTITY_KEYS", "Bounds", "Converter", "Numeric", "molar_mass"]
 
 QUANTITY_KEYS: Final = ("value", "unit")
 _NUMBER: Final = RULES.number
@@ -86,7 +86,7 @@ class Converter:
 
     def __init__(self, item: DataItem, unit: Unit) -> None:
         self.unit = unit
-        self.molar_mass = _molar_mass(item)
+        self.molar_mass = molar_mass(item)
         self._cache: dict[str, Magnitude | tuple[str, str]] = {}
 
     def factor(self, text: object) -> Magnitude:
@@ -122,7 +122,11 @@ class Converter:
             return (_UNIT.mismatch.code, _UNIT.mismatch.render(reason=exc.message))
 
 
-def _molar_mass(item: DataItem) -> Fraction | None:
+def molar_mass(item: DataItem) -> Fraction | None:
+    """The molar mass of the substance `item` measures, in g/mol (None when not given).
+
+    Raises `LoadError` at the dictionary entry for a value that is not a molar mass.
+    """
     q: Quantity | None = item.molar_mass
     if q is None:
         return None

@@ -20,6 +20,7 @@ from protocode.core.errors import Diagnostic
 from protocode.document.history import HistoryError
 from protocode.document.model import DataItem
 from protocode.language.units import UnitError, conversion_factor, parse_unit
+from protocode.records.quantities import molar_mass
 
 ONE = Fraction(1)
 
@@ -93,18 +94,10 @@ def _shift(a: DataItem, b: DataItem) -> Restated | None:
         return Restated(a.unit or "1", ONE, ONE)
     unit_a, unit_b = parse_unit(a.unit or "1"), parse_unit(b.unit or "1")
     try:
-        return Restated(a.unit or "1", ONE, conversion_factor(unit_a, unit_b, _molar_mass(b)))
+        return Restated(a.unit or "1", ONE, conversion_factor(unit_a, unit_b, molar_mass(b)))
     except UnitError:
         pass
     try:
-        return Restated(b.unit or "1", conversion_factor(unit_b, unit_a, _molar_mass(a)), ONE)
+        return Restated(b.unit or "1", conversion_factor(unit_b, unit_a, molar_mass(a)), ONE)
     except UnitError:
         return None
-
-
-def _molar_mass(item: DataItem) -> Fraction | None:
-    """The item's molar mass in g/mol, as its record reader uses it."""
-    q = item.molar_mass
-    if q is None:
-        return None
-    return Fraction(q.value) * conversion_factor(parse_unit(q.unit), parse_unit("g/mol"))
