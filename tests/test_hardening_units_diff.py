@@ -230,11 +230,9 @@ criteria:
 """
 
 
-def test_the_search_keeps_attestations_only_the_old_version_has() -> None:
-    # v1 needs consent; v2 drops that criterion and adds one that can only be unknown (ecog
-    # is 0 to 5). A patient eligible under v1 with no ecog is indeterminate under v2, so
-    # the change is incomparable; merging a record per version lost v1's attestations, and
-    # with them every patient eligible under v1.
+def consent_dropped() -> tuple[protocode.Protocol, protocode.Protocol]:
+    """v1 needs consent; v2 drops that criterion and adds one that can only be unknown (ecog
+    is 0 to 5): a change z3 leaves to the search."""
     old = load(ATTESTED, "v1.yaml")
     new = load(
         edit(
@@ -244,6 +242,15 @@ def test_the_search_keeps_attestations_only_the_old_version_has() -> None:
         ),
         "v2.yaml",
     )
+    return old, new
+
+
+def test_the_search_keeps_attestations_only_the_old_version_has() -> None:
+    # v1 needs consent; v2 drops that criterion and adds one that can only be unknown (ecog
+    # is 0 to 5). A patient eligible under v1 with no ecog is indeterminate under v2, so
+    # the change is incomparable; merging a record per version lost v1's attestations, and
+    # with them every patient eligible under v1.
+    old, new = consent_dropped()
     result = compare_eligibility(old, new)
     assert (result.relation, result.method) == ("incomparable", "searched")
     narrower = next(w for w in result.witnesses if w.direction == "narrower")
@@ -256,15 +263,7 @@ def test_a_searched_verdict_is_the_same_on_every_run() -> None:
     # Where z3 does not decide, the verdict comes from a search of generated patients; a
     # reviewer rerunning `protocode diff` must get the same verdict and the same witnesses
     # (an unseeded search found this narrower patient in about 80 % of runs).
-    old = load(ATTESTED, "v1.yaml")
-    new = load(
-        edit(
-            ATTESTED,
-            ('version: "1"', 'version: "2"\n  amends: "1"'),
-            ("attestation: consent}", "rule: ecog <= 5}"),
-        ),
-        "v2.yaml",
-    )
+    old, new = consent_dropped()
     runs = [compare_eligibility(old, new) for _ in range(3)]
     assert {r.method for r in runs} == {"searched"}
     assert runs[0].witnesses == runs[1].witnesses == runs[2].witnesses
